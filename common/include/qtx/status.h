@@ -1,0 +1,63 @@
+// Status: the result of an operation that can fail, cheap when it succeeds.
+// A failed Status carries a Code that tells the caller what to do and a
+// message for humans. Modeled on leveldb::Status.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace qtx {
+
+class Status {
+ public:
+  // Kept in step with qtx.agent.v1.ErrorCode where the two overlap.
+  enum class Code : int {
+    kOk = 0,
+    kInvalidArgument,   // the caller's input is wrong: fix it, do not retry
+    kNotFound,          // the thing named does not exist
+    kAlreadyExists,     // refusing to overwrite
+    kDenied,            // policy forbids it: do not retry
+    kUnsupported,       // the peer does not implement it
+    kBusy,              // a limit is reached: back off and retry
+    kTimeout,           // the deadline passed; the outcome may be unknown
+    kDisconnected,      // the channel went away: retry after reconnect
+    kCancelled,         // the caller cancelled it
+    kIoError,           // an operating-system call failed
+    kProtocol,          // the peer broke the protocol
+    kInternal,          // a bug: report it
+  };
+
+  Status() noexcept = default;  // OK
+
+  static Status ok() { return Status(); }
+  static Status error(Code code, std::string_view message) { return Status(code, message); }
+  static Status invalid_argument(std::string_view m) { return Status(Code::kInvalidArgument, m); }
+  static Status not_found(std::string_view m) { return Status(Code::kNotFound, m); }
+  static Status io_error(std::string_view m) { return Status(Code::kIoError, m); }
+  static Status internal(std::string_view m) { return Status(Code::kInternal, m); }
+
+  bool is_ok() const { return rep_ == nullptr; }
+  explicit operator bool() const { return is_ok(); }
+  Code code() const { return rep_ ? rep_->code : Code::kOk; }
+  const std::string& message() const;
+
+  // "invalid argument: <message>", or "ok".
+  std::string to_string() const;
+
+ private:
+  struct Rep {
+    Code code;
+    std::string message;
+  };
+  Status(Code code, std::string_view message)
+      : rep_(std::make_shared<const Rep>(Rep{code, std::string(message)})) {}
+
+  std::shared_ptr<const Rep> rep_;  // null when OK; immutable, so sharing is safe
+};
+
+// Lower-case name of a code: "invalid_argument", "timeout", ...
+const char* code_name(Status::Code code);
+
+}  // namespace qtx

@@ -1,0 +1,37 @@
+// The QTX1 frame format: the one place its constants live.
+// The format itself is specified in docs/wire-format.md.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace qtx::wire {
+
+// "QTX1": the four bytes every frame starts with.
+inline constexpr std::array<char, 4> kMagic = {'Q', 'T', 'X', '\x01'};
+inline constexpr std::size_t kMagicSize = kMagic.size();
+
+// Magic followed by the payload length, u32 big-endian.
+inline constexpr std::size_t kHeaderSize = kMagicSize + 4;
+
+// Largest payload a receiver accepts unless configured lower.
+inline constexpr std::uint32_t kDefaultMaxPayload = 16u * 1024 * 1024;
+
+// Idle time after which a partial frame is abandoned and rescanned.
+inline constexpr unsigned kDefaultStallTimeoutMs = 1000;
+
+inline void store_be32(std::uint32_t v, char* out) {
+  out[0] = static_cast<char>(v >> 24);
+  out[1] = static_cast<char>(v >> 16);
+  out[2] = static_cast<char>(v >> 8);
+  out[3] = static_cast<char>(v);
+}
+
+inline std::uint32_t load_be32(const char* in) {
+  const auto* p = reinterpret_cast<const unsigned char*>(in);
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
+         (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+}
+
+}  // namespace qtx::wire

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Installs every Debian package qtx needs to build, test, fuzz, benchmark and
+# boot its test VM. Idempotent: packages already present are not reinstalled,
+# and apt's index is refreshed only when something is missing.
+#
+# Usage: scripts/setup.sh            (as root, or with sudo available)
+set -eu
+
+PACKAGES="
+  build-essential cmake ninja-build pkg-config git
+  protobuf-compiler libprotobuf-dev
+  libasio-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang-14 libclang-rt-14-dev
+  libcli11-dev
+"
+
+missing=""
+for p in $PACKAGES; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+if [ -z "$missing" ]; then
+  echo "setup: all packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "setup: need root (or sudo) to install:$missing" >&2; exit 1; }
+  SUDO="sudo"
+fi
+
+echo "setup: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing
