@@ -3,7 +3,7 @@
 add_library(qtx_build_flags INTERFACE)
 target_compile_options(qtx_build_flags INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual
-  -Wformat=2 -Wimplicit-fallthrough -Wnull-dereference)
+  -Wformat=2 -Wimplicit-fallthrough)
 if(QTX_WERROR)
   target_compile_options(qtx_build_flags INTERFACE -Werror)
 endif()
