@@ -1,0 +1,34 @@
+// Envelope payloads as JSON, for the qtx tool. Uses the full protobuf runtime
+// over the schema's embedded descriptor set, so the generated (lite) classes
+// need no reflection.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace qtx::cli {
+
+class EnvelopeJson {
+ public:
+  EnvelopeJson();
+  ~EnvelopeJson();
+  EnvelopeJson(const EnvelopeJson&) = delete;
+  EnvelopeJson& operator=(const EnvelopeJson&) = delete;
+
+  // One line of JSON for a sealed Envelope payload:
+  //   {"offset":O,"type":"request.ping","id":"7","message":{...}}
+  // where "type" names the body and its kind, and "message" is the envelope
+  // in proto3 JSON (field names as in the .proto; the seal is left out).
+  // False when the payload does not parse; *out is then unchanged.
+  bool to_json_line(std::string_view payload, unsigned long long offset, std::string* out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// `s` as a JSON string literal, quotes included.
+std::string json_quote(std::string_view s);
+
+}  // namespace qtx::cli

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every qtx test on a fresh Debian 12 machine: installs what is missing,
+# builds with warnings as errors, runs the unit and integration tests, the same
+# tests under ASan+UBSan, and a short run of every fuzz target.
+#
+#   scripts/test.sh
+#
+# Environment: JOBS (parallel jobs, default nproc), QTX_FUZZ_SECONDS (per fuzz
+# target, default 20).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JOBS=${JOBS:-$(nproc)}
+FUZZ_SECONDS=${QTX_FUZZ_SECONDS:-20}
+stage() { printf '\n=== %s\n' "$*"; }
+
+stage "setup"
+scripts/setup.sh
+
+stage "build (warnings as errors)"
+cmake -S . -B build -G Ninja -DQTX_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$JOBS"
+
+stage "unit and integration tests"
+ctest --test-dir build -L 'unit|integration' --output-on-failure -j "$JOBS"
+
+stage "unit and integration tests under ASan+UBSan"
+cmake -S . -B build-asan -G Ninja -DQTX_WERROR=ON -DQTX_SANITIZE=address,undefined \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-asan -j "$JOBS"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan -L 'unit|integration' --output-on-failure -j "$JOBS"
+
+stage "fuzz targets, ${FUZZ_SECONDS}s each"
+CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DQTX_BUILD_FUZZERS=ON \
+  -DQTX_BUILD_TESTS=OFF -DQTX_WERROR=ON -DQTX_FUZZ_SECONDS="$FUZZ_SECONDS" \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-fuzz -j "$JOBS"
+ctest --test-dir build-fuzz -L fuzz --output-on-failure
+
+stage "all tests passed"
