@@ -12,7 +12,7 @@ PACKAGES="
   libasio-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
-  libcli11-dev
+  libcli11-dev libtomlplusplus-dev libcrypt-dev
 "
 
 missing=""

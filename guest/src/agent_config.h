@@ -1,0 +1,57 @@
+// The agent's configuration: defaults, the TOML file (/etc/qtx/agent.conf)
+// and its validation. The file format is documented in docs/agent-config.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qtx/status.h"
+
+namespace qtx::agent {
+
+struct AgentConfig {
+  // [agent]
+  std::string transport = "virtio:org.quantix.agent.0";
+  std::string log_level = "info";
+  std::string state_dir = "/var/lib/qtx";  // freeze state survives restarts here
+
+  // [telemetry]
+  std::uint32_t telemetry_interval_ms = 5000;
+  bool telemetry_per_cpu = false;
+
+  // [policy]
+  std::vector<std::string> allow = {"*"};  // request kinds; "*" = every kind
+  std::vector<std::string> deny;           // wins over allow
+  std::vector<std::string> file_roots;     // empty: file commands may touch any path
+  std::uint32_t exec_default_timeout_ms = 300000;
+
+  // [limits]
+  std::uint32_t max_message = 16u * 1024 * 1024;  // largest frame payload accepted or sent
+  std::uint64_t max_exec_output = 64u * 1024 * 1024;
+  std::uint32_t max_concurrent_execs = 8;
+  std::uint32_t max_open_transfers = 8;
+  std::uint32_t write_timeout_ms = 10000;  // a frame that cannot be written in this time ends the session
+  std::uint64_t outbox_bytes = 8u * 1024 * 1024;  // frames queued for the host beyond this: telemetry dropped, streams wait
+
+  // [freeze]
+  std::string freeze_hooks_dir = "/etc/qtx/freeze-hook.d";
+  std::uint32_t freeze_timeout_ms = 60000;  // automatic thaw
+
+  // True when `kind` (a Request field name such as "exec") is allowed.
+  bool allows(const std::string& kind) const;
+};
+
+struct ConfigLoad {
+  Status status;                      // InvalidArgument with "FILE:LINE:COL: what" on a bad file
+  std::vector<std::string> warnings;  // unknown keys, with their place
+};
+
+// Reads `path` over the defaults in *config. A missing file is an error only
+// when `required` (the path was given explicitly).
+ConfigLoad load_config(const std::string& path, bool required, AgentConfig* config);
+
+// Parses TOML text (for tests and the fuzzer); `origin` names it in messages.
+ConfigLoad parse_config(const std::string& text, const std::string& origin, AgentConfig* config);
+
+}  // namespace qtx::agent

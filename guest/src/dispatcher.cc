@@ -1,0 +1,107 @@
+#include "dispatcher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+
+#include "handlers/handlers.h"
+#include "reply.h"
+#include "session.h"
+
+namespace qtx::agent {
+namespace {
+
+using Kind = v1::Request::KindCase;
+
+struct RequestKind {
+  Kind kind;
+  const char* name;         // the Request oneof field name
+  bool always_allowed;      // the session cannot work without it
+  bool state_changing;      // gets an audit log line
+  void (*handle)(Session&, std::uint64_t, const v1::Request&);
+};
+
+#define QTX_HANDLER(field) [](Session& s, std::uint64_t id, const v1::Request& r) { handle_##field(s, id, r.field()); }
+
+const RequestKind kKinds[] = {
+    {Kind::kHello, "hello", true, false, QTX_HANDLER(hello)},
+    {Kind::kPing, "ping", true, false, QTX_HANDLER(ping)},
+    {Kind::kInfo, "info", false, false, QTX_HANDLER(info)},
+    {Kind::kTelemetryConfig, "telemetry_config", false, false, QTX_HANDLER(telemetry_config)},
+};
+
+#undef QTX_HANDLER
+
+const RequestKind* find_kind(Kind k) {
+  for (const auto& e : kKinds) {
+    if (e.kind == k) return &e;
+  }
+  return nullptr;
+}
+
+bool allowed(const RequestKind& k, const AgentConfig& config) {
+  return k.always_allowed || config.allows(k.name);
+}
+
+}  // namespace
+
+void dispatch_request(Session& session, std::uint64_t id, const v1::Request& request) {
+  if (id == 0) {
+    spdlog::warn("request with id 0 ignored: requests need a non-zero id");
+    return;  // nothing can carry an answer to id 0 without looking like an event
+  }
+  if (session.has_operation(id)) {
+    session.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                       "request id " + std::to_string(id) + " is already in use"));
+    return;
+  }
+  const RequestKind* k = find_kind(request.kind_case());
+  if (k == nullptr) {
+    session.respond(id, error_response(v1::ERROR_CODE_UNSUPPORTED,
+                                       "this agent does not support that request (kind " +
+                                           std::to_string(static_cast<int>(request.kind_case())) + ")"));
+    return;
+  }
+  if (!allowed(*k, session.agent().config)) {
+    spdlog::info("audit: denied {} (id {}) by policy", k->name, id);
+    session.respond(id, error_response(v1::ERROR_CODE_DENIED, std::string("denied by the guest's policy: ") + k->name));
+    return;
+  }
+  if (k->state_changing) spdlog::info("audit: {} (id {})", k->name, id);
+  try {
+    k->handle(session, id, request);
+  } catch (const std::exception& e) {
+    // A handler bug must not take the daemon down; the host gets an answer.
+    spdlog::error("handler {} failed: {}", k->name, e.what());
+    session.respond(id, error_response(v1::ERROR_CODE_INTERNAL, std::string(k->name) + " failed: " + e.what()));
+  }
+}
+
+std::vector<v1::Capability> capabilities(const AgentConfig& config) {
+  std::vector<v1::Capability> out;
+  for (const auto& k : kKinds) {
+    v1::Capability c;
+    c.set_name(k.name);
+    c.set_allowed(allowed(k, config));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::string log_safe(std::string_view s, std::size_t max) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s.substr(0, max)) {
+    if (c < 0x20 || c == 0x7f || c == '\\') {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
+
+}  // namespace qtx::agent

@@ -1,0 +1,28 @@
+// The request table: which request kinds this agent implements, which the
+// policy allows, and the handler of each. Every request gets exactly one
+// answer: a handler's result, or UNSUPPORTED / DENIED / INVALID_ARGUMENT.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qtx/agent/v1/envelope.pb.h"
+
+namespace qtx::agent {
+
+class Session;
+struct AgentConfig;
+namespace v1 = ::qtx::agent::v1;
+
+// Routes one request (io thread). Never throws.
+void dispatch_request(Session& session, std::uint64_t id, const v1::Request& request);
+
+// Every implemented request kind, with whether `config` allows it.
+std::vector<v1::Capability> capabilities(const AgentConfig& config);
+
+// `s` made safe for one log line: control bytes escaped, at most `max` bytes.
+std::string log_safe(std::string_view s, std::size_t max = 200);
+
+}  // namespace qtx::agent

@@ -1,0 +1,142 @@
+// qtx-agent: the qtx guest agent.
+#include <getopt.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "agent_config.h"
+#include "agent_context.h"
+#include "logging.h"
+#include "supervisor.h"
+#include "transport/transport.h"
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/qtx/agent.conf";
+constexpr unsigned kDrainMs = 2000;
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "Usage: qtx-agent [OPTIONS]\n"
+               "The qtx guest agent: answers the host over a virtio-serial port.\n\n"
+               "Options:\n"
+               "  -c, --config FILE       configuration file (default %s; optional unless given)\n"
+               "  -t, --transport T       virtio:NAME (default virtio:org.quantix.agent.0),\n"
+               "                          unix-listen:PATH or unix-connect:PATH\n"
+               "  -l, --log-level LEVEL   trace, debug, info, warn, error or off (default info)\n"
+               "  -V, --version           print the version and exit\n"
+               "  -h, --help              print this help and exit\n\n"
+               "Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGHUP reloads the configuration.\n",
+               kDefaultConfig);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace qtx::agent;
+  std::string config_path = kDefaultConfig;
+  bool config_given = false;
+  std::string transport_flag, log_level_flag;
+
+  static const option kOptions[] = {
+      {"config", required_argument, nullptr, 'c'},    {"transport", required_argument, nullptr, 't'},
+      {"log-level", required_argument, nullptr, 'l'}, {"version", no_argument, nullptr, 'V'},
+      {"help", no_argument, nullptr, 'h'},            {nullptr, 0, nullptr, 0}};
+  for (;;) {
+    int c = getopt_long(argc, argv, "c:t:l:Vh", kOptions, nullptr);
+    if (c == -1) break;
+    switch (c) {
+      case 'c': config_path = optarg; config_given = true; break;
+      case 't': transport_flag = optarg; break;
+      case 'l': log_level_flag = optarg; break;
+      case 'V': std::printf("qtx-agent %s\n", QTX_VERSION); return 0;
+      case 'h': usage(stdout); return 0;
+      default: usage(stderr); return 2;
+    }
+  }
+  if (optind < argc) {
+    std::fprintf(stderr, "qtx-agent: unexpected argument \"%s\"\n", argv[optind]);
+    usage(stderr);
+    return 2;
+  }
+
+  AgentConfig config;
+  ConfigLoad load = load_config(config_path, config_given, &config);
+  if (!load.status) {
+    std::fprintf(stderr, "qtx-agent: %s\n", load.status.message().c_str());
+    return 2;
+  }
+  if (!transport_flag.empty()) config.transport = transport_flag;
+  if (!log_level_flag.empty()) {
+    AgentConfig probe;
+    ConfigLoad check = parse_config("[agent]\nlog_level = \"" + log_level_flag + "\"\n", "--log-level", &probe);
+    if (!check.status) {
+      std::fprintf(stderr, "qtx-agent: --log-level must be trace, debug, info, warn, error or off\n");
+      return 2;
+    }
+    config.log_level = log_level_flag;
+  }
+
+  setup_logging(config.log_level);
+  for (const auto& w : load.warnings) spdlog::warn("{}", w);
+
+  ::signal(SIGPIPE, SIG_IGN);
+  asio::io_context io;
+  std::unique_ptr<Transport> transport;
+  qtx::Status s = make_transport(io, config.transport, &transport);
+  if (!s) {
+    spdlog::critical("{}", s.message());
+    return 2;
+  }
+
+  AgentIdentity identity{QTX_VERSION, random_instance_id(), read_boot_id()};
+  AgentContext agent(io, config, identity);
+  Supervisor supervisor(agent, *transport);
+
+  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  std::function<void()> wait_signal;
+  wait_signal = [&] {
+    signals.async_wait([&](const asio::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        AgentConfig fresh;
+        ConfigLoad reload = load_config(config_path, config_given, &fresh);
+        if (!reload.status) {
+          spdlog::error("configuration not reloaded: {}", reload.status.message());
+        } else {
+          for (const auto& w : reload.warnings) spdlog::warn("{}", w);
+          if (!transport_flag.empty()) fresh.transport = transport_flag;
+          if (!log_level_flag.empty()) fresh.log_level = log_level_flag;
+          if (fresh.transport != agent.config.transport) {
+            spdlog::warn("agent.transport changed to {}: takes effect at the next start", fresh.transport);
+            fresh.transport = agent.config.transport;
+          }
+          if (fresh.telemetry_interval_ms != agent.config.telemetry_interval_ms) {
+            agent.telemetry_interval_ms = fresh.telemetry_interval_ms;
+          }
+          set_log_level(fresh.log_level);
+          agent.config = std::move(fresh);
+          spdlog::info("configuration reloaded from {}", config_path);
+        }
+        return wait_signal();
+      }
+      spdlog::info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      supervisor.shutdown(kDrainMs, [&] {
+        signals.cancel();
+        io.stop();
+      });
+    });
+  };
+  wait_signal();
+
+  spdlog::info("qtx-agent {} starting (instance {}) on {}", QTX_VERSION, identity.instance_id, transport->describe());
+  supervisor.start();
+  io.run();
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,319 @@
+#include "session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <asio/post.hpp>
+#include <asio/write.hpp>
+
+#include "dispatcher.h"
+#include "reply.h"
+#include "qtx/wire/envelope_codec.h"
+#include "telemetry/collector.h"
+
+namespace qtx::agent {
+namespace {
+
+constexpr std::size_t kReadSize = 256 * 1024;
+constexpr std::size_t kMaxBatchBytes = 1 << 20;
+constexpr std::size_t kMaxBatchFrames = 64;
+
+const char* end_name(Session::End e) {
+  switch (e) {
+    case Session::End::kHostClosed: return "host closed the connection";
+    case Session::End::kReadError: return "read error";
+    case Session::End::kWriteTimeout: return "write timed out (the host stopped reading)";
+    case Session::End::kWriteError: return "write error";
+    case Session::End::kOutboxOverflow: return "outbox overflow";
+    case Session::End::kShutdown: return "shutdown";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+Session::Session(AgentContext& agent, int fd, EndHandler on_end)
+    : agent_(agent),
+      port_(agent.io, fd),
+      on_end_(std::move(on_end)),
+      decoder_(this, wire::FrameDecoder::Options{.max_payload = agent.config.max_message}),
+      read_buf_(new char[kReadSize]),
+      stall_timer_(agent.io),
+      write_timer_(agent.io),
+      telemetry_timer_(agent.io),
+      drain_timer_(agent.io),
+      soft_limit_(agent.config.outbox_bytes),
+      stream_limit_(agent.config.outbox_bytes / 2),
+      hard_limit_(2 * agent.config.outbox_bytes + agent.config.max_message) {}
+
+Session::~Session() = default;
+
+void Session::start() {
+  agent_.counters.sessions++;
+  // A unix socket or a port opened O_NONBLOCK: Asio drives it either way.
+  asio::error_code ignored;
+  port_.non_blocking(true, ignored);
+  do_read();
+}
+
+void Session::stop(End why, std::string detail) {
+  if (stopped_) return;
+  stopped_ = true;
+  stall_timer_.cancel();
+  write_timer_.cancel();
+  telemetry_timer_.cancel();
+  drain_timer_.cancel();
+  auto ops = std::move(ops_);
+  ops_.clear();
+  for (auto& [id, op] : ops) op->cancel();
+  asio::error_code ignored;
+  port_.close(ignored);
+  const auto& st = decoder_.stats();
+  agent_.counters.bytes_dropped += st.dropped_total();
+  Outcome outcome{why, detail.empty() ? end_name(why) : std::string(end_name(why)) + ": " + detail,
+                  handshaken_, bytes_in_};
+  asio::post(agent_.io, [cb = on_end_, outcome] { cb(outcome); });
+}
+
+void Session::drain_and_stop(unsigned deadline_ms) {
+  if (stopped_ || draining_) return;
+  draining_ = true;
+  telemetry_timer_.cancel();
+  auto ops = std::move(ops_);
+  ops_.clear();
+  for (auto& [id, op] : ops) op->cancel();
+  if (outbox_.empty()) return stop(End::kShutdown, "");
+  drain_timer_.expires_after(std::chrono::milliseconds(deadline_ms));
+  drain_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+    if (!ec) self->stop(End::kShutdown, "outbox not drained in time");
+  });
+}
+
+// --- reading -----------------------------------------------------------------
+
+void Session::do_read() {
+  if (stopped_ || draining_ || reading_) return;
+  reading_ = true;
+  port_.async_read_some(asio::buffer(read_buf_.get(), kReadSize),
+                        [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+                          self->reading_ = false;
+                          if (self->stopped_ || self->draining_) return;
+                          if (ec == asio::error::eof) return self->stop(End::kHostClosed, "");
+                          if (ec) return self->stop(End::kReadError, ec.message());
+                          self->bytes_in_ += n;
+                          self->decoder_.feed(self->read_buf_.get(), n);
+                          if (self->stopped_) return;
+                          self->arm_stall_timer();
+                          if (self->outbox_bytes_ < self->soft_limit_) self->do_read();
+                        });
+}
+
+void Session::arm_stall_timer() {
+  if (decoder_.idle()) {
+    stall_timer_.cancel();
+    return;
+  }
+  stall_timer_.expires_after(std::chrono::milliseconds(wire::kDefaultStallTimeoutMs));
+  stall_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+    if (ec || self->stopped_) return;
+    self->decoder_.stall_flush();
+  });
+}
+
+bool Session::on_frame(std::string_view payload, std::uint64_t) {
+  if (!wire::parse_envelope(payload, &inbound_)) return false;
+  dispatch(inbound_);
+  return true;
+}
+
+void Session::on_drop(const wire::Drop& d) {
+  spdlog::warn("dropped {} bytes at offset {} from the host: {}", d.bytes, d.offset,
+               wire::drop_reason_name(d.reason));
+}
+
+void Session::dispatch(v1::Envelope& env) {
+  const std::uint64_t id = env.id();
+  switch (env.body_case()) {
+    case v1::Envelope::kRequest:
+      if (draining_) {
+        respond(id, error_response(v1::ERROR_CODE_CANCELLED, "the agent is shutting down"));
+        return;
+      }
+      dispatch_request(*this, id, env.request());
+      return;
+    case v1::Envelope::kProgress:
+    case v1::Envelope::kCredit:
+    case v1::Envelope::kCancel: {
+      auto it = ops_.find(id);
+      if (it == ops_.end()) {
+        // Normal after an operation ended (late credit, late cancel).
+        spdlog::debug("message for finished operation {} ignored", id);
+        return;
+      }
+      auto op = it->second;  // keep it alive through the call
+      if (env.has_progress()) {
+        op->on_progress(env.progress());
+      } else if (env.has_credit()) {
+        op->on_credit(env.credit().bytes());
+      } else {
+        ops_.erase(it);
+        op->cancel();
+      }
+      return;
+    }
+    case v1::Envelope::kResponse:
+    case v1::Envelope::kEvent:
+      spdlog::warn("host sent a {} (id {}); only the agent sends those: ignored",
+                   env.has_response() ? "response" : "event", id);
+      return;
+    case v1::Envelope::BODY_NOT_SET:
+      return;  // parse_envelope refuses these
+  }
+}
+
+// --- writing -----------------------------------------------------------------
+
+void Session::respond(std::uint64_t id, v1::Response response) {
+  if (stopped_) return;
+  ops_.erase(id);
+  v1::Envelope env;
+  env.set_id(id);
+  *env.mutable_response() = std::move(response);
+  send(env);
+}
+
+void Session::send(v1::Envelope& env) {
+  if (stopped_) return;
+  std::string frame;
+  Status s = wire::append_envelope_frame(env, &frame, agent_.config.max_message);
+  if (!s) {
+    // Our own message is too big: answer with an error instead, never drop.
+    spdlog::error("message for request {} not sent: {}", env.id(), s.to_string());
+    if (env.has_response()) {
+      v1::Envelope err;
+      err.set_id(env.id());
+      *err.mutable_response() = error_response(v1::ERROR_CODE_INTERNAL, "response too large: " + s.message());
+      frame.clear();
+      if (!wire::append_envelope_frame(err, &frame, agent_.config.max_message)) return;
+    } else {
+      return;
+    }
+  }
+  enqueue(std::move(frame));
+}
+
+bool Session::send_droppable(v1::Envelope& env) {
+  if (stopped_ || outbox_bytes_ >= soft_limit_) return false;
+  send(env);
+  return true;
+}
+
+void Session::enqueue(std::string frame) {
+  outbox_bytes_ += frame.size();
+  outbox_.push_back(std::move(frame));
+  if (outbox_bytes_ > hard_limit_) {
+    return stop(End::kOutboxOverflow, std::to_string(outbox_bytes_) + " bytes queued");
+  }
+  write_next();
+}
+
+void Session::write_next() {
+  if (stopped_ || writing_frames_ != 0 || outbox_.empty()) return;
+  write_batch_.clear();
+  std::size_t bytes = 0;
+  for (const auto& f : outbox_) {
+    if (writing_frames_ == kMaxBatchFrames || (bytes != 0 && bytes + f.size() > kMaxBatchBytes)) break;
+    write_batch_.emplace_back(asio::buffer(f));
+    bytes += f.size();
+    ++writing_frames_;
+  }
+  write_timer_.expires_after(std::chrono::milliseconds(agent_.config.write_timeout_ms));
+  write_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+    if (ec || self->stopped_) return;
+    self->stop(End::kWriteTimeout, std::to_string(self->agent_.config.write_timeout_ms) + " ms");
+  });
+  asio::async_write(port_, write_batch_, [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
+    if (self->stopped_) return;
+    self->write_timer_.cancel();
+    if (ec) return self->stop(End::kWriteError, ec.message());
+    self->after_write();
+  });
+}
+
+void Session::after_write() {
+  for (; writing_frames_ > 0; --writing_frames_) {
+    outbox_bytes_ -= outbox_.front().size();
+    outbox_.pop_front();
+  }
+  if (draining_ && outbox_.empty()) return stop(End::kShutdown, "");
+  write_next();
+  if (outbox_bytes_ < soft_limit_) do_read();  // resumes a paused reader
+  if (stream_may_send() && !ops_.empty()) {
+    std::vector<std::shared_ptr<Operation>> ops;
+    ops.reserve(ops_.size());
+    for (auto& [id, op] : ops_) ops.push_back(op);
+    for (auto& op : ops) {
+      if (stopped_ || !stream_may_send()) break;
+      op->on_outbox_room();
+    }
+  }
+}
+
+// --- operations and telemetry --------------------------------------------------
+
+void Session::add_operation(std::uint64_t id, std::shared_ptr<Operation> op) { ops_[id] = std::move(op); }
+
+void Session::mark_handshaken() {
+  if (handshaken_) return;
+  handshaken_ = true;
+  sample_telemetry_now();
+  reschedule_telemetry();
+}
+
+void Session::reschedule_telemetry() {
+  if (stopped_ || draining_ || !handshaken_) return;
+  telemetry_timer_.expires_after(std::chrono::milliseconds(agent_.telemetry_interval_ms));
+  telemetry_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+    if (ec || self->stopped_) return;
+    self->telemetry_tick();
+  });
+}
+
+void Session::telemetry_tick() {
+  collect_telemetry();
+  reschedule_telemetry();
+}
+
+void Session::sample_telemetry_now() { collect_telemetry(); }
+
+void Session::collect_telemetry() {
+  if (stopped_ || draining_) return;
+  if (collecting_) {  // one collection at a time; ask for another when it ends
+    sample_again_ = true;
+    return;
+  }
+  collecting_ = true;
+  const bool per_cpu = agent_.config.telemetry_per_cpu;
+  asio::post(agent_.workers, [self = shared_from_this(), per_cpu] {
+    auto sample = std::make_shared<v1::TelemetrySample>(self->agent_.telemetry->collect(per_cpu));
+    asio::post(self->agent_.io, [self, sample] {
+      self->collecting_ = false;
+      if (self->stopped_ || self->draining_) return;
+      sample->set_dropped_before(self->telemetry_dropped_since_sent_);
+      v1::Envelope env;
+      *env.mutable_event()->mutable_telemetry() = std::move(*sample);
+      if (self->send_droppable(env)) {
+        self->agent_.counters.telemetry_sent++;
+        self->telemetry_dropped_since_sent_ = 0;
+      } else {
+        self->agent_.counters.telemetry_dropped++;
+        self->telemetry_dropped_since_sent_++;
+      }
+      if (self->sample_again_) {
+        self->sample_again_ = false;
+        self->collect_telemetry();
+      }
+    });
+  });
+}
+
+}  // namespace qtx::agent

@@ -1,0 +1,138 @@
+// Session: one connection to the host, from handshake to the first failure.
+//
+// Actors (all on the io thread; every handler checks stopped_ first):
+//   reader     async_read_some -> FrameDecoder -> dispatch. Paused while the
+//              outbox is over its limit: requests are not read faster than
+//              their answers can leave.
+//   stall      an idle timer armed while the decoder holds a partial frame;
+//              when it fires the decoder flushes (docs/wire-format.md, rule 5).
+//   writer     a bounded outbox of whole frames, written in gathered batches;
+//              every batch has a deadline, and a missed deadline ends the
+//              session (the host stopped reading).
+//   telemetry  after the handshake, a sample every interval, collected on a
+//              worker; dropped (and counted) when the outbox is full.
+//   operations streamed requests by id (exec, file transfers), cancelled when
+//              the session ends.
+// The first failure of any actor calls stop(), which cancels all of them and
+// reports why through the end handler: no actor can die while the rest run on.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "agent_context.h"
+#include "operation.h"
+#include "qtx/agent/v1/envelope.pb.h"
+#include "qtx/wire/decoder.h"
+
+namespace qtx::agent {
+
+namespace v1 = ::qtx::agent::v1;
+
+class Session : public std::enable_shared_from_this<Session>, private wire::FrameDecoder::Handler {
+ public:
+  enum class End {
+    kHostClosed,      // EOF: the host went away
+    kReadError,
+    kWriteTimeout,    // the host stopped reading
+    kWriteError,
+    kOutboxOverflow,  // answers piled up beyond the hard limit
+    kShutdown,        // the agent is stopping
+  };
+  struct Outcome {
+    End end;
+    std::string detail;
+    bool handshaken;      // a hello was answered in this session
+    std::uint64_t bytes_in;
+  };
+  using EndHandler = std::function<void(const Outcome&)>;
+
+  // Takes ownership of `fd`. `on_end` is posted once, after stop().
+  Session(AgentContext& agent, int fd, EndHandler on_end);
+  ~Session() override;
+
+  void start();
+  // Ends the session now. Idempotent.
+  void stop(End why, std::string detail);
+  // SIGTERM: stops reading, cancels operations, lets their answers and the
+  // outbox drain for up to `deadline_ms`, then stop(kShutdown).
+  void drain_and_stop(unsigned deadline_ms);
+
+  // --- for handlers and operations (io thread only) -------------------------
+  AgentContext& agent() { return agent_; }
+  bool stopped() const { return stopped_; }
+  std::weak_ptr<Session> weak() { return weak_from_this(); }
+
+  // Sends the final response to request `id` and forgets its operation.
+  void respond(std::uint64_t id, v1::Response response);
+  // Queues a message that must arrive (responses, stream data).
+  void send(v1::Envelope& env);
+  // Queues a message that may be dropped when the outbox is full (telemetry).
+  bool send_droppable(v1::Envelope& env);
+  // Streams send only while this holds; otherwise they wait for on_outbox_room.
+  bool stream_may_send() const { return outbox_bytes_ < stream_limit_; }
+
+  void add_operation(std::uint64_t id, std::shared_ptr<Operation> op);
+  bool has_operation(std::uint64_t id) const { return ops_.count(id) != 0; }
+  std::size_t operation_count() const { return ops_.size(); }
+
+  // Telemetry: restart the timer with the agent's current interval; sample now.
+  void reschedule_telemetry();
+  void sample_telemetry_now();
+
+  void mark_handshaken();
+
+ private:
+  bool on_frame(std::string_view payload, std::uint64_t offset) override;
+  void on_drop(const wire::Drop& drop) override;
+
+  void do_read();
+  void arm_stall_timer();
+  void enqueue(std::string frame);
+  void write_next();
+  void after_write();
+  void dispatch(v1::Envelope& env);
+  void telemetry_tick();
+  void collect_telemetry();
+
+  AgentContext& agent_;
+  asio::posix::stream_descriptor port_;
+  EndHandler on_end_;
+  wire::FrameDecoder decoder_;
+  std::unique_ptr<char[]> read_buf_;
+  v1::Envelope inbound_;  // reused for every frame
+
+  asio::steady_timer stall_timer_;
+  asio::steady_timer write_timer_;
+  asio::steady_timer telemetry_timer_;
+  asio::steady_timer drain_timer_;
+
+  std::deque<std::string> outbox_;
+  std::size_t outbox_bytes_ = 0;
+  std::size_t writing_frames_ = 0;  // frames at the head of outbox_ being written
+  std::vector<asio::const_buffer> write_batch_;
+  const std::size_t soft_limit_;    // reading pauses, telemetry drops
+  const std::size_t stream_limit_;  // streams pause (leaves room for answers and telemetry)
+  const std::size_t hard_limit_;    // the session ends
+
+  std::unordered_map<std::uint64_t, std::shared_ptr<Operation>> ops_;
+
+  bool stopped_ = false;
+  bool reading_ = false;
+  bool draining_ = false;
+  bool handshaken_ = false;
+  bool collecting_ = false;
+  bool sample_again_ = false;
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t telemetry_dropped_since_sent_ = 0;
+};
+
+}  // namespace qtx::agent

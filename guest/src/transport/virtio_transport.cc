@@ -1,0 +1,144 @@
+#include "virtio_transport.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+#include <cerrno>
+#include <cstring>
+
+namespace qtx::agent {
+
+// One async_open in progress.
+struct VirtioTransport::Attempt {
+  explicit Attempt(asio::io_context& io, OpenHandler h) : port(io), handler(std::move(h)) {}
+  asio::posix::stream_descriptor port;
+  OpenHandler handler;
+  std::string path;
+  bool done = false;
+};
+
+VirtioTransport::VirtioTransport(asio::io_context& io, std::string port_name, PortRoots roots)
+    : io_(io), name_(std::move(port_name)), roots_(std::move(roots)) {}
+
+VirtioTransport::~VirtioTransport() { cancel(); }
+
+std::string VirtioTransport::describe() const {
+  return "virtio:" + name_ + (device_.empty() ? "" : " (" + device_ + ")");
+}
+
+bool VirtioTransport::host_connected(int fd) {
+  pollfd p{fd, POLLIN | POLLOUT, 0};
+  if (::poll(&p, 1, 0) < 0) return false;
+  return (p.revents & (POLLHUP | POLLERR | POLLNVAL)) == 0;
+}
+
+void VirtioTransport::async_open(OpenHandler handler) {
+  auto a = std::make_shared<Attempt>(io_, std::move(handler));
+  current_ = a;
+  try_open(a);
+}
+
+void VirtioTransport::cancel() {
+  if (current_ && !current_->done) finish(current_, Status::error(Status::Code::kCancelled, "cancelled"));
+}
+
+void VirtioTransport::try_open(const std::shared_ptr<Attempt>& a) {
+  if (a->done) return;
+  a->path = find_virtio_port(name_, roots_);
+  if (a->path.empty()) return wait_for_device(a);
+  int fd = ::open(a->path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENODEV || errno == ENXIO) return wait_for_device(a);
+    const int err = errno;
+    std::string why = err == EBUSY ? "the port is open in another process (is another agent running?)"
+                                   : std::strerror(err);
+    return finish(a, Status::io_error("opening " + a->path + ": " + why));
+  }
+  device_ = a->path;
+  asio::error_code ec;
+  a->port.assign(fd, ec);
+  if (ec) {
+    ::close(fd);
+    return finish(a, Status::io_error("registering " + a->path + ": " + ec.message()));
+  }
+  wait_for_host(a);
+}
+
+Status VirtioTransport::ensure_inotify() {
+  if (!inotify_) {
+    int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) return Status::io_error(std::string("inotify_init1: ") + std::strerror(errno));
+    inotify_ = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+  }
+  const int fd = inotify_->native_handle();
+  const std::uint32_t mask = IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_ONLYDIR;
+  if (watch_dev_ < 0) watch_dev_ = ::inotify_add_watch(fd, roots_.dev.c_str(), mask);
+  if (watch_ports_ < 0) {
+    // Appears when udev makes the first symlink; the /dev watch reports that.
+    watch_ports_ = ::inotify_add_watch(fd, (roots_.dev + "/virtio-ports").c_str(), mask);
+  }
+  if (watch_dev_ < 0) return Status::io_error("watching " + roots_.dev + ": " + std::strerror(errno));
+  return Status::ok();
+}
+
+void VirtioTransport::drain_inotify() {
+  char buf[4096];
+  while (::read(inotify_->native_handle(), buf, sizeof(buf)) > 0) {
+  }
+}
+
+void VirtioTransport::wait_for_device(const std::shared_ptr<Attempt>& a) {
+  Status s = ensure_inotify();
+  if (!s) return finish(a, s);
+  inotify_->async_wait(asio::posix::descriptor_base::wait_read, [this, a](const asio::error_code& ec) {
+    if (a->done) return;
+    if (ec) return finish(a, Status::io_error("waiting for the port: " + ec.message()));
+    drain_inotify();
+    try_open(a);
+  });
+  // Armed first, checked second: a port that appeared meanwhile is not missed.
+  if (!find_virtio_port(name_, roots_).empty()) {
+    inotify_->cancel();
+    asio::post(io_, [this, a] { try_open(a); });
+  }
+}
+
+void VirtioTransport::wait_for_host(const std::shared_ptr<Attempt>& a) {
+  a->port.async_wait(asio::posix::descriptor_base::wait_write, [this, a](const asio::error_code& ec) {
+    if (a->done) return;
+    if (ec) return finish(a, Status::io_error("waiting for the host on " + a->path + ": " + ec.message()));
+    if (host_connected(a->port.native_handle())) return finish(a, Status::ok());
+    struct stat st {};
+    if (::stat(a->path.c_str(), &st) != 0) {  // hot-unplugged while we waited
+      asio::error_code ignored;
+      a->port.close(ignored);
+      return wait_for_device(a);
+    }
+    wait_for_host(a);
+  });
+  if (host_connected(a->port.native_handle())) finish(a, Status::ok());
+}
+
+void VirtioTransport::finish(const std::shared_ptr<Attempt>& a, Status s) {
+  if (a->done) return;
+  a->done = true;
+  if (inotify_) inotify_->cancel();
+  int fd = -1;
+  if (a->port.is_open()) {
+    if (s) {
+      fd = a->port.release();  // cancels the pending wait; its handler sees done
+    } else {
+      asio::error_code ignored;
+      a->port.close(ignored);
+    }
+  }
+  if (current_ == a) current_.reset();
+  asio::post(io_, [a, s, fd] { a->handler(s, fd); });
+}
+
+}  // namespace qtx::agent
