@@ -136,7 +136,16 @@ int main(int argc, char** argv) {
 
   spdlog::info("qtx-agent {} starting (instance {}) on {}", QTX_VERSION, identity.instance_id, transport->describe());
   supervisor.start();
-  io.run();
+  // Handlers report errors as values; this is the last line of defence so
+  // that no bug reachable from a peer's bytes can end the daemon.
+  for (;;) {
+    try {
+      io.run();
+      break;
+    } catch (const std::exception& e) {
+      spdlog::critical("internal error, continuing: {}", e.what());
+    }
+  }
   spdlog::info("stopped");
   return 0;
 }

@@ -58,6 +58,7 @@ void Session::start() {
 void Session::stop(End why, std::string detail) {
   if (stopped_) return;
   stopped_ = true;
+  ended_.store(true);
   stall_timer_.cancel();
   write_timer_.cancel();
   telemetry_timer_.cancel();
@@ -294,7 +295,11 @@ void Session::collect_telemetry() {
   collecting_ = true;
   const bool per_cpu = agent_.config.telemetry_per_cpu;
   asio::post(agent_.workers, [self = shared_from_this(), per_cpu] {
-    auto sample = std::make_shared<v1::TelemetrySample>(self->agent_.telemetry->collect(per_cpu));
+    auto sample = std::make_shared<v1::TelemetrySample>();
+    if (!self->agent_.telemetry->collect_unless(self->ended_, per_cpu, sample.get())) {
+      asio::post(self->agent_.io, [self] { self->collecting_ = false; });
+      return;
+    }
     asio::post(self->agent_.io, [self, sample] {
       self->collecting_ = false;
       if (self->stopped_ || self->draining_) return;

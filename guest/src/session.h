@@ -21,6 +21,7 @@
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -126,6 +127,7 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
   std::unordered_map<std::uint64_t, std::shared_ptr<Operation>> ops_;
 
   bool stopped_ = false;
+  std::atomic<bool> ended_{false};  // stopped_, readable by worker jobs
   bool reading_ = false;
   bool draining_ = false;
   bool handshaken_ = false;

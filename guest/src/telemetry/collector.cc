@@ -222,7 +222,19 @@ void TelemetryCollector::collect_users(v1::TelemetrySample* s) {
   ::close(fd);
 }
 
+bool TelemetryCollector::collect_unless(const std::atomic<bool>& cancelled, bool per_cpu, v1::TelemetrySample* out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (cancelled.load()) return false;
+  *out = collect_locked(per_cpu);
+  return true;
+}
+
 v1::TelemetrySample TelemetryCollector::collect(bool per_cpu) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return collect_locked(per_cpu);
+}
+
+v1::TelemetrySample TelemetryCollector::collect_locked(bool per_cpu) {
   v1::TelemetrySample s;
   s.set_seq(++seq_);
   s.set_unix_time_ms(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -2,11 +2,13 @@
 //
 // Cheap by construction: a handful of small reads, no processes spawned.
 // Network filesystems are listed but never statvfs'd (a hung server must not
-// hang the agent); pseudo filesystems are left out. Not thread-safe: the
-// session runs one collection at a time on a worker.
+// hang the agent); pseudo filesystems are left out. Thread-safe: collections
+// (from any session's worker job) run one at a time.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -36,6 +38,9 @@ class TelemetryCollector {
   explicit TelemetryCollector(Roots roots = Roots());
 
   v1::TelemetrySample collect(bool per_cpu);
+  // Runs collect() unless `cancelled` holds once this collection's turn has
+  // come (a job of a session that ended meanwhile). False when skipped.
+  bool collect_unless(const std::atomic<bool>& cancelled, bool per_cpu, v1::TelemetrySample* out);
 
   // Parts, exposed for tests.
   static bool parse_proc_stat(const std::string& text, CpuTimes* total, std::vector<CpuTimes>* per_cpu);
@@ -46,10 +51,12 @@ class TelemetryCollector {
   static bool is_network_filesystem(const std::string& type);
 
  private:
+  v1::TelemetrySample collect_locked(bool per_cpu);
   void collect_filesystems(v1::TelemetrySample* s);
   void collect_disks(v1::TelemetrySample* s);
   void collect_users(v1::TelemetrySample* s);
 
+  std::mutex mu_;  // one collection at a time; guards everything below
   Roots roots_;
   std::uint64_t seq_ = 0;
   CpuTimes prev_total_;

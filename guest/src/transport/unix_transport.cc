@@ -55,7 +55,13 @@ void UnixListenTransport::async_open(OpenHandler handler) {
       handler(from_error(ec, "accepting on " + path_), -1);
       return;
     }
-    handler(Status::ok(), sock->release());
+    asio::error_code rec;
+    int fd = sock->release(rec);
+    if (fd < 0) {
+      handler(from_error(rec, "accepting on " + path_), -1);
+      return;
+    }
+    handler(Status::ok(), fd);
   });
 }
 
@@ -77,7 +83,14 @@ void UnixConnectTransport::async_open(OpenHandler handler) {
                           handler(from_error(ec, "connecting to " + path_), -1);
                           return;
                         }
-                        handler(Status::ok(), sock->release());
+                        // cancel() may have closed the socket after the connect completed.
+                        asio::error_code rec;
+                        int fd = sock->is_open() ? sock->release(rec) : -1;
+                        if (fd < 0) {
+                          handler(Status::error(Status::Code::kCancelled, "connecting to " + path_ + ": cancelled"), -1);
+                          return;
+                        }
+                        handler(Status::ok(), fd);
                       });
 }
 

@@ -131,7 +131,7 @@ void VirtioTransport::finish(const std::shared_ptr<Attempt>& a, Status s) {
   int fd = -1;
   if (a->port.is_open()) {
     if (s) {
-      fd = a->port.release();  // cancels the pending wait; its handler sees done
+      fd = a->port.release();  // cancels the pending wait (its handler sees done); does not throw
     } else {
       asio::error_code ignored;
       a->port.close(ignored);

@@ -1,0 +1,40 @@
+// Runs build/bin/qtx-agent as a child process with a config file, for
+// integration tests. The agent connects to a HostListener (unix-connect).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+namespace qtx::testing {
+
+class AgentProcess {
+ public:
+  // `config_toml` is written to a temporary file; the transport is
+  // unix-connect:`socket_path`. Extra environment can be given as "K=V".
+  AgentProcess(const std::string& socket_path, const std::string& config_toml,
+               const std::string& log_level = "debug");
+  ~AgentProcess();
+
+  pid_t pid() const { return pid_; }
+  // Sends `sig` and waits for exit; returns the exit status as from waitpid
+  // (or -1 if it did not exit within `timeout_ms`, after which it is killed).
+  int signal_and_wait(int sig, int timeout_ms = 10000);
+  // Waits for exit without signalling.
+  int wait_exit(int timeout_ms);
+  bool running();
+
+  int open_fds() const;        // entries in /proc/PID/fd
+  std::string describe_fds() const;  // "fd -> target" lines, for failure messages
+  long rss_kib() const;        // VmRSS
+  std::string log() const;     // what the agent wrote to stderr so far
+
+  static std::string agent_binary();  // QTX_AGENT_BINARY from the build
+
+ private:
+  pid_t pid_ = -1;
+  std::string dir_;
+  std::string log_path_;
+};
+
+}  // namespace qtx::testing
