@@ -12,6 +12,7 @@
 #include "qtx/wire/decoder.h"
 #include "qtx/wire/encoder.h"
 #include "qtx/wire/seal.h"
+#include "qtx/wire/sha256.h"
 
 namespace {
 
@@ -194,6 +195,16 @@ void BM_Crc32c(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
 }
 
+void BM_Sha256(benchmark::State& state) {
+  const std::string data = random_bytes(state.range(0), 6, true);
+  for (auto _ : state) {
+    qtx::wire::Sha256 h;
+    h.update(data);
+    benchmark::DoNotOptimize(h.finish());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
+}
+
 }  // namespace
 
 BENCHMARK(BM_MemcpyPayload)->Arg(64)->Arg(1024)->Arg(64 << 10)->Arg(1 << 20);
@@ -205,5 +216,6 @@ BENCHMARK(BM_DecodeSealedFrames)->Arg(64)->Arg(1024)->Arg(64 << 10)->Arg(1 << 20
 BENCHMARK(BM_MemchrScan)->Arg(0)->Arg(1);
 BENCHMARK(BM_ResyncScan)->Arg(0)->Arg(1);
 BENCHMARK(BM_Crc32c)->Arg(1024)->Arg(1 << 20);
+BENCHMARK(BM_Sha256)->Arg(1 << 20);
 
 BENCHMARK_MAIN();

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "exec/child_reaper.h"
 #include "telemetry/collector.h"
 
 namespace qtx::agent {
@@ -21,6 +22,7 @@ AgentContext::AgentContext(asio::io_context& io_context, AgentConfig cfg, AgentI
       config(std::move(cfg)),
       identity(std::move(id)),
       telemetry(std::make_unique<TelemetryCollector>()),
+      reaper(std::make_unique<ChildReaper>(io_context)),
       telemetry_interval_ms(config.telemetry_interval_ms) {}
 
 AgentContext::~AgentContext() {

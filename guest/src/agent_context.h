@@ -16,6 +16,7 @@
 namespace qtx::agent {
 
 class TelemetryCollector;
+class ChildReaper;
 
 struct AgentIdentity {
   std::string version;
@@ -40,8 +41,11 @@ struct AgentContext {
   AgentConfig config;         // replaced on SIGHUP
   AgentIdentity identity;
   AgentCounters counters;
-  std::unique_ptr<TelemetryCollector> telemetry;  // used from one worker job at a time
+  std::unique_ptr<TelemetryCollector> telemetry;  // thread-safe
+  std::unique_ptr<ChildReaper> reaper;            // io thread
   std::uint32_t telemetry_interval_ms;  // current interval; the host may change it
+  std::uint32_t open_transfers = 0;     // file reads and writes in progress, all sessions
+  std::uint32_t running_execs = 0;      // exec processes not yet reaped
 };
 
 // A fresh random id (32 hex digits) from getrandom(2).

@@ -4,6 +4,8 @@
 
 #include <exception>
 
+#include "exec/exec_op.h"
+#include "files/file_transfer.h"
 #include "handlers/handlers.h"
 #include "reply.h"
 #include "session.h"
@@ -28,6 +30,18 @@ const RequestKind kKinds[] = {
     {Kind::kPing, "ping", true, false, QTX_HANDLER(ping)},
     {Kind::kInfo, "info", false, false, QTX_HANDLER(info)},
     {Kind::kTelemetryConfig, "telemetry_config", false, false, QTX_HANDLER(telemetry_config)},
+    {Kind::kExec, "exec", false, false,  // audited with its argv by start_exec
+     [](Session& s, std::uint64_t id, const v1::Request& r) { start_exec(s, id, r.exec()); }},
+    {Kind::kFileStat, "file_stat", false, false, QTX_HANDLER(file_stat)},
+    {Kind::kFileList, "file_list", false, false, QTX_HANDLER(file_list)},
+    {Kind::kFileMkdir, "file_mkdir", false, true, QTX_HANDLER(file_mkdir)},
+    {Kind::kFileRemove, "file_remove", false, true, QTX_HANDLER(file_remove)},
+    {Kind::kFileRead, "file_read", false, false,
+     [](Session& s, std::uint64_t id, const v1::Request& r) { start_file_read(s, id, r.file_read()); }},
+    {Kind::kFileWrite, "file_write", false, true,
+     [](Session& s, std::uint64_t id, const v1::Request& r) { start_file_write(s, id, r.file_write()); }},
+    {Kind::kFileSetAttr, "file_set_attr", false, true, QTX_HANDLER(file_set_attr)},
+    {Kind::kFileHash, "file_hash", false, false, QTX_HANDLER(file_hash)},
 };
 
 #undef QTX_HANDLER
@@ -37,6 +51,17 @@ const RequestKind* find_kind(Kind k) {
     if (e.kind == k) return &e;
   }
   return nullptr;
+}
+
+// The object a state-changing request acts on, for its audit line.
+std::string describe_target(const v1::Request& r) {
+  switch (r.kind_case()) {
+    case Kind::kFileMkdir: return r.file_mkdir().path();
+    case Kind::kFileRemove: return r.file_remove().path() + (r.file_remove().recursive() ? " (recursive)" : "");
+    case Kind::kFileWrite: return r.file_write().path();
+    case Kind::kFileSetAttr: return r.file_set_attr().path();
+    default: return "";
+  }
 }
 
 bool allowed(const RequestKind& k, const AgentConfig& config) {
@@ -67,7 +92,7 @@ void dispatch_request(Session& session, std::uint64_t id, const v1::Request& req
     session.respond(id, error_response(v1::ERROR_CODE_DENIED, std::string("denied by the guest's policy: ") + k->name));
     return;
   }
-  if (k->state_changing) spdlog::info("audit: {} (id {})", k->name, id);
+  if (k->state_changing) spdlog::info("audit: {} (id {}) {}", k->name, id, log_safe(describe_target(request)));
   try {
     k->handle(session, id, request);
   } catch (const std::exception& e) {

@@ -1,4 +1,5 @@
 // qtx-agent: the qtx guest agent.
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -39,6 +40,11 @@ void usage(std::FILE* out) {
 
 int main(int argc, char** argv) {
   using namespace qtx::agent;
+  // 0, 1 and 2 always open (on /dev/null if we were started without them), so
+  // no descriptor we open later can be mistaken for standard I/O in a child.
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::fcntl(fd, F_GETFD) < 0) ::open("/dev/null", O_RDWR);
+  }
   std::string config_path = kDefaultConfig;
   bool config_given = false;
   std::string transport_flag, log_level_flag;

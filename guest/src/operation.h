@@ -27,3 +27,41 @@ class Operation {
 };
 
 }  // namespace qtx::agent
+
+#include <memory>
+#include <vector>
+
+namespace qtx::agent {
+
+class Session;
+
+// Stands in for an operation while it is being set up on a worker (spawn,
+// open): the host may already send Credit, Progress or Cancel for its id.
+// Credit and Progress are kept (bounded: beyond kMaxBuffered bytes of data
+// the request fails) and replayed into the real operation; Cancel answers
+// CANCELLED at once, and the setup then undoes itself.
+class PendingOperation : public Operation {
+ public:
+  static constexpr std::size_t kMaxBuffered = 32u * 1024 * 1024;
+
+  PendingOperation(std::weak_ptr<Session> session, std::uint64_t id) : session_(std::move(session)), id_(id) {}
+
+  void on_progress(const ::qtx::agent::v1::Progress& progress) override;
+  void on_credit(std::uint64_t bytes) override { credit_ += bytes; }
+  void cancel() override;
+
+  // True when the host cancelled (and was answered) or sent too much.
+  bool cancelled() const { return cancelled_; }
+  // Replays the buffered Credit and Progress into `real`.
+  void hand_over(Operation& real);
+
+ private:
+  std::weak_ptr<Session> session_;
+  std::uint64_t id_;
+  std::uint64_t credit_ = 0;
+  std::vector<::qtx::agent::v1::Progress> progress_;
+  std::size_t buffered_ = 0;
+  bool cancelled_ = false;
+};
+
+}  // namespace qtx::agent

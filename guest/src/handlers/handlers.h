@@ -19,4 +19,12 @@ void handle_ping(Session& s, std::uint64_t id, const v1::PingRequest& req);
 void handle_info(Session& s, std::uint64_t id, const v1::InfoRequest& req);
 void handle_telemetry_config(Session& s, std::uint64_t id, const v1::TelemetryConfigRequest& req);
 
+// file_handlers.cc
+void handle_file_stat(Session& s, std::uint64_t id, const v1::FileStatRequest& req);
+void handle_file_list(Session& s, std::uint64_t id, const v1::FileListRequest& req);
+void handle_file_mkdir(Session& s, std::uint64_t id, const v1::FileMkdirRequest& req);
+void handle_file_remove(Session& s, std::uint64_t id, const v1::FileRemoveRequest& req);
+void handle_file_set_attr(Session& s, std::uint64_t id, const v1::FileSetAttrRequest& req);
+void handle_file_hash(Session& s, std::uint64_t id, const v1::FileHashRequest& req);
+
 }  // namespace qtx::agent

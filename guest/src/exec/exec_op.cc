@@ -1,0 +1,359 @@
+#include "exec_op.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio/post.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <spdlog/spdlog.h>
+
+#include "dispatcher.h"
+#include "exec/child_reaper.h"
+#include "exec/spawn.h"
+#include "operation.h"
+#include "reply.h"
+#include "session.h"
+#include "system/accounts.h"
+
+extern char** environ;
+
+namespace qtx::agent {
+namespace {
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr auto kPipeGrace = std::chrono::seconds(1);
+
+class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
+ public:
+  ExecOp(Session& s, std::uint64_t id, const v1::ExecRequest& req, Spawned& p)
+      : session_(s.weak()),
+        agent_(s.agent()),
+        id_(id),
+        pid_(p.pid),
+        stdin_(s.agent().io, p.stdin_fd.release()),
+        stdout_(s.agent().io, p.stdout_fd.release()),
+        stderr_(s.agent().io),
+        timer_(s.agent().io),
+        grace_(s.agent().io),
+        credit_(req.output_window() ? req.output_window() : kDefaultOutputWindow),
+        limit_(std::min<std::uint64_t>(req.output_limit() ? req.output_limit() : s.agent().config.max_exec_output,
+                                       s.agent().config.max_exec_output)),
+        stdin_stream_(req.stdin_stream()),
+        started_(std::chrono::steady_clock::now()) {
+    if (p.stderr_fd.valid()) {
+      stderr_.assign(p.stderr_fd.release());
+    } else {
+      stderr_done_ = true;
+    }
+    if (!req.stdin().empty()) stdin_queue_.push_back(req.stdin());
+    stdin_eof_ = !stdin_stream_;
+  }
+
+  void start(std::uint32_t timeout_ms) {
+    auto self = shared_from_this();
+    agent_.reaper->watch(pid_, [self](int status) { self->on_exit(status); });
+    timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+    timer_.async_wait([self](const asio::error_code& ec) {
+      if (ec || self->exited_) return;
+      self->timed_out_ = true;
+      self->kill_group();
+    });
+    read(stdout_, v1::ExecOutput::STREAM_STDOUT);
+    read(stderr_, v1::ExecOutput::STREAM_STDERR);
+    write_stdin();
+  }
+
+  void on_progress(const v1::Progress& p) override {
+    if (!p.has_exec_input() || !stdin_stream_ || stdin_eof_) return;
+    if (!p.exec_input().data().empty()) stdin_queue_.push_back(p.exec_input().data());
+    if (p.exec_input().eof()) stdin_eof_ = true;
+    write_stdin();
+  }
+
+  void on_credit(std::uint64_t bytes) override {
+    credit_ += bytes;
+    resume();
+  }
+  void on_outbox_room() override { resume(); }
+
+  void cancel() override {
+    if (answered_) return;
+    answered_ = true;
+    kill_group();
+    close_pipes();
+    timer_.cancel();
+    if (auto s = session_.lock()) s->respond(id_, error_response(v1::ERROR_CODE_CANCELLED, "exec cancelled"));
+  }
+
+ private:
+  using Stream = v1::ExecOutput::Stream;
+
+  bool may_send() {
+    auto s = session_.lock();
+    return s && !s->stopped() && (truncated_ || (credit_ > 0 && s->stream_may_send()));
+  }
+
+  void resume() {
+    if (stdout_paused_) {
+      stdout_paused_ = false;
+      read(stdout_, v1::ExecOutput::STREAM_STDOUT);
+    }
+    if (stderr_paused_) {
+      stderr_paused_ = false;
+      read(stderr_, v1::ExecOutput::STREAM_STDERR);
+    }
+  }
+
+  void read(asio::posix::stream_descriptor& pipe, Stream stream) {
+    bool& done = stream == v1::ExecOutput::STREAM_STDOUT ? stdout_done_ : stderr_done_;
+    bool& paused = stream == v1::ExecOutput::STREAM_STDOUT ? stdout_paused_ : stderr_paused_;
+    if (done || answered_ || !pipe.is_open()) return;
+    if (!may_send()) {
+      paused = true;  // the program blocks on a full pipe until credit comes
+      return;
+    }
+    auto buf = std::make_shared<std::string>(kReadChunk, '\0');
+    pipe.async_read_some(asio::buffer(buf->data(), buf->size()),
+                         [self = shared_from_this(), &pipe, stream, buf](const asio::error_code& ec, std::size_t n) {
+                           self->on_output(pipe, stream, buf, ec, n);
+                         });
+  }
+
+  void on_output(asio::posix::stream_descriptor& pipe, Stream stream, const std::shared_ptr<std::string>& buf,
+                 const asio::error_code& ec, std::size_t n) {
+    if (answered_) return;
+    if (ec) {
+      (stream == v1::ExecOutput::STREAM_STDOUT ? stdout_done_ : stderr_done_) = true;
+      asio::error_code ignored;
+      pipe.close(ignored);
+      return maybe_finish();
+    }
+    std::uint64_t& counted = stream == v1::ExecOutput::STREAM_STDOUT ? stdout_bytes_ : stderr_bytes_;
+    counted += n;
+    std::size_t keep = n;
+    if (sent_ + n > limit_) {
+      keep = static_cast<std::size_t>(limit_ - sent_);
+      truncated_ = true;
+    }
+    if (keep > 0) {
+      auto s = session_.lock();
+      if (!s) return;
+      v1::Envelope env;
+      env.set_id(id_);
+      auto* out = env.mutable_progress()->mutable_exec_output();
+      out->set_stream(stream);
+      out->set_data(buf->data(), keep);
+      if (!pid_sent_) {
+        out->set_pid(static_cast<std::uint32_t>(pid_));
+        pid_sent_ = true;
+      }
+      s->send(env);
+      sent_ += keep;
+      credit_ -= std::min<std::uint64_t>(credit_, keep);
+    }
+    read(pipe, stream);
+  }
+
+  void write_stdin() {
+    if (stdin_writing_ || !stdin_.is_open()) return;
+    if (stdin_queue_.empty()) {
+      if (stdin_eof_) {
+        asio::error_code ignored;
+        stdin_.close(ignored);  // the program sees EOF
+      }
+      return;
+    }
+    stdin_writing_ = true;
+    auto data = std::make_shared<std::string>(std::move(stdin_queue_.front()));
+    stdin_queue_.pop_front();
+    asio::async_write(stdin_, asio::buffer(*data), [self = shared_from_this(), data](const asio::error_code& ec, std::size_t) {
+      self->stdin_writing_ = false;
+      if (ec) {  // the program closed its stdin: drop the rest
+        self->stdin_queue_.clear();
+        asio::error_code ignored;
+        self->stdin_.close(ignored);
+        return;
+      }
+      self->write_stdin();
+    });
+  }
+
+  void on_exit(int status) {
+    exited_ = true;
+    status_ = status;
+    --agent_.running_execs;
+    timer_.cancel();
+    if (answered_) return;
+    // Pipes still open now belong to the program's own children: 1 s more.
+    grace_.expires_after(kPipeGrace);
+    grace_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+      if (ec || self->answered_) return;
+      self->close_pipes();
+      self->stdout_done_ = self->stderr_done_ = true;
+      self->maybe_finish();
+    });
+    maybe_finish();
+  }
+
+  void maybe_finish() {
+    if (answered_ || !exited_ || !stdout_done_ || !stderr_done_) return;
+    answered_ = true;
+    grace_.cancel();
+    close_pipes();
+    v1::Response r;
+    auto* res = r.mutable_exec();
+    res->set_pid(static_cast<std::uint32_t>(pid_));
+    if (WIFEXITED(status_)) res->set_exit_code(WEXITSTATUS(status_));
+    if (WIFSIGNALED(status_)) res->set_signal(WTERMSIG(status_));
+    res->set_timed_out(timed_out_);
+    res->set_truncated(truncated_);
+    res->set_stdout_bytes(stdout_bytes_);
+    res->set_stderr_bytes(stderr_bytes_);
+    res->set_duration_ms(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count()));
+    if (auto s = session_.lock()) s->respond(id_, std::move(r));
+  }
+
+  void kill_group() {
+    if (!exited_) ::kill(-pid_, SIGKILL);
+  }
+
+  void close_pipes() {
+    asio::error_code ignored;
+    stdin_.close(ignored);
+    stdout_.close(ignored);
+    stderr_.close(ignored);
+  }
+
+  std::weak_ptr<Session> session_;
+  AgentContext& agent_;
+  std::uint64_t id_;
+  pid_t pid_;
+  asio::posix::stream_descriptor stdin_, stdout_, stderr_;
+  asio::steady_timer timer_, grace_;
+  std::uint64_t credit_;
+  std::uint64_t limit_;
+  std::uint64_t sent_ = 0, stdout_bytes_ = 0, stderr_bytes_ = 0;
+  std::deque<std::string> stdin_queue_;
+  bool stdin_stream_, stdin_eof_ = false, stdin_writing_ = false;
+  bool stdout_done_ = false, stderr_done_ = false, stdout_paused_ = false, stderr_paused_ = false;
+  bool exited_ = false, timed_out_ = false, truncated_ = false, answered_ = false, pid_sent_ = false;
+  int status_ = 0;
+  std::chrono::steady_clock::time_point started_;
+};
+
+std::string env_value(const std::vector<std::string>& env, const std::string& name) {
+  for (const auto& e : env) {
+    if (e.rfind(name + "=", 0) == 0) return e.substr(name.size() + 1);
+  }
+  return "";
+}
+
+}  // namespace
+
+void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
+  auto& agent = s.agent();
+  if (req.argv().empty() || req.argv(0).empty()) {
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "exec needs a program: argv is empty"));
+  }
+  for (const auto& a : req.argv()) {
+    if (a.find('\0') != std::string::npos) {
+      return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "exec arguments may not contain NUL bytes"));
+    }
+  }
+  for (const auto& e : req.env()) {
+    if (e.find('=') == std::string::npos || e.find('\0') != std::string::npos) {
+      return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "exec env entries must be NAME=value"));
+    }
+  }
+  if (agent.running_execs >= agent.config.max_concurrent_execs) {
+    return s.respond(id, error_response(v1::ERROR_CODE_BUSY, "too many running execs (limit " +
+                                                                 std::to_string(agent.config.max_concurrent_execs) + ")"));
+  }
+  ++agent.running_execs;  // until reaped (or the spawn fails)
+  spdlog::info("audit: exec (id {}) {}{}", id, log_safe(req.argv(0)),
+               req.user().empty() ? "" : " as " + log_safe(req.user()));
+  const std::uint32_t timeout_ms = req.timeout_ms() ? req.timeout_ms() : agent.config.exec_default_timeout_ms;
+  auto weak = s.weak();
+  auto pending = std::make_shared<PendingOperation>(weak, id);
+  s.add_operation(id, pending);
+  asio::post(agent.workers, [weak, id, req, timeout_ms, pending, &agent] {
+    SpawnSpec spec;
+    spec.argv.assign(req.argv().begin(), req.argv().end());
+    spec.env.assign(req.env().begin(), req.env().end());
+    spec.cwd = req.cwd();
+    spec.merge_stderr = req.merge_stderr();
+    v1::Response error;
+    bool failed = false;
+    if (!req.user().empty()) {
+      auto u = find_user(req.user());
+      if (!u) {
+        error = error_response(v1::ERROR_CODE_NOT_FOUND, "no such user: " + req.user());
+        failed = true;
+      } else {
+        spec.set_user = true;
+        spec.uid = u->uid;
+        spec.gid = u->gid;
+        spec.groups = groups_of(u->name, u->gid);
+        if (spec.env.empty()) {
+          spec.env = {std::string("PATH=") + kDefaultPath, "HOME=" + u->home, "USER=" + u->name,
+                      "LOGNAME=" + u->name, "SHELL=" + (u->shell.empty() ? "/bin/sh" : u->shell)};
+        }
+        struct stat home {};
+        if (spec.cwd.empty()) spec.cwd = ::stat(u->home.c_str(), &home) == 0 && S_ISDIR(home.st_mode) ? u->home : "/";
+      }
+    }
+    if (!failed && spec.env.empty()) {
+      for (char** e = environ; *e != nullptr; ++e) spec.env.emplace_back(*e);
+    }
+    if (!failed) {
+      std::string path_var = env_value(spec.env, "PATH");
+      spec.path = resolve_executable(spec.argv[0], path_var.empty() ? kDefaultPath : path_var);
+      if (spec.path.empty()) {
+        error = error_response(v1::ERROR_CODE_NOT_FOUND, "command not found: " + spec.argv[0], ENOENT);
+        failed = true;
+      }
+    }
+    auto spawned = std::make_shared<Spawned>();
+    if (!failed) *spawned = spawn(spec);
+    asio::post(agent.io, [weak, id, req, timeout_ms, spawned, failed, error, pending, &agent]() mutable {
+      if (spawned->pid > 0 && spawned->error != 0) {
+        // The child exists but its exec failed: reap it, report why.
+        agent.reaper->watch(spawned->pid, [&agent](int) { --agent.running_execs; });
+        error = errno_response(spawned->failed_step + " " + req.argv(0), spawned->error);
+        failed = true;
+      } else if (!failed && spawned->pid <= 0) {
+        --agent.running_execs;
+        error = errno_response(spawned->failed_step, spawned->error);
+        failed = true;
+      } else if (failed) {
+        --agent.running_execs;
+      }
+      auto live = weak.lock();
+      if (failed) {
+        if (live && !pending->cancelled()) live->respond(id, std::move(error));
+        return;
+      }
+      if (!live || live->stopped() || pending->cancelled()) {
+        ::kill(-spawned->pid, SIGKILL);  // nobody to report to
+        agent.reaper->watch(spawned->pid, [&agent](int) { --agent.running_execs; });
+        return;
+      }
+      auto op = std::make_shared<ExecOp>(*live, id, req, *spawned);
+      live->add_operation(id, op);
+      op->start(timeout_ms);
+      pending->hand_over(*op);
+    });
+  });
+}
+
+}  // namespace qtx::agent

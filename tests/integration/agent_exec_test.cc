@@ -1,0 +1,223 @@
+// exec through the real agent process.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "support/agent_fixture.h"
+
+namespace qtx::testing {
+namespace {
+
+v1::ExecRequest argv(std::initializer_list<const char*> args) {
+  v1::ExecRequest req;
+  for (const char* a : args) req.add_argv(a);
+  return req;
+}
+
+class Exec : public AgentFixture {};
+
+TEST_F(Exec, StreamsStdoutAndStderrAndReportsTheExitCode) {
+  start();
+  auto run = exec(2, argv({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}));
+  ASSERT_TRUE(run.response && run.response->has_exec()) << (run.response ? run.response->DebugString() : "");
+  EXPECT_EQ(run.out, "out\n");
+  EXPECT_EQ(run.err, "err\n");
+  const auto& r = run.response->exec();
+  EXPECT_EQ(r.exit_code(), 3);
+  EXPECT_EQ(r.status_case(), v1::ExecResult::kExitCode);
+  EXPECT_FALSE(r.timed_out());
+  EXPECT_FALSE(r.truncated());
+  EXPECT_EQ(r.stdout_bytes(), 4u);
+  EXPECT_EQ(r.stderr_bytes(), 4u);
+  EXPECT_EQ(r.pid(), run.pid);
+}
+
+TEST_F(Exec, FindsProgramsOnPathWithoutAShell) {
+  start();
+  // No shell: the metacharacters reach echo as they are.
+  auto run = exec(2, argv({"echo", "a;", "$HOME", "|", "b"}));
+  ASSERT_TRUE(run.response && run.response->has_exec());
+  EXPECT_EQ(run.out, "a; $HOME | b\n");
+  EXPECT_EQ(run.response->exec().exit_code(), 0);
+}
+
+TEST_F(Exec, StdinEnvAndCwd) {
+  start();
+  auto req = argv({"/bin/sh", "-c", "cat; echo \"$FOO\"; pwd"});
+  req.set_stdin("from stdin\n");
+  req.add_env("FOO=bar");
+  req.add_env("PATH=/usr/bin:/bin");
+  req.set_cwd("/tmp");
+  auto run = exec(2, req);
+  ASSERT_TRUE(run.response && run.response->has_exec());
+  EXPECT_EQ(run.out, "from stdin\nbar\n/tmp\n");
+}
+
+TEST_F(Exec, StreamedStdin) {
+  start();
+  auto req = argv({"/bin/cat"});
+  req.set_stdin_stream(true);
+  v1::Envelope env;
+  env.set_id(2);
+  *env.mutable_request()->mutable_exec() = req;
+  env.mutable_request()->mutable_exec()->set_output_window(1 << 20);
+  conn_->send(env);
+  for (const char* part : {"one ", "two ", "three"}) {
+    v1::Envelope in;
+    in.set_id(2);
+    in.mutable_progress()->mutable_exec_input()->set_data(part);
+    conn_->send(in);
+  }
+  v1::Envelope eof;
+  eof.set_id(2);
+  eof.mutable_progress()->mutable_exec_input()->set_eof(true);
+  conn_->send(eof);
+  auto r = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 2 && e.has_response(); });
+  ASSERT_TRUE(r && r->response().has_exec());
+  std::string out;
+  for (const auto& p : conn_->progress) out += p.progress().exec_output().data();
+  EXPECT_EQ(out, "one two three");
+}
+
+TEST_F(Exec, LargeOutputFollowsTheCreditWindow) {
+  start();
+  // 10 MiB through a 256 KiB window: the fixture checks the window is never exceeded.
+  auto run = exec(2, argv({"/bin/sh", "-c", "head -c 10485760 /dev/zero"}), 256 * 1024);
+  ASSERT_TRUE(run.response && run.response->has_exec());
+  EXPECT_EQ(run.out.size(), 10485760u);
+  EXPECT_EQ(run.response->exec().stdout_bytes(), 10485760u);
+  EXPECT_EQ(run.response->exec().exit_code(), 0);
+}
+
+TEST_F(Exec, OutputBeyondTheLimitIsTruncatedAndTheProgramFinishes) {
+  start();
+  auto req = argv({"/bin/sh", "-c", "head -c 1000000 /dev/zero"});
+  req.set_output_limit(1000);
+  auto run = exec(2, req);
+  ASSERT_TRUE(run.response && run.response->has_exec());
+  EXPECT_EQ(run.out.size(), 1000u);
+  EXPECT_TRUE(run.response->exec().truncated());
+  EXPECT_EQ(run.response->exec().stdout_bytes(), 1000000u);
+  EXPECT_EQ(run.response->exec().exit_code(), 0);
+}
+
+TEST_F(Exec, TimeoutKillsTheProcessGroup) {
+  start();
+  auto req = argv({"/bin/sh", "-c", "sleep 30 & sleep 30"});
+  req.set_timeout_ms(200);
+  auto run = exec(2, req);
+  ASSERT_TRUE(run.response && run.response->has_exec());
+  EXPECT_TRUE(run.response->exec().timed_out());
+  EXPECT_EQ(run.response->exec().signal(), SIGKILL);
+}
+
+TEST_F(Exec, CancelKillsAndAnswersCancelled) {
+  start();
+  v1::Envelope env;
+  env.set_id(2);
+  *env.mutable_request()->mutable_exec() = argv({"/bin/sleep", "30"});
+  conn_->send(env);
+  v1::Envelope cancel;
+  cancel.set_id(2);
+  cancel.mutable_cancel();
+  conn_->send(cancel);
+  auto r = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 2 && e.has_response(); });
+  ASSERT_TRUE(r);
+  // The cancel may arrive while the spawn is still on a worker: it is answered
+  // at once all the same, and the process is killed once it exists.
+  ASSERT_TRUE(r->response().has_error()) << r->DebugString();
+  EXPECT_EQ(r->response().error().code(), v1::ERROR_CODE_CANCELLED);
+}
+
+TEST_F(Exec, BadRequestsGetClearErrors) {
+  start();
+  auto run = exec(2, v1::ExecRequest());
+  ASSERT_TRUE(run.response && run.response->has_error());
+  EXPECT_EQ(run.response->error().code(), v1::ERROR_CODE_INVALID_ARGUMENT);
+
+  run = exec(3, argv({"no-such-program-qtx"}));
+  ASSERT_TRUE(run.response && run.response->has_error());
+  EXPECT_EQ(run.response->error().code(), v1::ERROR_CODE_NOT_FOUND);
+  EXPECT_EQ(run.response->error().message(), "command not found: no-such-program-qtx");
+
+  auto req = argv({"/bin/true"});
+  req.set_cwd("/nonexistent-qtx");
+  run = exec(4, req);
+  ASSERT_TRUE(run.response && run.response->has_error());
+  EXPECT_EQ(run.response->error().code(), v1::ERROR_CODE_NOT_FOUND);
+  EXPECT_EQ(run.response->error().message(), "chdir /bin/true: No such file or directory");
+
+  req = argv({"/bin/true"});
+  req.set_user("no-such-user-qtx");
+  run = exec(5, req);
+  ASSERT_TRUE(run.response && run.response->has_error());
+  EXPECT_EQ(run.response->error().code(), v1::ERROR_CODE_NOT_FOUND);
+
+  req = argv({"/bin/true"});
+  req.add_env("NOEQUALS");
+  run = exec(6, req);
+  ASSERT_TRUE(run.response && run.response->has_error());
+  EXPECT_EQ(run.response->error().code(), v1::ERROR_CODE_INVALID_ARGUMENT);
+}
+
+TEST_F(Exec, RunsAsANamedUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to change user";
+  start();
+  auto req = argv({"/bin/sh", "-c", "id -u; id -g; echo $HOME"});
+  req.set_user("nobody");
+  auto run = exec(2, req);
+  ASSERT_TRUE(run.response && run.response->has_exec()) << run.response->DebugString();
+  EXPECT_EQ(run.out.substr(0, run.out.find('\n')), "65534");
+}
+
+TEST_F(Exec, ConcurrencyLimitAnswersBusy) {
+  start("[limits]\nmax_concurrent_execs = 1\n");
+  v1::Envelope env;
+  env.set_id(2);
+  *env.mutable_request()->mutable_exec() = argv({"/bin/sleep", "30"});
+  conn_->send(env);
+  auto r = exec(3, argv({"/bin/true"}));
+  ASSERT_TRUE(r.response && r.response->has_error());
+  EXPECT_EQ(r.response->error().code(), v1::ERROR_CODE_BUSY);
+  v1::Envelope cancel;
+  cancel.set_id(2);
+  cancel.mutable_cancel();
+  conn_->send(cancel);
+}
+
+TEST_F(Exec, DeniedByPolicyStartsNothing) {
+  start("[policy]\ndeny = [\"exec\"]\n");
+  const std::string marker = "/tmp/qtx-denied-" + std::to_string(::getpid());
+  auto run = exec(2, argv({"/usr/bin/touch", marker.c_str()}));
+  ASSERT_TRUE(run.response && run.response->has_error());
+  EXPECT_EQ(run.response->error().code(), v1::ERROR_CODE_DENIED);
+  struct stat st {};
+  EXPECT_NE(::stat(marker.c_str(), &st), 0);
+}
+
+TEST_F(Exec, ManyConcurrentExecsAllAnswer) {
+  start();
+  for (std::uint64_t id = 10; id < 18; ++id) {
+    v1::Envelope env;
+    env.set_id(id);
+    auto* e = env.mutable_request()->mutable_exec();
+    e->add_argv("/bin/echo");
+    e->add_argv(std::to_string(id));
+    e->set_output_window(1 << 20);
+    conn_->send(env);
+  }
+  std::set<std::uint64_t> answered;
+  while (answered.size() < 8) {
+    auto r = conn_->recv_until([](const v1::Envelope& e) { return e.has_response(); });
+    ASSERT_TRUE(r);
+    ASSERT_TRUE(r->response().has_exec()) << r->DebugString();
+    EXPECT_EQ(r->response().exec().exit_code(), 0);
+    answered.insert(r->id());
+  }
+  EXPECT_EQ(*answered.begin(), 10u);
+  EXPECT_EQ(*answered.rbegin(), 17u);
+}
+
+}  // namespace
+}  // namespace qtx::testing

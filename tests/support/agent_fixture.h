@@ -1,0 +1,49 @@
+// A gtest fixture running qtx-agent as a process connected to a HostListener,
+// with helpers for streamed operations (exec output, file transfers) that
+// follow the credit protocol like a real host.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <memory>
+#include <string>
+
+#include "support/agent_client.h"
+#include "support/agent_process.h"
+
+namespace qtx::testing {
+
+class AgentFixture : public ::testing::Test {
+ protected:
+  void start(const std::string& config = "", const std::string& name = "f");
+  std::unique_ptr<AgentConnection> accept_next();
+  void TearDown() override;
+
+  // Runs exec to completion, granting `window` more credit whenever the
+  // unacknowledged output reaches it. Fails the test if the agent ever sends
+  // more than it was granted.
+  struct ExecRun {
+    std::optional<v1::Response> response;
+    std::string out, err;
+    std::uint32_t pid = 0;
+  };
+  ExecRun exec(std::uint64_t id, v1::ExecRequest req, std::uint64_t window = 1 << 20);
+
+  // Writes `data` in `chunk`-sized pieces within the agent's credit.
+  std::optional<v1::Response> write_file(std::uint64_t id, v1::FileWriteRequest req, const std::string& data,
+                                         std::size_t chunk = 64 * 1024);
+  // Reads with `window` of credit, granted again as data arrives.
+  struct ReadRun {
+    std::optional<v1::Response> response;
+    std::string data;
+  };
+  ReadRun read_file(std::uint64_t id, v1::FileReadRequest req, std::uint64_t window = 1 << 20);
+
+  std::unique_ptr<HostListener> listener_;
+  std::unique_ptr<AgentProcess> agent_;
+  std::unique_ptr<AgentConnection> conn_;
+};
+
+}  // namespace qtx::testing
