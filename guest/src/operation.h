@@ -18,9 +18,9 @@ class Operation {
   // The host granted `bytes` more of the stream this operation sends.
   virtual void on_credit(std::uint64_t bytes) = 0;
   // The host cancelled it, or the session is ending. The operation answers
-  // ERROR_CODE_CANCELLED (if it can still be sent) and releases its
-  // resources; it must not call back into the session's operation table
-  // synchronously.
+  // ERROR_CODE_CANCELLED (now or after its cleanup) and releases its
+  // resources. Its id stays taken until that answer, so a host reusing the
+  // id early gets "already in use" rather than a mixed-up stream.
   virtual void cancel() = 0;
   // The outbox has room again (streams pause while it is over its limit).
   virtual void on_outbox_room() {}

@@ -156,8 +156,7 @@ void Session::dispatch(v1::Envelope& env) {
       } else if (env.has_credit()) {
         op->on_credit(env.credit().bytes());
       } else {
-        ops_.erase(it);
-        op->cancel();
+        op->cancel();  // its answer frees the id (respond() forgets the operation)
       }
       return;
     }

@@ -205,15 +205,15 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
     if (!s || failed_ || !p.has_file_chunk()) return;
     const auto& c = p.file_chunk();
     if (c.data().size() > outstanding_credit_) {
-      return fail(*s, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "file write: data beyond the granted credit"));
+      return abort_with(error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "file write: data beyond the granted credit"));
     }
     if (!req_.append() && c.offset() != next_offset_) {
-      return fail(*s, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+      return abort_with(error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
                                      "file write: chunk at offset " + std::to_string(c.offset()) + ", expected " +
                                          std::to_string(next_offset_)));
     }
     if (last_seen_) {
-      return fail(*s, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "file write: data after the last chunk"));
+      return abort_with(error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "file write: data after the last chunk"));
     }
     outstanding_credit_ -= c.data().size();
     next_offset_ += c.data().size();
@@ -224,9 +224,7 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
   void on_credit(std::uint64_t) override {}
   void cancel() override {
     if (failed_ || done_) return;
-    auto s = session_.lock();
-    fail_quietly();
-    if (s) s->respond(id_, error_response(v1::ERROR_CODE_CANCELLED, "file write cancelled"));
+    abort_with(error_response(v1::ERROR_CODE_CANCELLED, "file write cancelled"));
   }
 
  private:
@@ -291,10 +289,10 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
 
   void on_written(std::size_t bytes, bool last, int err) {
     writing_ = false;
-    if (failed_) return remove_temp();  // deferred until this job was done with the target
+    if (failed_) return cleanup_then_answer();  // deferred until this job was done with the target
     auto s = session_.lock();
     if (!s || s->stopped()) return;
-    if (err != 0) return fail(*s, errno_response("writing " + req_.path(), err));
+    if (err != 0) return abort_with(errno_response("writing " + req_.path(), err));
     if (last) {
       done_ = true;
       v1::Response r;
@@ -307,22 +305,24 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
     pump();
   }
 
-  void fail(Session& s, v1::Response error) {
-    fail_quietly();
-    s.respond(id_, std::move(error));
-  }
-
-  // Stops taking data; the temporary goes once no job of ours uses the target.
-  void fail_quietly() {
+  // Stops taking data, removes the temporary once no job of ours uses the
+  // target, and only then answers: when the host sees the answer, no
+  // temporary is left.
+  void abort_with(v1::Response answer) {
     failed_ = true;
     queue_.clear();
-    if (!writing_) remove_temp();
+    answer_ = std::move(answer);
+    if (!writing_) cleanup_then_answer();
   }
 
-  void remove_temp() {
-    asio::post(agent_.workers, [target = target_] {
-      if (!target->temp.empty()) ::unlinkat(target->dir.get(), target->temp.c_str(), 0);
-      target->temp.clear();
+  void cleanup_then_answer() {
+    asio::post(agent_.workers, [self = shared_from_this()] {
+      auto& t = *self->target_;
+      if (!t.temp.empty()) ::unlinkat(t.dir.get(), t.temp.c_str(), 0);
+      t.temp.clear();
+      asio::post(self->agent_.io, [self] {
+        if (auto s = self->session_.lock()) s->respond(self->id_, std::move(self->answer_));
+      });
     });
   }
 
@@ -336,6 +336,7 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
   std::uint64_t window_;
   std::uint64_t outstanding_credit_ = 0;
   std::deque<Chunk> queue_;
+  v1::Response answer_;         // the error to send once the cleanup is done
   wire::Sha256 hash_;           // worker side, one job at a time
   std::uint64_t written_ = 0;   // worker side, read on the io thread after the job's post
   bool writing_ = false;
@@ -436,8 +437,13 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
         fd = ::openat(t->dir.get(), t->name.c_str(), flags, mode);
       }
       if (fd < 0) {
+        const int e = errno;
         t->temp.clear();
-        fail(errno_response(req.path(), errno));
+        if (e == ELOOP && policy.confined()) {
+          fail(error_response(v1::ERROR_CODE_DENIED, "refusing to follow a symlink under file_roots: " + req.path(), e));
+        } else {
+          fail(errno_response(req.path(), e));
+        }
       } else {
         t->fd.reset(fd);
         if (req.mode() != 0) ::fchmod(fd, mode);  // also when the file existed
