@@ -25,3 +25,11 @@ if(QTX_BUILD_FUZZERS)
     add_link_options(-fsanitize=address,undefined)
   endif()
 endif()
+
+# Standalone Asio, configured the same way in every translation unit.
+# Asio 1.22 decides between aligned_alloc and operator new from
+# _GLIBCXX_HAVE_ALIGNED_ALLOC, which exists only once a libstdc++ header was
+# included: translation units with different include orders then disagree
+# (an ODR violation ASan reports as alloc-dealloc-mismatch). Pin the choice.
+add_library(qtx_asio INTERFACE)
+target_compile_definitions(qtx_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED ASIO_DISABLE_STD_ALIGNED_ALLOC)
