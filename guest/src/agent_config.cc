@@ -116,7 +116,7 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
   }
   const toml::table& root = parsed.table();
   AgentConfig c = *config;
-  static const std::set<std::string> kSections = {"agent", "telemetry", "policy", "limits", "freeze"};
+  static const std::set<std::string> kSections = {"agent", "telemetry", "policy", "limits", "freeze", "power", "system"};
   for (const auto& [k, v] : root) {
     std::string key(k.str());
     if (!kSections.count(key)) {
@@ -161,6 +161,17 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
   section("freeze", [&](TableReader& r) {
     r.string("hooks_dir", &c.freeze_hooks_dir);
     r.integer("timeout_ms", &c.freeze_timeout_ms, 1000, 24LL * 3600 * 1000);
+  });
+  section("power", [&](TableReader& r) {
+    r.strings("poweroff", &c.poweroff_command);
+    r.strings("reboot", &c.reboot_command);
+    r.strings("halt", &c.halt_command);
+  });
+  section("system", [&](TableReader& r) {
+    r.string("passwd_file", &c.passwd_file);
+    r.string("shadow_file", &c.shadow_file);
+    r.string("group_file", &c.group_file);
+    r.string("hostname_file", &c.hostname_file);
   });
   if (!out.status) return out;
   if (!known_log_levels().count(c.log_level)) {

@@ -38,6 +38,18 @@ struct AgentConfig {
   std::string freeze_hooks_dir = "/etc/qtx/freeze-hook.d";
   std::uint32_t freeze_timeout_ms = 60000;  // automatic thaw
 
+  // [power] commands run for each action; empty: detected (systemctl where
+  // systemd runs, else poweroff/reboot/halt, else the reboot(2) system call)
+  std::vector<std::string> poweroff_command;
+  std::vector<std::string> reboot_command;
+  std::vector<std::string> halt_command;
+
+  // [system] the files the user and hostname commands edit
+  std::string passwd_file = "/etc/passwd";
+  std::string shadow_file = "/etc/shadow";
+  std::string group_file = "/etc/group";
+  std::string hostname_file = "/etc/hostname";
+
   // True when `kind` (a Request field name such as "exec") is allowed.
   bool allows(const std::string& kind) const;
 };

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "exec/child_reaper.h"
+#include "freeze/freeze_manager.h"
 #include "telemetry/collector.h"
 
 namespace qtx::agent {
@@ -23,6 +24,7 @@ AgentContext::AgentContext(asio::io_context& io_context, AgentConfig cfg, AgentI
       identity(std::move(id)),
       telemetry(std::make_unique<TelemetryCollector>()),
       reaper(std::make_unique<ChildReaper>(io_context)),
+      freeze(std::make_unique<FreezeManager>(*this)),
       telemetry_interval_ms(config.telemetry_interval_ms) {}
 
 AgentContext::~AgentContext() {

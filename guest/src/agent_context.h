@@ -17,6 +17,8 @@ namespace qtx::agent {
 
 class TelemetryCollector;
 class ChildReaper;
+class FreezeManager;
+class Session;
 
 struct AgentIdentity {
   std::string version;
@@ -43,6 +45,8 @@ struct AgentContext {
   AgentCounters counters;
   std::unique_ptr<TelemetryCollector> telemetry;  // thread-safe
   std::unique_ptr<ChildReaper> reaper;            // io thread
+  std::unique_ptr<FreezeManager> freeze;          // io thread
+  std::weak_ptr<Session> current_session;         // for events outside a request
   std::uint32_t telemetry_interval_ms;  // current interval; the host may change it
   std::uint32_t open_transfers = 0;     // file reads and writes in progress, all sessions
   std::uint32_t running_execs = 0;      // exec processes not yet reaped

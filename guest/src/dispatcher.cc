@@ -6,6 +6,7 @@
 
 #include "exec/exec_op.h"
 #include "files/file_transfer.h"
+#include "freeze/freeze_manager.h"
 #include "handlers/handlers.h"
 #include "reply.h"
 #include "session.h"
@@ -21,6 +22,7 @@ struct RequestKind {
   bool always_allowed;      // the session cannot work without it
   bool state_changing;      // gets an audit log line
   void (*handle)(Session&, std::uint64_t, const v1::Request&);
+  bool writes_files = false;  // refused while filesystems are frozen
 };
 
 #define QTX_HANDLER(field) [](Session& s, std::uint64_t id, const v1::Request& r) { handle_##field(s, id, r.field()); }
@@ -34,14 +36,27 @@ const RequestKind kKinds[] = {
      [](Session& s, std::uint64_t id, const v1::Request& r) { start_exec(s, id, r.exec()); }},
     {Kind::kFileStat, "file_stat", false, false, QTX_HANDLER(file_stat)},
     {Kind::kFileList, "file_list", false, false, QTX_HANDLER(file_list)},
-    {Kind::kFileMkdir, "file_mkdir", false, true, QTX_HANDLER(file_mkdir)},
-    {Kind::kFileRemove, "file_remove", false, true, QTX_HANDLER(file_remove)},
+    {Kind::kFileMkdir, "file_mkdir", false, true, QTX_HANDLER(file_mkdir), true},
+    {Kind::kFileRemove, "file_remove", false, true, QTX_HANDLER(file_remove), true},
     {Kind::kFileRead, "file_read", false, false,
      [](Session& s, std::uint64_t id, const v1::Request& r) { start_file_read(s, id, r.file_read()); }},
     {Kind::kFileWrite, "file_write", false, true,
-     [](Session& s, std::uint64_t id, const v1::Request& r) { start_file_write(s, id, r.file_write()); }},
-    {Kind::kFileSetAttr, "file_set_attr", false, true, QTX_HANDLER(file_set_attr)},
+     [](Session& s, std::uint64_t id, const v1::Request& r) { start_file_write(s, id, r.file_write()); }, true},
+    {Kind::kFileSetAttr, "file_set_attr", false, true, QTX_HANDLER(file_set_attr), true},
     {Kind::kFileHash, "file_hash", false, false, QTX_HANDLER(file_hash)},
+    {Kind::kPower, "power", false, true, QTX_HANDLER(power)},
+    {Kind::kFreeze, "freeze", false, false, QTX_HANDLER(freeze)},
+    {Kind::kThaw, "thaw", false, false, QTX_HANDLER(thaw)},
+    {Kind::kFreezeStatus, "freeze_status", false, false, QTX_HANDLER(freeze_status)},
+    {Kind::kSetPassword, "set_password", false, false, QTX_HANDLER(set_password), true},
+    {Kind::kSshKeys, "ssh_keys", false, false, QTX_HANDLER(ssh_keys), true},
+    {Kind::kTimeGet, "time_get", false, false, QTX_HANDLER(time_get)},
+    {Kind::kTimeSet, "time_set", false, false, QTX_HANDLER(time_set)},
+    {Kind::kHostnameGet, "hostname_get", false, false, QTX_HANDLER(hostname_get)},
+    {Kind::kHostnameSet, "hostname_set", false, false, QTX_HANDLER(hostname_set), true},
+    {Kind::kNetwork, "network", false, false, QTX_HANDLER(network)},
+    {Kind::kProcessList, "process_list", false, false, QTX_HANDLER(process_list)},
+    {Kind::kProcessKill, "process_kill", false, true, QTX_HANDLER(process_kill)},
 };
 
 #undef QTX_HANDLER
@@ -60,6 +75,8 @@ std::string describe_target(const v1::Request& r) {
     case Kind::kFileRemove: return r.file_remove().path() + (r.file_remove().recursive() ? " (recursive)" : "");
     case Kind::kFileWrite: return r.file_write().path();
     case Kind::kFileSetAttr: return r.file_set_attr().path();
+    case Kind::kPower: return "action " + std::to_string(r.power().action());
+    case Kind::kProcessKill: return "pid " + std::to_string(r.process_kill().pid());
     default: return "";
   }
 }
@@ -90,6 +107,11 @@ void dispatch_request(Session& session, std::uint64_t id, const v1::Request& req
   if (!allowed(*k, session.agent().config)) {
     spdlog::info("audit: denied {} (id {}) by policy", k->name, id);
     session.respond(id, error_response(v1::ERROR_CODE_DENIED, std::string("denied by the guest's policy: ") + k->name));
+    return;
+  }
+  if (k->writes_files && session.agent().freeze->frozen()) {
+    session.respond(id, error_response(v1::ERROR_CODE_FAILED_PRECONDITION,
+                                       std::string("filesystems are frozen: thaw before ") + k->name));
     return;
   }
   if (k->state_changing) spdlog::info("audit: {} (id {}) {}", k->name, id, log_safe(describe_target(request)));

@@ -1,10 +1,14 @@
 #include "logging.h"
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <string>
 
 namespace qtx::agent {
 namespace {
@@ -20,10 +24,57 @@ class PriorityFlag : public spdlog::custom_flag_formatter {
   std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<PriorityFlag>(); }
 };
 
+// stderr, or memory while held.
+class HoldableStderrSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  void set_hold(bool hold) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    held_ = hold;
+    if (held_) return;
+    for (const auto& line : kept_) std::fwrite(line.data(), 1, line.size(), stderr);
+    if (lost_ != 0) std::fprintf(stderr, "%zu log lines were lost while filesystems were frozen\n", lost_);
+    kept_.clear();
+    lost_ = 0;
+    std::fflush(stderr);
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t buf;
+    formatter_->format(msg, buf);
+    if (held_) {
+      if (kept_.size() < kMaxKept) {
+        kept_.emplace_back(buf.data(), buf.size());
+      } else {
+        ++lost_;
+      }
+      return;
+    }
+    std::fwrite(buf.data(), 1, buf.size(), stderr);
+  }
+  void flush_() override {
+    if (!held_) std::fflush(stderr);
+  }
+
+ private:
+  static constexpr std::size_t kMaxKept = 10000;
+  bool held_ = false;
+  std::deque<std::string> kept_;
+  std::size_t lost_ = 0;
+};
+
+std::shared_ptr<HoldableStderrSink>& sink() {
+  static std::shared_ptr<HoldableStderrSink> s = std::make_shared<HoldableStderrSink>();
+  return s;
+}
+
 }  // namespace
 
+void set_log_hold(bool hold) { sink()->set_hold(hold); }
+
 void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_logger_mt("qtx-agent");
+  auto logger = std::make_shared<spdlog::logger>("qtx-agent", sink());
+  spdlog::register_logger(logger);
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (std::getenv("JOURNAL_STREAM") != nullptr) {
     formatter->add_flag<PriorityFlag>('J').set_pattern("%J%v");

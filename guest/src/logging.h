@@ -10,4 +10,9 @@ namespace qtx::agent {
 void setup_logging(const std::string& level);
 void set_log_level(const std::string& level);
 
+// While held (filesystems frozen), log lines are kept in memory (at most
+// 10,000; beyond that they are counted) and written when released, so the
+// agent never blocks writing to a journal on a frozen filesystem.
+void set_log_hold(bool hold);
+
 }  // namespace qtx::agent

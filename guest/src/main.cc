@@ -12,6 +12,8 @@
 
 #include "agent_config.h"
 #include "agent_context.h"
+#include "freeze/freeze_manager.h"
+#include "session.h"
 #include "logging.h"
 #include "supervisor.h"
 #include "transport/transport.h"
@@ -102,6 +104,14 @@ int main(int argc, char** argv) {
 
   AgentIdentity identity{QTX_VERSION, random_instance_id(), read_boot_id()};
   AgentContext agent(io, config, identity);
+  agent.freeze->set_event_sink([&agent](const qtx::agent::v1::FreezeStateChanged& ev) {
+    auto session = agent.current_session.lock();
+    if (!session || session->stopped()) return;
+    qtx::agent::v1::Envelope env;
+    *env.mutable_event()->mutable_freeze_state() = ev;
+    session->send(env);
+  });
+  agent.freeze->restore();
   Supervisor supervisor(agent, *transport);
 
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);

@@ -68,6 +68,8 @@ void Session::stop(End why, std::string detail) {
   for (auto& [id, op] : ops) op->cancel();
   asio::error_code ignored;
   port_.close(ignored);
+  for (auto& fn : after_flush_) asio::post(agent_.io, std::move(fn));
+  after_flush_.clear();
   const auto& st = decoder_.stats();
   agent_.counters.bytes_dropped += st.dropped_total();
   Outcome outcome{why, detail.empty() ? end_name(why) : std::string(end_name(why)) + ": " + detail,
@@ -244,6 +246,10 @@ void Session::after_write() {
     outbox_bytes_ -= outbox_.front().size();
     outbox_.pop_front();
   }
+  if (outbox_.empty() && !after_flush_.empty()) {
+    for (auto& fn : after_flush_) asio::post(agent_.io, std::move(fn));
+    after_flush_.clear();
+  }
   if (draining_ && outbox_.empty()) return stop(End::kShutdown, "");
   write_next();
   if (outbox_bytes_ < soft_limit_) do_read();  // resumes a paused reader
@@ -261,6 +267,14 @@ void Session::after_write() {
 // --- operations and telemetry --------------------------------------------------
 
 void Session::add_operation(std::uint64_t id, std::shared_ptr<Operation> op) { ops_[id] = std::move(op); }
+
+void Session::after_flush(std::function<void()> fn) {
+  if (stopped_ || outbox_.empty()) {
+    asio::post(agent_.io, std::move(fn));
+    return;
+  }
+  after_flush_.push_back(std::move(fn));
+}
 
 void Session::mark_handshaken() {
   if (handshaken_) return;

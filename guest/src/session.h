@@ -81,6 +81,10 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
   // Streams send only while this holds; otherwise they wait for on_outbox_room.
   bool stream_may_send() const { return outbox_bytes_ < stream_limit_; }
 
+  // Runs `fn` on the io thread once everything queued so far has been
+  // written, or the session ended (power commands answer before acting).
+  void after_flush(std::function<void()> fn);
+
   void add_operation(std::uint64_t id, std::shared_ptr<Operation> op);
   bool has_operation(std::uint64_t id) const { return ops_.count(id) != 0; }
   std::size_t operation_count() const { return ops_.size(); }
@@ -125,6 +129,7 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
   const std::size_t hard_limit_;    // the session ends
 
   std::unordered_map<std::uint64_t, std::shared_ptr<Operation>> ops_;
+  std::vector<std::function<void()>> after_flush_;
 
   bool stopped_ = false;
   std::atomic<bool> ended_{false};  // stopped_, readable by worker jobs

@@ -26,6 +26,7 @@ void Supervisor::on_open(Status status, int fd) {
   if (!status) return retry_later(status.to_string());
   spdlog::info("host connected on {}", transport_.describe());
   session_ = std::make_shared<Session>(agent_, fd, [this](const Session::Outcome& o) { on_session_end(o); });
+  agent_.current_session = session_;
   session_->start();
 }
 

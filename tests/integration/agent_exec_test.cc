@@ -20,7 +20,7 @@ class Exec : public AgentFixture {};
 TEST_F(Exec, StreamsStdoutAndStderrAndReportsTheExitCode) {
   start();
   auto run = exec(2, argv({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}));
-  ASSERT_TRUE(run.response && run.response->has_exec()) << (run.response ? run.response->DebugString() : "");
+  ASSERT_TRUE(run.response && run.response->has_exec()) << describe(run.response);
   EXPECT_EQ(run.out, "out\n");
   EXPECT_EQ(run.err, "err\n");
   const auto& r = run.response->exec();
@@ -126,7 +126,7 @@ TEST_F(Exec, CancelKillsAndAnswersCancelled) {
   ASSERT_TRUE(r);
   // The cancel may arrive while the spawn is still on a worker: it is answered
   // at once all the same, and the process is killed once it exists.
-  ASSERT_TRUE(r->response().has_error()) << r->DebugString();
+  ASSERT_TRUE(r->response().has_error()) << describe(r->response());
   EXPECT_EQ(r->response().error().code(), v1::ERROR_CODE_CANCELLED);
 }
 
@@ -167,7 +167,7 @@ TEST_F(Exec, RunsAsANamedUser) {
   auto req = argv({"/bin/sh", "-c", "id -u; id -g; echo $HOME"});
   req.set_user("nobody");
   auto run = exec(2, req);
-  ASSERT_TRUE(run.response && run.response->has_exec()) << run.response->DebugString();
+  ASSERT_TRUE(run.response && run.response->has_exec()) << describe(run.response);
   EXPECT_EQ(run.out.substr(0, run.out.find('\n')), "65534");
 }
 
@@ -211,7 +211,7 @@ TEST_F(Exec, ManyConcurrentExecsAllAnswer) {
   while (answered.size() < 8) {
     auto r = conn_->recv_until([](const v1::Envelope& e) { return e.has_response(); });
     ASSERT_TRUE(r);
-    ASSERT_TRUE(r->response().has_exec()) << r->DebugString();
+    ASSERT_TRUE(r->response().has_exec()) << describe(r->response());
     EXPECT_EQ(r->response().exec().exit_code(), 0);
     answered.insert(r->id());
   }

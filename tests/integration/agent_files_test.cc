@@ -52,7 +52,7 @@ TEST_F(Files, WriteAtomicallyThenReadBackWithMatchingSha256) {
   w.set_atomic(true);
   w.set_mode(0600);
   auto wr = write_file(2, w, data, 100000);
-  ASSERT_TRUE(wr && wr->has_file_write()) << (wr ? wr->DebugString() : "no answer") << agent_->log();
+  ASSERT_TRUE(wr && wr->has_file_write()) << describe(wr) << agent_->log();
   EXPECT_EQ(wr->file_write().bytes(), data.size());
   EXPECT_EQ(wr->file_write().sha256(), wire::Sha256::bytes(wire::Sha256::of(data)));
   EXPECT_EQ(slurp(dir_ + "/blob"), data);
@@ -64,7 +64,7 @@ TEST_F(Files, WriteAtomicallyThenReadBackWithMatchingSha256) {
   r.set_path(dir_ + "/blob");
   r.set_chunk_size(64 * 1024);
   auto rd = read_file(3, r, 512 * 1024);
-  ASSERT_TRUE(rd.response && rd.response->has_file_read()) << rd.response->DebugString();
+  ASSERT_TRUE(rd.response && rd.response->has_file_read()) << describe(rd.response);
   EXPECT_EQ(rd.data, data);
   EXPECT_EQ(rd.response->file_read().bytes(), data.size());
   EXPECT_EQ(rd.response->file_read().file_size(), data.size());
@@ -127,7 +127,7 @@ TEST_F(Files, StatListMkdirRemove) {
   mk.mutable_file_mkdir()->set_parents(true);
   mk.mutable_file_mkdir()->set_mode(0700);
   r = call(3, mk);
-  ASSERT_TRUE(r && r->has_done()) << r->DebugString();
+  ASSERT_TRUE(r && r->has_done()) << describe(r);
   r = call(4, mk);  // mkdir -p of an existing directory is fine
   ASSERT_TRUE(r && r->has_done());
   std::ofstream(dir_ + "/a/b/c/file") << "x";
@@ -164,7 +164,7 @@ TEST_F(Files, StatListMkdirRemove) {
   EXPECT_EQ(r->error().code(), v1::ERROR_CODE_FAILED_PRECONDITION);
   rm.mutable_file_remove()->set_recursive(true);
   r = call(10, rm);
-  ASSERT_TRUE(r && r->has_done()) << r->DebugString();
+  ASSERT_TRUE(r && r->has_done()) << describe(r);
   struct stat sb {};
   EXPECT_NE(::lstat((dir_ + "/a").c_str(), &sb), 0);
   EXPECT_EQ(::stat("/etc/passwd", &sb), 0);  // the symlink's target was not followed
@@ -181,7 +181,7 @@ TEST_F(Files, SetAttrAndHash) {
   sa.mutable_file_set_attr()->set_mode(0640);
   if (::geteuid() == 0) sa.mutable_file_set_attr()->set_owner("nobody");
   auto r = call(2, sa);
-  ASSERT_TRUE(r && r->has_done()) << r->DebugString();
+  ASSERT_TRUE(r && r->has_done()) << describe(r);
   struct stat st {};
   ASSERT_EQ(::stat((dir_ + "/f").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0640u);

@@ -61,7 +61,7 @@ TEST_F(AgentSession, HandshakeEchoesTheNonceAndIdentifiesTheAgent) {
   ASSERT_TRUE(conn_);
   auto r = conn_->hello(0xfeedface12345678ull);
   ASSERT_TRUE(r) << agent_->log();
-  ASSERT_TRUE(r->has_hello()) << r->DebugString();
+  ASSERT_TRUE(r->has_hello()) << describe(r);
   EXPECT_EQ(r->hello().nonce(), 0xfeedface12345678ull);
   EXPECT_EQ(r->hello().protocol_version(), 1u);
   const auto& id = r->hello().agent();
@@ -131,7 +131,7 @@ TEST_F(AgentSession, InfoDescribesTheGuest) {
   v1::Request req;
   req.mutable_info();
   auto r = conn_->call(3, req);
-  ASSERT_TRUE(r && r->has_info()) << (r ? r->DebugString() : "no answer");
+  ASSERT_TRUE(r && r->has_info()) << describe(r);
   struct utsname u {};
   ::uname(&u);
   EXPECT_EQ(r->info().kernel_release(), u.release);

@@ -137,4 +137,12 @@ std::optional<v1::Response> AgentConnection::hello(std::uint64_t nonce, std::uin
   return call(id, req);
 }
 
+std::string describe(const std::optional<v1::Response>& r) {
+  if (!r) return "no answer";
+  if (r->has_error()) {
+    return "error " + std::to_string(r->error().code()) + ": " + r->error().message();
+  }
+  return "result kind " + std::to_string(static_cast<int>(r->kind_case()));
+}
+
 }  // namespace qtx::testing

@@ -75,4 +75,8 @@ class AgentConnection : private wire::FrameDecoder::Handler {
   std::deque<v1::Envelope> inbox_;
 };
 
+// A response for failure messages (the lite runtime has no DebugString):
+// "error CODE: message", or the kind of result.
+std::string describe(const std::optional<v1::Response>& r);
+
 }  // namespace qtx::testing

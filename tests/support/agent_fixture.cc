@@ -4,9 +4,9 @@
 
 namespace qtx::testing {
 
-void AgentFixture::start(const std::string& config, const std::string& name) {
+void AgentFixture::start(const std::string& config, const std::string& name, bool own_uts_namespace) {
   listener_ = std::make_unique<HostListener>("/tmp/qtx-it-" + std::to_string(::getpid()) + "-" + name + ".sock");
-  agent_ = std::make_unique<AgentProcess>(listener_->path(), config);
+  agent_ = std::make_unique<AgentProcess>(listener_->path(), config, "debug", own_uts_namespace);
   conn_ = accept_next();
   ASSERT_TRUE(conn_);
   ASSERT_TRUE(conn_->hello());

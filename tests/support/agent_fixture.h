@@ -17,7 +17,7 @@ namespace qtx::testing {
 
 class AgentFixture : public ::testing::Test {
  protected:
-  void start(const std::string& config = "", const std::string& name = "f");
+  void start(const std::string& config = "", const std::string& name = "f", bool own_uts_namespace = false);
   std::unique_ptr<AgentConnection> accept_next();
   void TearDown() override;
 

@@ -1,6 +1,7 @@
 #include "agent_process.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <poll.h>
@@ -20,7 +21,7 @@ namespace qtx::testing {
 std::string AgentProcess::agent_binary() { return QTX_AGENT_BINARY; }
 
 AgentProcess::AgentProcess(const std::string& socket_path, const std::string& config_toml,
-                           const std::string& log_level) {
+                           const std::string& log_level, bool own_uts_namespace) {
   char tmpl[] = "/tmp/qtx-agent-test.XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
@@ -32,6 +33,7 @@ AgentProcess::AgentProcess(const std::string& socket_path, const std::string& co
   if (pid_ == 0) {
     int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(log, 2);
+    if (own_uts_namespace && ::unshare(CLONE_NEWUTS) != 0) _exit(126);
     ::execl(agent_binary().c_str(), "qtx-agent", "--config", conf.c_str(), "--transport", transport.c_str(),
             "--log-level", log_level.c_str(), static_cast<char*>(nullptr));
     _exit(127);
@@ -55,7 +57,7 @@ bool AgentProcess::running() {
   return true;
 }
 
-int AgentProcess::wait_exit(int timeout_ms) {
+int AgentProcess::Waiter::wait(int timeout_ms) {
   // A pidfd becomes readable when the process exits: a real wait, no polling.
   int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0));
   if (pfd < 0) return -1;
@@ -65,7 +67,12 @@ int AgentProcess::wait_exit(int timeout_ms) {
   if (r <= 0) return -1;
   int status = 0;
   if (::waitpid(pid_, &status, 0) != pid_) return -1;
-  pid_ = -1;
+  return status;
+}
+
+int AgentProcess::wait_exit(int timeout_ms) {
+  int status = Waiter(pid_).wait(timeout_ms);
+  if (status != -1) pid_ = -1;
   return status;
 }
 

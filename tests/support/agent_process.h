@@ -12,8 +12,10 @@ class AgentProcess {
  public:
   // `config_toml` is written to a temporary file; the transport is
   // unix-connect:`socket_path`. Extra environment can be given as "K=V".
+  // With `own_uts_namespace` (root only) the agent gets a private hostname,
+  // so hostname tests cannot change the machine's.
   AgentProcess(const std::string& socket_path, const std::string& config_toml,
-               const std::string& log_level = "debug");
+               const std::string& log_level = "debug", bool own_uts_namespace = false);
   ~AgentProcess();
 
   pid_t pid() const { return pid_; }
@@ -30,6 +32,17 @@ class AgentProcess {
   std::string log() const;     // what the agent wrote to stderr so far
 
   static std::string agent_binary();  // QTX_AGENT_BINARY from the build
+
+  // Waits for any child process to exit, with a deadline (through a pidfd).
+  class Waiter {
+   public:
+    explicit Waiter(pid_t pid) : pid_(pid) {}
+    // The wait status, or -1 when `timeout_ms` passed first (not reaped then).
+    int wait(int timeout_ms);
+
+   private:
+    pid_t pid_;
+  };
 
  private:
   pid_t pid_ = -1;

@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <vector>
+
 namespace qtx::agent {
 
 ChildReaper::ChildReaper(asio::io_context& io) : sigchld_(io, SIGCHLD) { arm(); }
@@ -16,31 +18,22 @@ void ChildReaper::arm() {
 }
 
 void ChildReaper::reap() {
-  for (;;) {
+  std::vector<std::pair<std::function<void(int)>, int>> exited;
+  for (auto it = watchers_.begin(); it != watchers_.end();) {
     int status = 0;
-    pid_t pid = ::waitpid(-1, &status, WNOHANG);
-    if (pid <= 0) return;
-    auto it = watchers_.find(pid);
-    if (it == watchers_.end()) {
-      unclaimed_[pid] = status;
-      continue;
+    if (::waitpid(it->first, &status, WNOHANG) == it->first) {
+      exited.emplace_back(std::move(it->second), status);
+      it = watchers_.erase(it);
+    } else {
+      ++it;
     }
-    auto cb = std::move(it->second);
-    watchers_.erase(it);
-    cb(status);
   }
+  for (auto& [cb, status] : exited) cb(status);  // after the walk: a callback may watch() again
 }
 
 void ChildReaper::watch(pid_t pid, std::function<void(int)> on_exit) {
-  auto it = unclaimed_.find(pid);
-  if (it != unclaimed_.end()) {
-    int status = it->second;
-    unclaimed_.erase(it);
-    on_exit(status);
-    return;
-  }
   watchers_[pid] = std::move(on_exit);
-  reap();  // it may have exited between the spawn and now, before its SIGCHLD was handled
+  reap();  // it may have exited before now, its SIGCHLD already handled
 }
 
 }  // namespace qtx::agent

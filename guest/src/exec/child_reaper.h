@@ -1,9 +1,11 @@
-// ChildReaper: learns when the agent's child processes exit.
+// ChildReaper: learns when the agent's watched child processes exit.
 //
-// SIGCHLD arrives through Asio's signal_set on the io thread; every exited
-// child is reaped with waitpid(-1, WNOHANG). A child that exits before
-// anyone watches it (a fast /bin/true) is kept as unclaimed until watch()
-// asks for it, so no exit is ever missed. Works on kernels without pidfd.
+// SIGCHLD arrives through Asio's signal_set on the io thread; each watched
+// pid is then checked with waitpid(pid, WNOHANG). Only watched pids are
+// reaped: children that a worker waits for itself (freeze hooks) keep their
+// exit status for that worker. A child that exits before watch() stays a
+// zombie until watch() reaps it, so no exit is ever missed. Works on kernels
+// without pidfd.
 #pragma once
 
 #include <sys/types.h>
@@ -29,7 +31,6 @@ class ChildReaper {
 
   asio::signal_set sigchld_;
   std::unordered_map<pid_t, std::function<void(int)>> watchers_;
-  std::unordered_map<pid_t, int> unclaimed_;
 };
 
 }  // namespace qtx::agent

@@ -286,7 +286,8 @@ void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
   auto weak = s.weak();
   auto pending = std::make_shared<PendingOperation>(weak, id);
   s.add_operation(id, pending);
-  asio::post(agent.workers, [weak, id, req, timeout_ms, pending, &agent] {
+  const AccountFiles accounts = account_files(agent.config);
+  asio::post(agent.workers, [weak, id, req, timeout_ms, pending, accounts, &agent] {
     SpawnSpec spec;
     spec.argv.assign(req.argv().begin(), req.argv().end());
     spec.env.assign(req.env().begin(), req.env().end());
@@ -295,7 +296,7 @@ void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
     v1::Response error;
     bool failed = false;
     if (!req.user().empty()) {
-      auto u = find_user(req.user());
+      auto u = find_user(req.user(), accounts);
       if (!u) {
         error = error_response(v1::ERROR_CODE_NOT_FOUND, "no such user: " + req.user());
         failed = true;
@@ -303,7 +304,7 @@ void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
         spec.set_user = true;
         spec.uid = u->uid;
         spec.gid = u->gid;
-        spec.groups = groups_of(u->name, u->gid);
+        spec.groups = groups_of(u->name, u->gid, accounts);
         if (spec.env.empty()) {
           spec.env = {std::string("PATH=") + kDefaultPath, "HOME=" + u->home, "USER=" + u->name,
                       "LOGNAME=" + u->name, "SHELL=" + (u->shell.empty() ? "/bin/sh" : u->shell)};

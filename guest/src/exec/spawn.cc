@@ -62,9 +62,13 @@ std::string resolve_executable(const std::string& argv0, const std::string& path
 
 Spawned spawn(const SpawnSpec& spec) {
   Spawned out;
-  int in[2], outp[2], errp[2] = {-1, -1}, status[2];
-  if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(outp, O_CLOEXEC) != 0 ||
-      (!spec.merge_stderr && ::pipe2(errp, O_CLOEXEC) != 0) || ::pipe2(status, O_CLOEXEC) != 0) {
+  int in[2], outp[2] = {-1, -1}, errp[2] = {-1, -1}, status[2];
+  const bool pipes = !spec.discard_output;
+  if (!pipes) {
+    outp[1] = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  }
+  if (::pipe2(in, O_CLOEXEC) != 0 || (pipes && ::pipe2(outp, O_CLOEXEC) != 0) || outp[1] < 0 ||
+      (pipes && !spec.merge_stderr && ::pipe2(errp, O_CLOEXEC) != 0) || ::pipe2(status, O_CLOEXEC) != 0) {
     out.error = errno;
     out.failed_step = "pipe";
     return out;
@@ -86,7 +90,8 @@ Spawned spawn(const SpawnSpec& spec) {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // SIGPIPE was ignored
-    if (::dup2(in[0], 0) < 0 || ::dup2(outp[1], 1) < 0 || ::dup2(spec.merge_stderr ? outp[1] : errp[1], 2) < 0) {
+    if (::dup2(in[0], 0) < 0 || ::dup2(outp[1], 1) < 0 ||
+        ::dup2(spec.merge_stderr || errp[1] < 0 ? outp[1] : errp[1], 2) < 0) {
       child_fail(sfd, 2);
     }
     // Only 0, 1, 2 and the status pipe stay (it closes itself at exec). The
@@ -110,7 +115,7 @@ Spawned spawn(const SpawnSpec& spec) {
     out.error = errno;
     out.failed_step = "fork";
     ::close(in[1]);
-    ::close(outp[0]);
+    if (outp[0] >= 0) ::close(outp[0]);
     if (errp[0] >= 0) ::close(errp[0]);
     ::close(status[0]);
     return out;
@@ -124,7 +129,7 @@ Spawned spawn(const SpawnSpec& spec) {
   } while (n < 0 && errno == EINTR);
   ::close(status[0]);
   out.stdin_fd.reset(in[1]);
-  out.stdout_fd.reset(outp[0]);
+  if (outp[0] >= 0) out.stdout_fd.reset(outp[0]);
   if (errp[0] >= 0) out.stderr_fd.reset(errp[0]);
   if (n == static_cast<ssize_t>(sizeof(msg))) {
     std::memcpy(&out.error, msg + 1, sizeof(int));

@@ -20,6 +20,7 @@ struct SpawnSpec {
   gid_t gid = 0;
   std::vector<gid_t> groups;
   bool merge_stderr = false;      // stderr into the stdout pipe
+  bool discard_output = false;    // stdout and stderr to /dev/null (no pipes)
 };
 
 struct Spawned {

@@ -384,7 +384,8 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
   auto weak = s.weak();
   auto pending = std::make_shared<PendingOperation>(weak, id);
   s.add_operation(id, pending);
-  asio::post(s.agent().workers, [weak, id, req, pending, policy = std::move(policy), &agent = s.agent()] {
+  const AccountFiles accounts = account_files(s.agent().config);
+  asio::post(s.agent().workers, [weak, id, req, pending, accounts, policy = std::move(policy), &agent = s.agent()] {
     auto t = std::make_shared<WriteTarget>();
     v1::Response error;
     bool failed = false;
@@ -393,7 +394,7 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
       failed = true;
     };
     std::string why;
-    if (!req.owner().empty() && !parse_owner(req.owner(), &t->uid, &t->gid, &why)) {
+    if (!req.owner().empty() && !parse_owner(req.owner(), &t->uid, &t->gid, &why, accounts)) {
       fail(error_response(v1::ERROR_CODE_INVALID_ARGUMENT, why));
     } else {
       t->set_owner = !req.owner().empty();

@@ -214,11 +214,12 @@ void handle_file_remove(Session& s, std::uint64_t id, const v1::FileRemoveReques
 }
 
 void handle_file_set_attr(Session& s, std::uint64_t id, const v1::FileSetAttrRequest& req) {
-  on_worker(s, id, [req](const PathPolicy& policy) {
+  const AccountFiles accounts = account_files(s.agent().config);
+  on_worker(s, id, [req, accounts](const PathPolicy& policy) {
     uid_t uid = static_cast<uid_t>(-1);
     gid_t gid = static_cast<gid_t>(-1);
     std::string why;
-    if (!req.owner().empty() && !parse_owner(req.owner(), &uid, &gid, &why)) {
+    if (!req.owner().empty() && !parse_owner(req.owner(), &uid, &gid, &why, accounts)) {
       return error_response(v1::ERROR_CODE_INVALID_ARGUMENT, why);
     }
     // O_PATH does not allow fchmod; O_RDONLY|O_NOFOLLOW (when confined) does,

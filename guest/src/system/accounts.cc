@@ -1,5 +1,7 @@
 #include "accounts.h"
 
+#include "agent_config.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -26,6 +28,8 @@ bool parse_id(const std::string& s, unsigned long* out) {
 }
 
 }  // namespace
+
+AccountFiles account_files(const AgentConfig& config) { return AccountFiles{config.passwd_file, config.group_file}; }
 
 std::optional<UserEntry> find_user(const std::string& name, const AccountFiles& files) {
   if (name.empty()) return std::nullopt;

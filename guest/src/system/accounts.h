@@ -25,6 +25,10 @@ struct AccountFiles {
   std::string group = "/etc/group";
 };
 
+struct AgentConfig;
+// The account files the configuration names.
+AccountFiles account_files(const AgentConfig& config);
+
 std::optional<UserEntry> find_user(const std::string& name, const AccountFiles& files = AccountFiles());
 std::optional<gid_t> find_group(const std::string& name, const AccountFiles& files = AccountFiles());
 // Supplementary groups of `user` (the groups listing it as a member), plus `primary`.
