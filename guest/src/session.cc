@@ -96,6 +96,9 @@ void Session::drain_and_stop(unsigned deadline_ms) {
 void Session::do_read() {
   if (stopped_ || draining_ || reading_) return;
   reading_ = true;
+  // The idle time of a partial frame counts only while we listen: a pause of
+  // our own (the outbox is full) is not the host going quiet.
+  arm_stall_timer();
   port_.async_read_some(asio::buffer(read_buf_.get(), kReadSize),
                         [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
                           self->reading_ = false;
@@ -105,8 +108,11 @@ void Session::do_read() {
                           self->bytes_in_ += n;
                           self->decoder_.feed(self->read_buf_.get(), n);
                           if (self->stopped_) return;
-                          self->arm_stall_timer();
-                          if (self->outbox_bytes_ < self->soft_limit_) self->do_read();
+                          if (self->outbox_bytes_ < self->soft_limit_) {
+                            self->do_read();
+                          } else {
+                            self->stall_timer_.cancel();  // paused: resumed by after_write()
+                          }
                         });
 }
 

@@ -4,8 +4,10 @@
 //   reader     async_read_some -> FrameDecoder -> dispatch. Paused while the
 //              outbox is over its limit: requests are not read faster than
 //              their answers can leave.
-//   stall      an idle timer armed while the decoder holds a partial frame;
-//              when it fires the decoder flushes (docs/wire-format.md, rule 5).
+//   stall      an idle timer armed while the decoder holds a partial frame
+//              and a read is pending; when it fires the decoder flushes
+//              (docs/wire-format.md, rule 5). It never runs while reading is
+//              paused: our own backpressure is not the host going quiet.
 //   writer     a bounded outbox of whole frames, written in gathered batches;
 //              every batch has a deadline, and a missed deadline ends the
 //              session (the host stopped reading).

@@ -30,6 +30,7 @@ class AgentProcess {
   std::string describe_fds() const;  // "fd -> target" lines, for failure messages
   long rss_kib() const;        // VmRSS
   std::string log() const;     // what the agent wrote to stderr so far
+  std::string config_path() const { return dir_ + "/agent.conf"; }
 
   static std::string agent_binary();  // QTX_AGENT_BINARY from the build
 

@@ -1,0 +1,141 @@
+// A host that stops reading, SIGTERM in the middle of a transfer, SIGHUP.
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "support/agent_fixture.h"
+
+namespace qtx::testing {
+namespace {
+
+class Robustness : public AgentFixture {};
+
+// The host sends requests with large answers and then does not read for two
+// seconds: the agent stops reading too (its outbox is full), keeps its memory
+// bounded, drops telemetry and counts every dropped sample; when the host
+// reads again every answer arrives.
+TEST_F(Robustness, HostThatStopsReadingLosesNoAnswerAndTelemetryIsCounted) {
+  start("[telemetry]\ninterval_ms = 100\n[limits]\noutbox_bytes = 262144\nwrite_timeout_ms = 60000\n");
+  constexpr int kPings = 12;
+  const std::string payload(60000, 'p');
+  std::thread sender([&] {
+    for (int i = 0; i < kPings; ++i) {
+      v1::Envelope env;
+      env.set_id(100 + i);
+      env.mutable_request()->mutable_ping()->set_payload(payload);
+      conn_->send(env);
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the scenario: a host that does not read
+  const long rss = agent_->rss_kib();
+  std::set<std::uint64_t> answered;
+  std::uint64_t delivered = 0, dropped = 0, last_seq = 0;
+  // Read until every ping is answered and a few samples arrived after the stall.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (answered.size() < kPings || delivered < 3 || dropped == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+        << "answers " << answered.size() << ", samples " << delivered << ", dropped " << dropped << "\n" << agent_->log().substr(0, 3000);
+    auto e = conn_->recv(Millis(10000));
+    ASSERT_TRUE(e) << "answers " << answered.size() << ", samples " << delivered << "; log:\n" << agent_->log();
+    if (e->has_response()) {
+      ASSERT_TRUE(e->response().has_ping());
+      EXPECT_EQ(e->response().ping().payload().size(), payload.size());
+      answered.insert(e->id());
+    } else if (e->event().has_telemetry()) {
+      const auto& t = e->event().telemetry();
+      ++delivered;
+      dropped += t.dropped_before();
+      last_seq = t.seq();
+      EXPECT_EQ(delivered + dropped, last_seq) << "every sample is delivered or counted";
+    }
+  }
+  sender.join();
+  EXPECT_EQ(answered.size(), static_cast<std::size_t>(kPings));
+  EXPECT_GT(dropped, 0u);
+  EXPECT_LT(rss, 64 * 1024) << "agent RSS while the host was not reading";
+}
+
+TEST_F(Robustness, WriteTimeoutEndsTheSessionAndTheAgentComesBack) {
+  start("[limits]\noutbox_bytes = 262144\nwrite_timeout_ms = 300\n");
+  std::thread sender([&] {
+    for (int i = 0; i < 12; ++i) {
+      v1::Envelope env;
+      env.set_id(100 + i);
+      env.mutable_request()->mutable_ping()->set_payload(std::string(60000, 'p'));
+      try {
+        conn_->send(env);
+      } catch (const std::exception&) {
+        return;  // the agent gave up on this session
+      }
+    }
+  });
+  // Not reading: the agent's writes stall and its deadline ends the session;
+  // it then connects again.
+  auto next = accept_next();
+  sender.join();
+  ASSERT_TRUE(next);
+  conn_ = std::move(next);
+  ASSERT_TRUE(conn_->hello(77));
+  EXPECT_NE(agent_->log().find("write timed out (the host stopped reading)"), std::string::npos) << agent_->log();
+}
+
+TEST_F(Robustness, SigtermDuringATransferCancelsItAndExitsZero) {
+  char tmpl[] = "/tmp/qtx-big.XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, 64 << 20), 0);
+  ::close(fd);
+  start();
+  v1::Envelope env;
+  env.set_id(2);
+  env.mutable_request()->mutable_file_read()->set_path(tmpl);
+  env.mutable_request()->mutable_file_read()->set_window(1 << 20);  // stops after 1 MiB until credit comes
+  conn_->send(env);
+  auto first = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 2; });
+  ASSERT_TRUE(first && first->has_progress());
+  ::kill(agent_->pid(), SIGTERM);
+  auto answer = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 2 && e.has_response(); });
+  ASSERT_TRUE(answer) << agent_->log();
+  ASSERT_TRUE(answer->response().has_error());
+  EXPECT_EQ(answer->response().error().code(), v1::ERROR_CODE_CANCELLED);
+  EXPECT_FALSE(conn_->recv(Millis(5000)));  // then the connection closes
+  EXPECT_TRUE(conn_->eof());
+  int status = agent_->wait_exit(10000);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << agent_->log();
+  ::unlink(tmpl);
+}
+
+TEST_F(Robustness, SighupReloadsThePolicy) {
+  start();
+  v1::Request info;
+  info.mutable_info();
+  auto r = conn_->call(2, info);
+  ASSERT_TRUE(r && r->has_info());
+  std::ofstream(agent_->config_path()) << "[policy]\ndeny = [\"info\"]\n";
+  ::kill(agent_->pid(), SIGHUP);
+  // The reload happens on the agent's io thread some time after the signal:
+  // each hello is answered with the policy in force when it is handled.
+  bool denied = false;
+  for (std::uint64_t nonce = 1; nonce <= 1000 && !denied; ++nonce) {
+    auto h = conn_->hello(nonce, 10 + nonce);
+    ASSERT_TRUE(h && h->has_hello());
+    for (const auto& c : h->hello().agent().capabilities()) denied |= c.name() == "info" && !c.allowed();
+  }
+  ASSERT_TRUE(denied) << agent_->log();
+  r = conn_->call(3, info);
+  ASSERT_TRUE(r && r->has_error());
+  EXPECT_EQ(r->error().code(), v1::ERROR_CODE_DENIED);
+  // A broken file is reported and the running policy stays.
+  std::ofstream(agent_->config_path()) << "[policy\n";
+  ::kill(agent_->pid(), SIGHUP);
+  r = conn_->call(4, info);
+  ASSERT_TRUE(r && r->has_error());
+  EXPECT_EQ(r->error().code(), v1::ERROR_CODE_DENIED);
+}
+
+}  // namespace
+}  // namespace qtx::testing

@@ -1,0 +1,262 @@
+// Agent pieces that need no process: configuration, port discovery, the
+// /proc and /etc parsers, account files.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "agent_config.h"
+#include "freeze/freeze_manager.h"
+#include "system/accounts.h"
+#include "system/system_info.h"
+#include "telemetry/collector.h"
+#include "transport/port_discovery.h"
+#include "transport/transport.h"
+
+namespace qtx::agent {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/qtx-unit.XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { (void)std::system(("rm -rf '" + path_ + "'").c_str()); }
+  const std::string& path() const { return path_; }
+  void write(const std::string& rel, const std::string& text) const {
+    const std::string full = path_ + "/" + rel;
+    (void)std::system(("mkdir -p \"$(dirname '" + full + "')\"").c_str());
+    std::ofstream(full) << text;
+  }
+
+ private:
+  std::string path_;
+};
+
+TEST(AgentConfig, DefaultsAreSane) {
+  AgentConfig c;
+  EXPECT_EQ(c.transport, "virtio:org.quantix.agent.0");
+  EXPECT_EQ(c.telemetry_interval_ms, 5000u);
+  EXPECT_EQ(c.max_message, 16u * 1024 * 1024);
+  EXPECT_TRUE(c.allows("exec"));
+}
+
+TEST(AgentConfig, ParsesEverySectionAndWarnsAboutUnknownKeys) {
+  AgentConfig c;
+  auto r = parse_config(R"(
+[agent]
+transport = "unix-listen:/run/qtx.sock"
+log_level = "debug"
+colour = "blue"
+
+[telemetry]
+interval_ms = 1000
+per_cpu = true
+
+[policy]
+allow = ["ping", "info", "exec"]
+deny = ["exec"]
+file_roots = ["/srv", "/home"]
+
+[limits]
+max_concurrent_execs = 2
+
+[extra]
+x = 1
+)",
+                        "test.conf", &c);
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_EQ(c.transport, "unix-listen:/run/qtx.sock");
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.telemetry_interval_ms, 1000u);
+  EXPECT_TRUE(c.telemetry_per_cpu);
+  EXPECT_TRUE(c.allows("info"));
+  EXPECT_FALSE(c.allows("exec"));        // deny wins
+  EXPECT_FALSE(c.allows("file_write"));  // not in allow
+  EXPECT_EQ(c.file_roots, (std::vector<std::string>{"/srv", "/home"}));
+  EXPECT_EQ(c.max_concurrent_execs, 2u);
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_EQ(r.warnings[0], "test.conf:19:1: unknown section or key extra (ignored)");
+  EXPECT_EQ(r.warnings[1], "test.conf:5:10: unknown key agent.colour (ignored)");
+}
+
+TEST(AgentConfig, ErrorsNameTheFileLineAndKeyAndLeaveTheConfigAlone) {
+  struct Case {
+    const char* text;
+    const char* message;
+  } cases[] = {
+      {"[agent\n", "t.conf:1:7: "},
+      {"[telemetry]\ninterval_ms = \"fast\"\n", "t.conf:2:15: telemetry.interval_ms must be an integer"},
+      {"[telemetry]\ninterval_ms = 5\n", "t.conf:2:15: telemetry.interval_ms must be between 100 and 86400000"},
+      {"[policy]\ndeny = \"exec\"\n", "t.conf:2:8: policy.deny must be an array of strings"},
+      {"[policy]\nfile_roots = [\"relative\"]\n", "t.conf: policy.file_roots entries must be absolute paths: \"relative\""},
+      {"[agent]\nlog_level = \"loud\"\n", "t.conf: agent.log_level must be one of trace, debug, info, warn, error, off"},
+      {"agent = 3\n", "t.conf:1:9: agent must be a [section]"},
+  };
+  for (const auto& k : cases) {
+    AgentConfig c;
+    c.transport = "unchanged";
+    auto r = parse_config(k.text, "t.conf", &c);
+    ASSERT_FALSE(r.status.is_ok()) << k.text;
+    EXPECT_EQ(r.status.code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(r.status.message().rfind(k.message, 0), 0u) << r.status.message();
+    EXPECT_EQ(c.transport, "unchanged");
+  }
+}
+
+TEST(AgentConfig, MissingFileIsAnErrorOnlyWhenNamed) {
+  AgentConfig c;
+  EXPECT_TRUE(load_config("/nonexistent/agent.conf", false, &c).status.is_ok());
+  auto r = load_config("/nonexistent/agent.conf", true, &c);
+  EXPECT_EQ(r.status.code(), Status::Code::kNotFound);
+  EXPECT_EQ(r.status.message(), "cannot read config file /nonexistent/agent.conf");
+}
+
+TEST(Transport, SpecsAreCheckedUpFront) {
+  asio::io_context io;
+  std::unique_ptr<Transport> t;
+  EXPECT_TRUE(make_transport(io, "virtio:org.quantix.agent.0", &t).is_ok());
+  EXPECT_EQ(t->describe(), "virtio:org.quantix.agent.0");
+  EXPECT_TRUE(make_transport(io, "virtio", &t).is_ok());
+  EXPECT_EQ(t->describe(), "virtio:org.quantix.agent.0");
+  EXPECT_TRUE(make_transport(io, "unix-listen:/tmp/x.sock", &t).is_ok());
+  EXPECT_EQ(make_transport(io, "unix-listen:", &t).message(), "unix-listen needs a socket path: unix-listen:/path/to/socket");
+  EXPECT_EQ(make_transport(io, "virtio:a/b", &t).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(make_transport(io, "tcp:1.2.3.4", &t).message(),
+            "unknown transport \"tcp:1.2.3.4\": use virtio:NAME, unix-listen:PATH or unix-connect:PATH");
+}
+
+TEST(PortDiscovery, UdevSymlinkFirstThenSysfsScan) {
+  TempDir d;
+  PortRoots roots{d.path() + "/dev", d.path() + "/sys"};
+  EXPECT_EQ(find_virtio_port("org.quantix.agent.0", roots), "");
+  // No udev: the node and its sysfs name.
+  d.write("sys/class/virtio-ports/vport1p1/name", "org.qemu.guest_agent.0\n");
+  d.write("sys/class/virtio-ports/vport2p1/name", "org.quantix.agent.0\n");
+  d.write("dev/vport1p1", "");
+  EXPECT_EQ(find_virtio_port("org.quantix.agent.0", roots), "");  // its node is not there yet
+  d.write("dev/vport2p1", "");
+  EXPECT_EQ(find_virtio_port("org.quantix.agent.0", roots), d.path() + "/dev/vport2p1");
+  // With udev's symlink, that wins.
+  d.write("dev/virtio-ports/org.quantix.agent.0", "");
+  EXPECT_EQ(find_virtio_port("org.quantix.agent.0", roots), d.path() + "/dev/virtio-ports/org.quantix.agent.0");
+  EXPECT_EQ(find_virtio_port("../etc", roots), "");
+}
+
+TEST(Telemetry, CpuUsageFromProcStatDeltas) {
+  CpuTimes total;
+  std::vector<CpuTimes> cpus;
+  ASSERT_TRUE(TelemetryCollector::parse_proc_stat(
+      "cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 60 0 20 400 20 0 0 0 0 0\ncpu1 40 0 30 400 30 0 0 0 0 0\nintr 1\n", &total,
+      &cpus));
+  EXPECT_EQ(total.total(), 1000u);
+  ASSERT_EQ(cpus.size(), 2u);
+  CpuTimes later = total;
+  later.user += 300;
+  later.system += 100;
+  later.idle += 500;
+  later.iowait += 100;
+  v1::CpuUsage u;
+  TelemetryCollector::cpu_usage(total, later, -1, &u);
+  EXPECT_DOUBLE_EQ(u.user_pct(), 30.0);
+  EXPECT_DOUBLE_EQ(u.system_pct(), 10.0);
+  EXPECT_DOUBLE_EQ(u.idle_pct(), 50.0);
+  EXPECT_DOUBLE_EQ(u.iowait_pct(), 10.0);
+  EXPECT_DOUBLE_EQ(u.busy_pct(), 40.0);
+  TelemetryCollector::cpu_usage(total, total, -1, &u);  // no time passed
+  EXPECT_DOUBLE_EQ(u.idle_pct(), 100.0);
+}
+
+TEST(Telemetry, MeminfoInBytes) {
+  v1::Memory m;
+  TelemetryCollector::parse_meminfo("MemTotal:       262144 kB\nMemFree:  1000 kB\nMemAvailable: 2000 kB\n"
+                                    "SwapTotal: 0 kB\nSwapFree: 0 kB\n",
+                                    &m);
+  EXPECT_EQ(m.total_bytes(), 268435456u);
+  EXPECT_EQ(m.free_bytes(), 1024000u);
+  EXPECT_EQ(m.available_bytes(), 2048000u);
+}
+
+TEST(Telemetry, CollectsFromAFakeTree) {
+  TempDir d;
+  d.write("proc/stat", "cpu  10 0 10 80 0 0 0 0 0 0\n");
+  d.write("proc/meminfo", "MemTotal: 1024 kB\n");
+  d.write("proc/uptime", "12.50 20.00\n");
+  d.write("proc/loadavg", "0.50 0.25 0.10 1/100 1234\n");
+  d.write("proc/mounts", "");
+  d.write("proc/diskstats", "");
+  d.write("proc/42/stat", "");
+  TelemetryCollector c({d.path() + "/proc", d.path() + "/sys", d.path() + "/utmp"});
+  d.write("proc/stat", "cpu  30 0 10 160 0 0 0 0 0 0\n");
+  auto s = c.collect(false);
+  EXPECT_EQ(s.seq(), 1u);
+  EXPECT_EQ(s.uptime_ms(), 12500u);
+  EXPECT_EQ(s.memory().total_bytes(), 1048576u);
+  EXPECT_DOUBLE_EQ(s.cpu().user_pct(), 20.0);  // 20 of 100 ticks since the collector started
+  EXPECT_DOUBLE_EQ(s.load().one(), 0.5);
+  EXPECT_EQ(s.process_count(), 1u);
+  EXPECT_EQ(c.collect(false).seq(), 2u);
+}
+
+TEST(Telemetry, RealAndNetworkFilesystems) {
+  EXPECT_TRUE(TelemetryCollector::is_real_filesystem("ext4"));
+  EXPECT_TRUE(TelemetryCollector::is_real_filesystem("xfs"));
+  EXPECT_FALSE(TelemetryCollector::is_real_filesystem("proc"));
+  EXPECT_FALSE(TelemetryCollector::is_real_filesystem("tmpfs"));
+  EXPECT_TRUE(TelemetryCollector::is_network_filesystem("nfs4"));
+}
+
+TEST(Freeze, FreezableMountpointsAreLocalWritableOncePerDeviceInReverseOrder) {
+  const auto m = FreezeManager::freezable_mountpoints(
+      "/dev/vda1 / ext4 rw,relatime 0 0\n"
+      "proc /proc proc rw 0 0\n"
+      "/dev/vdb1 /data xfs rw 0 0\n"
+      "/dev/vda1 /bind ext4 rw 0 0\n"
+      "/dev/vdc1 /ro ext4 ro,relatime 0 0\n"
+      "server:/x /nfs nfs4 rw 0 0\n");
+  EXPECT_EQ(m, (std::vector<std::string>{"/data", "/"}));
+}
+
+TEST(SystemInfo, OsRelease) {
+  auto os = parse_os_release("# comment\nNAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID='12'\n"
+                             "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n");
+  EXPECT_EQ(os.id(), "debian");
+  EXPECT_EQ(os.name(), "Debian GNU/Linux");
+  EXPECT_EQ(os.version_id(), "12");
+  EXPECT_EQ(os.pretty_name(), "Debian GNU/Linux 12 (bookworm)");
+}
+
+TEST(Accounts, UsersGroupsAndOwnerSpecs) {
+  TempDir d;
+  d.write("passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice,,,:/home/alice:/bin/sh\nbroken:line\n");
+  d.write("group", "root:x:0:\nalice:x:1000:\nwheel:x:10:alice,bob\nstaff:x:50:bob\n");
+  AccountFiles f{d.path() + "/passwd", d.path() + "/group"};
+  auto u = find_user("alice", f);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->uid, 1000u);
+  EXPECT_EQ(u->home, "/home/alice");
+  EXPECT_FALSE(find_user("broken", f));
+  EXPECT_FALSE(find_user("", f));
+  EXPECT_EQ(groups_of("alice", 1000, f), (std::vector<gid_t>{1000, 10}));
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string why;
+  ASSERT_TRUE(parse_owner("alice:wheel", &uid, &gid, &why, f));
+  EXPECT_EQ(uid, 1000u);
+  EXPECT_EQ(gid, 10u);
+  ASSERT_TRUE(parse_owner("alice", &uid, &gid, &why, f));
+  EXPECT_EQ(gid, 1000u);
+  ASSERT_TRUE(parse_owner("33:44", &uid, &gid, &why, f));
+  EXPECT_EQ(uid, 33u);
+  EXPECT_EQ(gid, 44u);
+  EXPECT_FALSE(parse_owner("mallory", &uid, &gid, &why, f));
+  EXPECT_EQ(why, "no such user: mallory");
+  EXPECT_FALSE(parse_owner("alice:nogroup", &uid, &gid, &why, f));
+  EXPECT_EQ(why, "no such group: nogroup");
+}
+
+}  // namespace
+}  // namespace qtx::agent
