@@ -107,6 +107,24 @@ TEST(AgentConfig, ErrorsNameTheFileLineAndKeyAndLeaveTheConfigAlone) {
   }
 }
 
+// The shipped default configuration parses without a warning and equals the
+// built-in defaults.
+TEST(AgentConfig, ShippedDefaultFileMatchesTheBuiltInDefaults) {
+  AgentConfig c;
+  auto r = load_config(QTX_SOURCE_DIR "/guest/config/agent.conf", true, &c);
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
+  AgentConfig d;
+  EXPECT_EQ(c.transport, d.transport);
+  EXPECT_EQ(c.telemetry_interval_ms, d.telemetry_interval_ms);
+  EXPECT_EQ(c.allow, d.allow);
+  EXPECT_EQ(c.max_message, d.max_message);
+  EXPECT_EQ(c.max_exec_output, d.max_exec_output);
+  EXPECT_EQ(c.outbox_bytes, d.outbox_bytes);
+  EXPECT_EQ(c.freeze_timeout_ms, d.freeze_timeout_ms);
+  EXPECT_EQ(c.shadow_file, d.shadow_file);
+}
+
 TEST(AgentConfig, MissingFileIsAnErrorOnlyWhenNamed) {
   AgentConfig c;
   EXPECT_TRUE(load_config("/nonexistent/agent.conf", false, &c).status.is_ok());
