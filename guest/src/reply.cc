@@ -43,10 +43,12 @@ void Reply::error(v1::ErrorCode code, std::string message, int os_errno) const {
   send(error_response(code, std::move(message), os_errno));
 }
 
-void Reply::done() const {
+void Reply::done() const { send(done_response()); }
+
+v1::Response done_response() {
   v1::Response r;
   r.mutable_done();
-  send(std::move(r));
+  return r;
 }
 
 std::uint64_t Reply::id() const { return state_->id; }

@@ -36,6 +36,9 @@ class Reply {
 
 v1::Response error_response(v1::ErrorCode code, std::string message, int os_errno = 0);
 
+// Response.done: the result of a request that returns nothing.
+v1::Response done_response();
+
 // An error for a failed system call: NOT_FOUND for ENOENT, DENIED-like
 // permission errors stay IO with their errno, and so on.
 v1::Response errno_response(const std::string& what, int err);

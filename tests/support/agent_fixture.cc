@@ -26,6 +26,20 @@ void AgentFixture::TearDown() {
   }
 }
 
+// Counts stream bytes for operation `id`, fails the test if they exceed the
+// window, and grants them back once half the window is used.
+void AgentFixture::account_stream(std::uint64_t id, std::size_t bytes, std::uint64_t window, std::uint64_t* unacked) {
+  *unacked += bytes;
+  EXPECT_LE(*unacked, window) << "the agent sent beyond its credit";
+  if (*unacked >= window / 2) {
+    v1::Envelope credit;
+    credit.set_id(id);
+    credit.mutable_credit()->set_bytes(*unacked);
+    conn_->send(credit);
+    *unacked = 0;
+  }
+}
+
 AgentFixture::ExecRun AgentFixture::exec(std::uint64_t id, v1::ExecRequest req, std::uint64_t window) {
   ExecRun run;
   req.set_output_window(window);
@@ -48,15 +62,7 @@ AgentFixture::ExecRun AgentFixture::exec(std::uint64_t id, v1::ExecRequest req, 
     const auto& o = e->progress().exec_output();
     if (o.pid() != 0) run.pid = o.pid();
     (o.stream() == v1::ExecOutput::STREAM_STDERR ? run.err : run.out) += o.data();
-    unacked += o.data().size();
-    EXPECT_LE(unacked, window) << "the agent sent beyond its credit";
-    if (unacked >= window / 2) {
-      v1::Envelope credit;
-      credit.set_id(id);
-      credit.mutable_credit()->set_bytes(unacked);
-      conn_->send(credit);
-      unacked = 0;
-    }
+    account_stream(id, o.data().size(), window, &unacked);
   }
 }
 
@@ -109,15 +115,7 @@ AgentFixture::ReadRun AgentFixture::read_file(std::uint64_t id, v1::FileReadRequ
     if (!e->has_progress() || !e->progress().has_file_chunk()) continue;
     EXPECT_EQ(e->progress().file_chunk().offset(), req.offset() + run.data.size());
     run.data += e->progress().file_chunk().data();
-    unacked += e->progress().file_chunk().data().size();
-    EXPECT_LE(unacked, window) << "the agent sent beyond its credit";
-    if (unacked >= window / 2) {
-      v1::Envelope credit;
-      credit.set_id(id);
-      credit.mutable_credit()->set_bytes(unacked);
-      conn_->send(credit);
-      unacked = 0;
-    }
+    account_stream(id, e->progress().file_chunk().data().size(), window, &unacked);
   }
 }
 

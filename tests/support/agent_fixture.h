@@ -41,6 +41,8 @@ class AgentFixture : public ::testing::Test {
   };
   ReadRun read_file(std::uint64_t id, v1::FileReadRequest req, std::uint64_t window = 1 << 20);
 
+  void account_stream(std::uint64_t id, std::size_t bytes, std::uint64_t window, std::uint64_t* unacked);
+
   std::unique_ptr<HostListener> listener_;
   std::unique_ptr<AgentProcess> agent_;
   std::unique_ptr<AgentConnection> conn_;

@@ -229,11 +229,7 @@ void FreezeManager::freeze(std::vector<std::string> mountpoints, std::uint32_t t
 
 void FreezeManager::thaw(const std::string& reason, Done done) {
   if (busy_) return done(error_response(v1::ERROR_CODE_BUSY, "a freeze or thaw is running"));
-  if (frozen_.empty()) {
-    v1::Response r;
-    r.mutable_done();
-    return done(std::move(r));
-  }
+  if (frozen_.empty()) return done(done_response());
   busy_ = true;
   auto_thaw_.cancel();
   const auto mounts = frozen_;
@@ -247,7 +243,7 @@ void FreezeManager::thaw(const std::string& reason, Done done) {
       set_log_hold(false);  // held lines are written now
       std::string hook_failure = run_hooks(hooks, "thaw");
       if (!hook_failure.empty()) spdlog::warn("thaw hook: {}", hook_failure);
-      r.mutable_done();
+      r = done_response();
     } else {
       r = error_response(v1::ERROR_CODE_IO, "could not thaw " + failed.front());
     }

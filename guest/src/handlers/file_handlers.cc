@@ -118,9 +118,7 @@ v1::Response make_directories(const PathPolicy& policy, const v1::FileMkdirReque
       return errno_response(prefix, e);
     }
   }
-  v1::Response r;
-  r.mutable_done();
-  return r;
+  return done_response();
 }
 
 void handle_file_stat(Session& s, std::uint64_t id, const v1::FileStatRequest& req) {
@@ -207,9 +205,7 @@ void handle_file_remove(Session& s, std::uint64_t id, const v1::FileRemoveReques
     } else if (::unlinkat(dir.get(), name.c_str(), 0) != 0) {
       return errno_response(req.path(), errno);
     }
-    v1::Response r;
-    r.mutable_done();
-    return r;
+    return done_response();
   });
 }
 
@@ -228,9 +224,7 @@ void handle_file_set_attr(Session& s, std::uint64_t id, const v1::FileSetAttrReq
     if (PathError e = policy.open(req.path(), O_RDONLY | O_NONBLOCK, 0, &fd)) return path_error(e);
     if (req.has_mode() && ::fchmod(fd.get(), req.mode() & 07777) != 0) return errno_response(req.path(), errno);
     if (!req.owner().empty() && ::fchown(fd.get(), uid, gid) != 0) return errno_response(req.path(), errno);
-    v1::Response r;
-    r.mutable_done();
-    return r;
+    return done_response();
   });
 }
 

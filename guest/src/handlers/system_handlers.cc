@@ -31,9 +31,7 @@ namespace qtx::agent {
 namespace {
 
 v1::Response done() {
-  v1::Response r;
-  r.mutable_done();
-  return r;
+  return done_response();
 }
 
 // The command for a power action: configured, else what this system has.
@@ -103,7 +101,7 @@ void handle_power(Session& s, std::uint64_t id, const v1::PowerRequest& req) {
   if (req.action() == v1::PowerRequest::ACTION_UNSPECIFIED || !v1::PowerRequest::Action_IsValid(req.action())) {
     return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "power needs an action: poweroff, reboot or halt"));
   }
-  s.respond(id, done());
+  s.respond(id, done_response());
   auto& agent = s.agent();
   const auto action = req.action();
   const auto delay = std::chrono::milliseconds(req.delay_ms());
@@ -263,7 +261,7 @@ void handle_process_kill(Session& s, std::uint64_t id, const v1::ProcessKillRequ
     }
     return s.respond(id, errno_response("kill", e));
   }
-  s.respond(id, done());
+  s.respond(id, done_response());
 }
 
 }  // namespace qtx::agent
