@@ -30,10 +30,6 @@
 namespace qtx::agent {
 namespace {
 
-v1::Response done() {
-  return done_response();
-}
-
 // The command for a power action: configured, else what this system has.
 std::vector<std::string> power_command(const AgentConfig& c, v1::PowerRequest::Action a) {
   const auto& configured = a == v1::PowerRequest::ACTION_POWEROFF ? c.poweroff_command
