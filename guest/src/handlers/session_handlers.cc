@@ -20,10 +20,9 @@ void fill_identity(Session& s, v1::AgentIdentity* out) {
 
 }  // namespace
 
+// Answered whatever protocol version the host speaks: the reply carries ours,
+// and the host decides whether it can work with it.
 void handle_hello(Session& s, std::uint64_t id, const v1::HelloRequest& req) {
-  if (req.protocol_version() != v1::PROTOCOL_VERSION_1) {
-    // Answered anyway: the host learns our version from the reply and decides.
-  }
   v1::Response r;
   auto* hello = r.mutable_hello();
   hello->set_nonce(req.nonce());
