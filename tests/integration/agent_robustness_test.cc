@@ -56,7 +56,9 @@ TEST_F(Robustness, HostThatStopsReadingLosesNoAnswerAndTelemetryIsCounted) {
   sender.join();
   EXPECT_EQ(answered.size(), static_cast<std::size_t>(kPings));
   EXPECT_GT(dropped, 0u);
-  EXPECT_LT(rss, 64 * 1024) << "agent RSS while the host was not reading";
+  if (kRssIsMeaningful) {
+    EXPECT_LT(rss, 64 * 1024) << "agent RSS while the host was not reading";
+  }
 }
 
 TEST_F(Robustness, WriteTimeoutEndsTheSessionAndTheAgentComesBack) {
