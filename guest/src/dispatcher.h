@@ -14,7 +14,6 @@ namespace qtx::agent {
 
 class Session;
 struct AgentConfig;
-namespace v1 = ::qtx::agent::v1;
 
 // Routes one request (io thread). Never throws.
 void dispatch_request(Session& session, std::uint64_t id, const v1::Request& request);

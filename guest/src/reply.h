@@ -16,7 +16,6 @@
 namespace qtx::agent {
 
 class Session;
-namespace v1 = ::qtx::agent::v1;
 
 class Reply {
  public:

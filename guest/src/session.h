@@ -38,7 +38,6 @@
 
 namespace qtx::agent {
 
-namespace v1 = ::qtx::agent::v1;
 
 class Session : public std::enable_shared_from_this<Session>, private wire::FrameDecoder::Handler {
  public:

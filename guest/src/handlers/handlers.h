@@ -11,7 +11,6 @@
 namespace qtx::agent {
 
 class Session;
-namespace v1 = ::qtx::agent::v1;
 
 // session_handlers.cc
 void handle_hello(Session& s, std::uint64_t id, const v1::HelloRequest& req);

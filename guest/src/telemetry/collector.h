@@ -16,7 +16,6 @@
 
 namespace qtx::agent {
 
-namespace v1 = ::qtx::agent::v1;
 
 struct CpuTimes {
   std::uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
