@@ -28,7 +28,8 @@ AgentProcess::AgentProcess(const std::string& socket_path, const std::string& co
   const std::string conf = dir_ + "/agent.conf";
   std::ofstream(conf) << config_toml;
   log_path_ = dir_ + "/agent.log";
-  const std::string transport = "unix-connect:" + socket_path;
+  const bool is_spec = socket_path.rfind("unix-listen:", 0) == 0 || socket_path.rfind("unix-connect:", 0) == 0;
+  const std::string transport = is_spec ? socket_path : "unix-connect:" + socket_path;
   pid_ = ::fork();
   if (pid_ == 0) {
     int log = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

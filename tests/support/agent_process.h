@@ -20,7 +20,8 @@ inline constexpr bool kRssIsMeaningful = true;
 class AgentProcess {
  public:
   // `config_toml` is written to a temporary file; the transport is
-  // unix-connect:`socket_path`. Extra environment can be given as "K=V".
+  // unix-connect:`socket_path`, or `socket_path` itself when it is a
+  // transport spec ("unix-listen:PATH", "unix-connect:PATH"). Extra environment can be given as "K=V".
   // With `own_uts_namespace` (root only) the agent gets a private hostname,
   // so hostname tests cannot change the machine's.
   AgentProcess(const std::string& socket_path, const std::string& config_toml,

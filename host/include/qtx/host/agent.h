@@ -1,0 +1,261 @@
+// qtx::host::Agent: one VM's guest agent, seen through the single connection
+// libqtx-host owns to its virtio-serial channel.
+//
+// Threads. A Manager runs one I/O thread for all its agents. Every method of
+// Agent may be called from any thread. The asynchronous forms return at once
+// and call their callback exactly once, on the I/O thread; so do the stream
+// callbacks (exec output, transfer progress) and AgentCallbacks. Callbacks
+// must not block: a blocking method called from the I/O thread fails with
+// kInvalidArgument instead of deadlocking.
+//
+// Lifecycle. The connection cycles disconnected -> connecting -> handshaking
+// -> ready and back, reconnecting with backoff until close(). Every
+// (re)connect starts with a hello carrying a fresh random nonce; everything
+// received before the matching answer is discarded and counted. A call made
+// while the agent is not ready fails at once with kDisconnected; when the
+// connection drops, every call in flight fails at once with kDisconnected.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "qtx/agent/v1/envelope.pb.h"
+#include "qtx/host/error.h"
+#include "qtx/host/export.h"
+
+namespace qtx::host {
+
+namespace v1 = ::qtx::agent::v1;
+
+namespace detail {
+class Link;
+}
+
+// How to reach the agent's channel.
+struct Endpoint {
+  enum class Kind {
+    kConnect,  // connect to QEMU's chardev socket (server=on, the usual libvirt setup)
+    kListen,   // listen on `path` and let QEMU connect (server=off)
+    kAdopt,    // an already-connected stream socket; not reopened once it drops
+  };
+  Kind kind = Kind::kConnect;
+  std::string path;
+  int fd = -1;  // kAdopt: the library takes ownership
+
+  static Endpoint connect(std::string path) { return {Kind::kConnect, std::move(path), -1}; }
+  static Endpoint listen(std::string path) { return {Kind::kListen, std::move(path), -1}; }
+  static Endpoint adopt(int fd) { return {Kind::kAdopt, {}, fd}; }
+};
+
+enum class State {
+  kDisconnected,  // waiting to (re)connect
+  kConnecting,    // connecting, or listening for QEMU
+  kHandshaking,   // connected; hello sent, waiting for the matching answer
+  kReady,         // calls may be made
+  kClosed,        // close() was called; final
+};
+QTX_HOST_API const char* state_name(State state);
+
+struct AgentCallbacks {
+  // Every state change. `cause` is the failure that led to it (a dropped
+  // connection, a refused connect, a handshake timeout), or null.
+  std::function<void(State state, const Error* cause)> on_state;
+  // The handshake found a different agent instance than the last one: the
+  // agent restarted (or the guest rebooted: compare boot ids).
+  std::function<void(const v1::AgentIdentity& now, const v1::AgentIdentity& before)> on_agent_restarted;
+  // Pushed telemetry, as it arrives.
+  std::function<void(const v1::TelemetrySample& sample)> on_telemetry;
+  // Every event the agent pushes (telemetry included), for what has no
+  // dedicated callback (freeze state changes, telemetry drops).
+  std::function<void(const v1::Event& event)> on_event;
+};
+
+struct AgentOptions {
+  Endpoint endpoint;
+  std::string name;  // for messages; default: the socket path
+  std::chrono::milliseconds handshake_timeout{5000};
+  // After this much silence from the agent a ping is sent; after
+  // keepalive_timeout of silence the connection is declared dead and
+  // reopened. 0 disables keepalive.
+  std::chrono::milliseconds keepalive_interval{5000};
+  std::chrono::milliseconds keepalive_timeout{15000};
+  // A write that has not completed after this long resets the connection
+  // (the agent or QEMU stopped reading).
+  std::chrono::milliseconds write_timeout{10000};
+  // Reconnect backoff: doubles from min to max, back to min once ready.
+  std::chrono::milliseconds reconnect_min{100};
+  std::chrono::milliseconds reconnect_max{5000};
+  // A partial frame idle this long is flushed (docs/wire-format.md, rule 5).
+  std::chrono::milliseconds stall_timeout{1000};
+  std::uint32_t max_message = 16u * 1024 * 1024;
+  std::string client_name = "libqtx-host";
+  AgentCallbacks callbacks;
+};
+
+struct CallOptions {
+  // The whole call, from now; 0: none. Streamed calls (exec, transfers)
+  // default to none: keepalive still fails them when the agent goes silent.
+  std::chrono::milliseconds timeout{30000};
+};
+
+// A call in flight, for cancel().
+using CallId = std::uint64_t;
+
+template <class T>
+using Callback = std::function<void(Result<T>)>;
+
+// exec: output as it arrives, or collected into ExecOutcome when no stream
+// callback is given.
+struct ExecStreams {
+  std::function<void(std::string_view data)> on_stdout;
+  std::function<void(std::string_view data)> on_stderr;
+};
+struct ExecOutcome {
+  v1::ExecResult result;
+  std::string stdout_data;  // only when ExecStreams::on_stdout was empty
+  std::string stderr_data;  // only when ExecStreams::on_stderr was empty
+};
+
+// File transfers. The data is pipelined within the agent's credit, and the
+// sha256 of what was sent is compared with the agent's at the end: a
+// mismatch fails the call with kProtocol.
+struct TransferProgress {
+  std::uint64_t bytes = 0;
+  std::uint64_t total = 0;  // 0 when unknown
+};
+struct TransferOptions {
+  std::function<void(const TransferProgress&)> on_progress;
+  std::uint32_t chunk_size = 256 * 1024;
+  std::uint64_t window = 8u * 1024 * 1024;  // download: bytes the agent may send ahead
+  std::uint64_t expected_total = 0;         // download: the size, for progress, when known
+};
+struct TransferResult {
+  std::uint64_t bytes = 0;
+  std::string sha256_hex;
+};
+// Upload data source: fills buf[0, n) and returns the bytes written, 0 at
+// the end, or an Error (which cancels the transfer). Runs on the I/O thread.
+using UploadSource = std::function<Result<std::size_t>(char* buf, std::size_t n)>;
+// Download sink: takes the next piece, or returns an Error to cancel.
+using DownloadSink = std::function<Result<void>(std::string_view data)>;
+
+// Counters since the Agent was added.
+struct AgentStats {
+  std::uint64_t connects = 0;            // connections that reached handshaking
+  std::uint64_t handshakes = 0;          // that reached ready
+  std::uint64_t restarts_seen = 0;       // handshakes that found a new instance id
+  std::uint64_t discarded_frames = 0;    // valid frames before the matching hello answer
+  std::uint64_t stray_frames = 0;        // frames for calls no longer in flight
+  std::uint64_t dropped_bytes = 0;       // bytes the decoder dropped (garbage, stalls, resets)
+  std::uint64_t bytes_in = 0, bytes_out = 0;
+  std::uint64_t telemetry_samples = 0;
+};
+
+class QTX_HOST_API Agent {
+ public:
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  const std::string& name() const;
+  State state() const;
+  // The identity from the last completed handshake.
+  std::optional<v1::AgentIdentity> identity() const;
+  std::optional<v1::TelemetrySample> latest_telemetry() const;
+  AgentStats stats() const;
+  // The failure that last ended or prevented a connection ("no agent on
+  // /run/vm1.sock: connection refused"), if any.
+  std::optional<Error> last_error() const;
+
+  // Blocks until ready; the identity, or kTimeout (with the last connection
+  // error in its message), or kClosed.
+  Result<v1::AgentIdentity> wait_ready(std::chrono::milliseconds timeout);
+
+  // Closes the connection for good; calls in flight fail with kClosed and
+  // later calls fail at once. Idempotent; also done by the destructor and
+  // by Manager::remove.
+  void close();
+
+  // Cancels a call in flight: it fails with kCancelled at once and the agent
+  // is told to stop (an exec is killed, a transfer abandoned).
+  void cancel(CallId id);
+
+  // Any request, answered by its Response (a guest error becomes an Error).
+  // Streamed kinds (exec, file_read, file_write) are refused here.
+  Result<v1::Response> call(const v1::Request& request, CallOptions options = {});
+  CallId call(const v1::Request& request, CallOptions options, Callback<v1::Response> done);
+
+  // --- typed calls: a blocking form and an asynchronous form --------------
+#define QTX_HOST_TYPED_CALL(method, Req, Resp)                                      \
+  Result<Resp> method(const Req& request, CallOptions options = {});                \
+  CallId method(const Req& request, CallOptions options, Callback<Resp> done);
+
+  QTX_HOST_TYPED_CALL(ping, v1::PingRequest, v1::PingResponse)
+  QTX_HOST_TYPED_CALL(info, v1::InfoRequest, v1::InfoResponse)
+  QTX_HOST_TYPED_CALL(telemetry_config, v1::TelemetryConfigRequest, v1::TelemetryConfigResponse)
+  QTX_HOST_TYPED_CALL(file_stat, v1::FileStatRequest, v1::FileStat)
+  QTX_HOST_TYPED_CALL(file_list, v1::FileListRequest, v1::FileListResponse)
+  QTX_HOST_TYPED_CALL(file_mkdir, v1::FileMkdirRequest, v1::Empty)
+  QTX_HOST_TYPED_CALL(file_remove, v1::FileRemoveRequest, v1::Empty)
+  QTX_HOST_TYPED_CALL(file_set_attr, v1::FileSetAttrRequest, v1::Empty)
+  QTX_HOST_TYPED_CALL(file_hash, v1::FileHashRequest, v1::FileHashResponse)
+  QTX_HOST_TYPED_CALL(power, v1::PowerRequest, v1::Empty)
+  QTX_HOST_TYPED_CALL(freeze, v1::FreezeRequest, v1::FreezeResponse)
+  QTX_HOST_TYPED_CALL(thaw, v1::ThawRequest, v1::Empty)
+  QTX_HOST_TYPED_CALL(freeze_status, v1::FreezeStatusRequest, v1::FreezeStatusResponse)
+  QTX_HOST_TYPED_CALL(set_password, v1::SetPasswordRequest, v1::Empty)
+  QTX_HOST_TYPED_CALL(ssh_keys, v1::SshKeysRequest, v1::SshKeysResponse)
+  QTX_HOST_TYPED_CALL(time_get, v1::TimeGetRequest, v1::TimeGetResponse)
+  QTX_HOST_TYPED_CALL(time_set, v1::TimeSetRequest, v1::Empty)
+  QTX_HOST_TYPED_CALL(hostname_get, v1::HostnameGetRequest, v1::HostnameGetResponse)
+  QTX_HOST_TYPED_CALL(hostname_set, v1::HostnameSetRequest, v1::Empty)
+  QTX_HOST_TYPED_CALL(network, v1::NetworkRequest, v1::NetworkResponse)
+  QTX_HOST_TYPED_CALL(process_list, v1::ProcessListRequest, v1::ProcessListResponse)
+  QTX_HOST_TYPED_CALL(process_kill, v1::ProcessKillRequest, v1::Empty)
+#undef QTX_HOST_TYPED_CALL
+
+  // Sets the guest clock to this host's clock (CLOCK_REALTIME read when
+  // the call is made).
+  Result<v1::Empty> time_sync(bool hwclock, CallOptions options = {});
+
+  // --- streamed calls --------------------------------------------------------
+  Result<ExecOutcome> exec(const v1::ExecRequest& request, ExecStreams streams = {},
+                           CallOptions options = {.timeout = std::chrono::milliseconds(0)});
+  CallId exec(const v1::ExecRequest& request, ExecStreams streams, CallOptions options,
+              Callback<ExecOutcome> done);
+
+  // Upload to the guest. `total` (0: unknown) is only for progress.
+  CallId upload(UploadSource source, std::uint64_t total, const v1::FileWriteRequest& request,
+                TransferOptions transfer, CallOptions options, Callback<TransferResult> done);
+  Result<TransferResult> upload_file(const std::string& local_path, const v1::FileWriteRequest& request,
+                                     TransferOptions transfer = {},
+                                     CallOptions options = {.timeout = std::chrono::milliseconds(0)});
+  Result<TransferResult> upload_bytes(std::string data, const v1::FileWriteRequest& request,
+                                      TransferOptions transfer = {},
+                                      CallOptions options = {.timeout = std::chrono::milliseconds(0)});
+
+  // Download from the guest.
+  CallId download(const v1::FileReadRequest& request, DownloadSink sink, TransferOptions transfer,
+                  CallOptions options, Callback<TransferResult> done);
+  // Writes to `local_path` through a temporary file renamed into place on
+  // success; nothing is left behind on failure.
+  Result<TransferResult> download_file(const v1::FileReadRequest& request, const std::string& local_path,
+                                       TransferOptions transfer = {},
+                                       CallOptions options = {.timeout = std::chrono::milliseconds(0)});
+  Result<TransferResult> download_bytes(const v1::FileReadRequest& request, std::string* out,
+                                        TransferOptions transfer = {},
+                                        CallOptions options = {.timeout = std::chrono::milliseconds(0)});
+
+ private:
+  friend class Manager;
+  explicit Agent(std::shared_ptr<detail::Link> link);
+  std::shared_ptr<detail::Link> link_;
+};
+
+}  // namespace qtx::host

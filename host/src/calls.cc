@@ -1,0 +1,214 @@
+#include "calls.h"
+
+#include <algorithm>
+
+#include "link.h"
+
+namespace qtx::host::detail {
+namespace {
+
+namespace v1 = ::qtx::agent::v1;
+
+Error unexpected(const char* call, const v1::Response& r) {
+  return Error(ErrorKind::kProtocol, std::string(call) + ": the agent answered with an unexpected kind (" +
+                                         std::to_string(static_cast<int>(r.kind_case())) + ")");
+}
+
+void send_credit(Link& link, std::uint64_t id, std::uint64_t bytes) {
+  v1::Envelope env;
+  env.set_id(id);
+  env.mutable_credit()->set_bytes(bytes);
+  link.send(env);
+}
+
+}  // namespace
+
+std::optional<Error> Call::on_progress(Link&, std::uint64_t, const v1::Progress&) {
+  return Error(ErrorKind::kProtocol, "the agent streamed data for a call that takes none");
+}
+
+Error guest_error(const v1::Error& e) {
+  ErrorKind kind = ErrorKind::kGuestFailed;
+  switch (e.code()) {
+    case v1::ERROR_CODE_UNSUPPORTED: kind = ErrorKind::kUnsupported; break;
+    case v1::ERROR_CODE_DENIED: kind = ErrorKind::kDenied; break;
+    case v1::ERROR_CODE_INVALID_ARGUMENT: kind = ErrorKind::kInvalidArgument; break;
+    case v1::ERROR_CODE_NOT_FOUND: kind = ErrorKind::kNotFound; break;
+    case v1::ERROR_CODE_BUSY: kind = ErrorKind::kBusy; break;
+    case v1::ERROR_CODE_TIMEOUT: kind = ErrorKind::kTimeout; break;
+    case v1::ERROR_CODE_ALREADY_EXISTS: kind = ErrorKind::kAlreadyExists; break;
+    case v1::ERROR_CODE_CANCELLED: kind = ErrorKind::kCancelled; break;
+    case v1::ERROR_CODE_FAILED_PRECONDITION: kind = ErrorKind::kFailedPrecondition; break;
+    default: kind = ErrorKind::kGuestFailed; break;
+  }
+  return Error(kind, e.message(), e.code(), e.os_errno());
+}
+
+// --- UnaryCall ---------------------------------------------------------------------
+
+void UnaryCall::on_response(v1::Response& response) {
+  if (!done_) return;
+  if (response.has_error()) return done_(guest_error(response.error()));
+  done_(std::move(response));
+}
+
+void UnaryCall::fail(Error error) {
+  if (done_) done_(std::move(error));
+}
+
+// --- ExecCall -----------------------------------------------------------------------
+
+ExecCall::ExecCall(v1::ExecRequest request, ExecStreams streams, Callback<ExecOutcome> done)
+    : request_(std::move(request)), streams_(std::move(streams)), done_(std::move(done)) {
+  if (request_.output_window() == 0) request_.set_output_window(kDefaultWindow);
+  window_ = request_.output_window();
+}
+
+void ExecCall::fill_request(v1::Request* request) { *request->mutable_exec() = request_; }
+
+std::optional<Error> ExecCall::on_progress(Link& link, std::uint64_t id, const v1::Progress& progress) {
+  if (!progress.has_exec_output()) return Error(ErrorKind::kProtocol, "exec: unexpected stream data");
+  const v1::ExecOutput& out = progress.exec_output();
+  const bool is_err = out.stream() == v1::ExecOutput::STREAM_STDERR;
+  auto& cb = is_err ? streams_.on_stderr : streams_.on_stdout;
+  if (cb) {
+    cb(out.data());
+  } else {
+    (is_err ? outcome_.stderr_data : outcome_.stdout_data).append(out.data());
+  }
+  unacked_ += out.data().size();
+  if (unacked_ >= window_ / 2) {
+    send_credit(link, id, unacked_);
+    unacked_ = 0;
+  }
+  return std::nullopt;
+}
+
+void ExecCall::on_response(v1::Response& response) {
+  if (response.has_error()) return done_(guest_error(response.error()));
+  if (!response.has_exec()) return done_(unexpected("exec", response));
+  outcome_.result = std::move(*response.mutable_exec());
+  done_(std::move(outcome_));
+}
+
+void ExecCall::fail(Error error) { done_(std::move(error)); }
+
+// --- UploadCall ---------------------------------------------------------------------
+
+UploadCall::UploadCall(UploadSource source, std::uint64_t total, v1::FileWriteRequest request,
+                       TransferOptions transfer, Callback<TransferResult> done)
+    : source_(std::move(source)),
+      total_(total),
+      request_(std::move(request)),
+      transfer_(std::move(transfer)),
+      done_(std::move(done)) {
+  if (transfer_.chunk_size == 0) transfer_.chunk_size = TransferOptions().chunk_size;
+  if (request_.expected_size() == 0) request_.set_expected_size(total_);
+}
+
+void UploadCall::fill_request(v1::Request* request) { *request->mutable_file_write() = request_; }
+
+std::optional<Error> UploadCall::on_credit(Link& link, std::uint64_t id, std::uint64_t bytes) {
+  credit_ += bytes;
+  return pump(link, id);
+}
+
+std::optional<Error> UploadCall::on_outbox_room(Link& link, std::uint64_t id) { return pump(link, id); }
+
+std::optional<Error> UploadCall::pump(Link& link, std::uint64_t id) {
+  while (!sent_last_ && credit_ > 0 && link.stream_room(id)) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(transfer_.chunk_size, credit_));
+    buf_.resize(want);
+    Result<std::size_t> got = source_(buf_.data(), want);
+    if (!got) return got.error();
+    const std::size_t n = std::min(*got, want);
+    v1::Envelope env;
+    env.set_id(id);
+    auto* chunk = env.mutable_progress()->mutable_file_chunk();
+    chunk->set_offset(sent_);
+    if (n == 0) {
+      // The end of the source: an empty chunk marks it (no credit needed).
+      chunk->set_last(true);
+      sent_last_ = true;
+    } else {
+      chunk->set_data(buf_.data(), n);
+      sha_.update(buf_.data(), n);
+      sent_ += n;
+      credit_ -= n;
+    }
+    link.send(env);
+    if (n > 0 && transfer_.on_progress) transfer_.on_progress(TransferProgress{sent_, total_});
+  }
+  return std::nullopt;
+}
+
+void UploadCall::on_response(v1::Response& response) {
+  if (response.has_error()) return done_(guest_error(response.error()));
+  if (!response.has_file_write()) return done_(unexpected("upload", response));
+  const v1::FileWriteResult& r = response.file_write();
+  if (!sent_last_) {
+    return done_(Error(ErrorKind::kProtocol, "upload: the agent answered before the last chunk was sent"));
+  }
+  const std::string mine = wire::Sha256::bytes(sha_.finish());
+  if (r.bytes() != sent_ || r.sha256() != mine) {
+    return done_(Error(ErrorKind::kProtocol,
+                       "upload: sha256 mismatch: sent " + std::to_string(sent_) + " bytes, the agent wrote " +
+                           std::to_string(r.bytes())));
+  }
+  TransferResult result;
+  result.bytes = sent_;
+  wire::Sha256::Digest d;
+  std::copy(mine.begin(), mine.end(), d.begin());
+  result.sha256_hex = wire::Sha256::hex(d);
+  done_(std::move(result));
+}
+
+void UploadCall::fail(Error error) { done_(std::move(error)); }
+
+// --- DownloadCall -------------------------------------------------------------------
+
+DownloadCall::DownloadCall(v1::FileReadRequest request, DownloadSink sink, TransferOptions transfer,
+                           Callback<TransferResult> done)
+    : request_(std::move(request)), sink_(std::move(sink)), transfer_(std::move(transfer)), done_(std::move(done)) {
+  if (request_.chunk_size() == 0) request_.set_chunk_size(transfer_.chunk_size);
+  if (request_.window() == 0) request_.set_window(transfer_.window ? transfer_.window : TransferOptions().window);
+}
+
+void DownloadCall::fill_request(v1::Request* request) { *request->mutable_file_read() = request_; }
+
+std::optional<Error> DownloadCall::on_progress(Link& link, std::uint64_t id, const v1::Progress& progress) {
+  if (!progress.has_file_chunk()) return Error(ErrorKind::kProtocol, "download: unexpected stream data");
+  const v1::FileChunk& c = progress.file_chunk();
+  if (c.offset() != request_.offset() + received_) {
+    return Error(ErrorKind::kProtocol, "download: chunk at offset " + std::to_string(c.offset()) + ", expected " +
+                                           std::to_string(request_.offset() + received_));
+  }
+  if (c.data().empty()) return std::nullopt;
+  if (Result<void> r = sink_(c.data()); !r) return r.error();
+  sha_.update(c.data());
+  received_ += c.data().size();
+  unacked_ += c.data().size();
+  if (transfer_.on_progress) transfer_.on_progress(
+        TransferProgress{received_, transfer_.expected_total ? transfer_.expected_total : request_.length()});
+  if (unacked_ >= request_.window() / 4) {
+    send_credit(link, id, unacked_);
+    unacked_ = 0;
+  }
+  return std::nullopt;
+}
+
+void DownloadCall::on_response(v1::Response& response) {
+  if (response.has_error()) return done_(guest_error(response.error()));
+  if (!response.has_file_read()) return done_(unexpected("download", response));
+  const v1::FileReadResult& r = response.file_read();
+  const wire::Sha256::Digest digest = sha_.finish();
+  if (r.bytes() != received_ || r.sha256() != wire::Sha256::bytes(digest)) {
+    return done_(Error(ErrorKind::kProtocol, "download: sha256 mismatch: received " + std::to_string(received_) +
+                                                 " bytes, the agent sent " + std::to_string(r.bytes())));
+  }
+  done_(TransferResult{received_, wire::Sha256::hex(digest)});
+}
+
+void DownloadCall::fail(Error error) { done_(std::move(error)); }
+
+}  // namespace qtx::host::detail

@@ -1,0 +1,97 @@
+// The kinds of Call: one request and one answer (UnaryCall), and the
+// streamed ones with their flow control (exec output, uploads, downloads).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "call.h"
+#include "qtx/host/agent.h"
+#include "qtx/wire/sha256.h"
+
+namespace qtx::host::detail {
+
+// Any request whose answer is a single Response. `done` may be empty.
+class UnaryCall final : public Call {
+ public:
+  UnaryCall(agent::v1::Request request, Callback<agent::v1::Response> done)
+      : request_(std::move(request)), done_(std::move(done)) {}
+  void fill_request(agent::v1::Request* request) override { request->Swap(&request_); }
+  void on_response(agent::v1::Response& response) override;
+  void fail(Error error) override;
+
+ private:
+  agent::v1::Request request_;
+  Callback<agent::v1::Response> done_;
+};
+
+// exec: output to the stream callbacks (or collected), credit granted back
+// as it is consumed.
+class ExecCall final : public Call {
+ public:
+  ExecCall(agent::v1::ExecRequest request, ExecStreams streams, Callback<ExecOutcome> done);
+  void fill_request(agent::v1::Request* request) override;
+  std::optional<Error> on_progress(Link& link, std::uint64_t id, const agent::v1::Progress& progress) override;
+  void on_response(agent::v1::Response& response) override;
+  void fail(Error error) override;
+
+  static constexpr std::uint64_t kDefaultWindow = 1024 * 1024;
+
+ private:
+  agent::v1::ExecRequest request_;
+  ExecStreams streams_;
+  Callback<ExecOutcome> done_;
+  ExecOutcome outcome_;
+  std::uint64_t window_ = kDefaultWindow;
+  std::uint64_t unacked_ = 0;
+};
+
+// Host -> guest file transfer: chunks sent within the agent's credit and
+// while the outbox has room; the last chunk carries last = true.
+class UploadCall final : public Call {
+ public:
+  UploadCall(UploadSource source, std::uint64_t total, agent::v1::FileWriteRequest request,
+             TransferOptions transfer, Callback<TransferResult> done);
+  void fill_request(agent::v1::Request* request) override;
+  std::optional<Error> on_credit(Link& link, std::uint64_t id, std::uint64_t bytes) override;
+  std::optional<Error> on_outbox_room(Link& link, std::uint64_t id) override;
+  void on_response(agent::v1::Response& response) override;
+  void fail(Error error) override;
+
+ private:
+  std::optional<Error> pump(Link& link, std::uint64_t id);
+
+  UploadSource source_;
+  std::uint64_t total_;
+  agent::v1::FileWriteRequest request_;
+  TransferOptions transfer_;
+  Callback<TransferResult> done_;
+  std::string buf_;
+  std::uint64_t credit_ = 0;
+  std::uint64_t sent_ = 0;
+  bool sent_last_ = false;
+  wire::Sha256 sha_;
+};
+
+// Guest -> host file transfer: chunks checked for order, handed to the sink,
+// and credited back in batches.
+class DownloadCall final : public Call {
+ public:
+  DownloadCall(agent::v1::FileReadRequest request, DownloadSink sink, TransferOptions transfer,
+               Callback<TransferResult> done);
+  void fill_request(agent::v1::Request* request) override;
+  std::optional<Error> on_progress(Link& link, std::uint64_t id, const agent::v1::Progress& progress) override;
+  void on_response(agent::v1::Response& response) override;
+  void fail(Error error) override;
+
+ private:
+  agent::v1::FileReadRequest request_;
+  DownloadSink sink_;
+  TransferOptions transfer_;
+  Callback<TransferResult> done_;
+  std::uint64_t received_ = 0;
+  std::uint64_t unacked_ = 0;
+  wire::Sha256 sha_;
+};
+
+}  // namespace qtx::host::detail

@@ -1,0 +1,588 @@
+#include "link.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+
+#include <algorithm>
+#include <future>
+
+#include "calls.h"
+#include "qtx/wire/envelope_codec.h"
+
+namespace qtx::host::detail {
+namespace {
+
+namespace v1 = ::qtx::agent::v1;
+using Clock = std::chrono::steady_clock;
+using asio::local::stream_protocol;
+
+// Stream data (uploads) waits while this much is queued for the socket, and
+// resumes below half of it: enough to keep the port busy, little to hold.
+constexpr std::size_t kStreamHighWater = 2 * 1024 * 1024;
+// One gathered write carries at most this much.
+constexpr std::size_t kMaxWriteBatch = 4 * 1024 * 1024;
+
+std::string seconds(std::chrono::milliseconds ms) {
+  if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + " s";
+  return std::to_string(ms.count()) + " ms";
+}
+
+std::string default_name(const Endpoint& e) {
+  return e.kind == Endpoint::Kind::kAdopt ? "fd " + std::to_string(e.fd) : e.path;
+}
+
+Error open_error(const Endpoint& e, const asio::error_code& ec) {
+  if (e.kind == Endpoint::Kind::kConnect) {
+    if (ec == asio::error::connection_refused) {
+      return Error(ErrorKind::kDisconnected, "no agent on " + e.path + ": connection refused", 0, ec.value());
+    }
+    if (ec == asio::error::not_found || ec.value() == ENOENT) {
+      return Error(ErrorKind::kDisconnected, "no agent on " + e.path + ": no such socket (is the VM running?)", 0,
+                   ec.value());
+    }
+    return Error(ErrorKind::kDisconnected, "connecting to " + e.path + ": " + ec.message(), 0, ec.value());
+  }
+  return Error(ErrorKind::kLocal, "listening on " + e.path + ": " + ec.message(), 0, ec.value());
+}
+
+}  // namespace
+
+Link::Link(std::shared_ptr<IoThread> io, AgentOptions options, OwnerLock lock)
+    : io_(std::move(io)),
+      options_(std::move(options)),
+      name_(options_.name.empty() ? default_name(options_.endpoint) : options_.name),
+      owner_lock_(std::move(lock)),
+      socket_(io_->io()),
+      acceptor_(io_->io()),
+      reopen_timer_(io_->io()),
+      handshake_timer_(io_->io()),
+      keepalive_timer_(io_->io()),
+      stall_timer_(io_->io()),
+      write_timer_(io_->io()),
+      decoder_(this, wire::DecoderOptions{options_.max_message}),
+      backoff_(options_.reconnect_min) {}
+
+Link::~Link() = default;
+
+void Link::start() {
+  io_->post([self = shared_from_this()] { self->open(); });
+}
+
+// --- connection lifecycle ----------------------------------------------------
+
+void Link::open() {
+  if (closed_) return;
+  set_state(State::kConnecting, nullptr);
+  const Endpoint& e = options_.endpoint;
+  auto handler = [self = shared_from_this(), epoch = epoch_](const asio::error_code& ec) {
+    if (self->closed_ || epoch != self->epoch_) return;
+    self->on_open(ec);
+  };
+  switch (e.kind) {
+    case Endpoint::Kind::kConnect:
+      socket_.async_connect(stream_protocol::endpoint(e.path), handler);
+      return;
+    case Endpoint::Kind::kListen: {
+      if (!acceptor_.is_open()) {
+        asio::error_code ec;
+        struct stat st;
+        if (::lstat(e.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+          // A socket file left by an owner that exited: remove it, unless
+          // something still listens there.
+          stream_protocol::socket probe(io_->io());
+          probe.connect(stream_protocol::endpoint(e.path), ec);
+          if (!ec) {
+            Error err(ErrorKind::kAlreadyExists, "something already listens on " + e.path);
+            return drop(err);
+          }
+          ::unlink(e.path.c_str());
+        }
+        acceptor_.open(stream_protocol(), ec);
+        if (!ec) acceptor_.bind(stream_protocol::endpoint(e.path), ec);
+        if (!ec) acceptor_.listen(1, ec);
+        if (ec) {
+          asio::error_code ignored;
+          acceptor_.close(ignored);
+          return drop(open_error(e, ec));
+        }
+      }
+      acceptor_.async_accept(socket_, handler);
+      return;
+    }
+    case Endpoint::Kind::kAdopt: {
+      asio::error_code ec;
+      if (!adopted_used_) {
+        adopted_used_ = true;
+        socket_.assign(stream_protocol(), e.fd, ec);
+      } else {
+        ec = asio::error::not_connected;
+      }
+      if (ec) {
+        return drop(Error(ErrorKind::kLocal, "adopting fd " + std::to_string(e.fd) + ": " + ec.message(), 0,
+                          ec.value()));
+      }
+      return on_open(ec);
+    }
+  }
+}
+
+void Link::on_open(const asio::error_code& ec) {
+  if (ec) return drop(open_error(options_.endpoint, ec));
+  begin_handshake();
+}
+
+void Link::begin_handshake() {
+  asio::error_code ec;
+  socket_.non_blocking(true, ec);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.connects;
+  }
+  set_state(State::kHandshaking, nullptr);
+  last_rx_ = Clock::now();
+  wait_readable();
+
+  nonce_ = io_->random64();
+  hello_id_ = next_id_++;
+  v1::Envelope env;
+  env.set_id(hello_id_);
+  auto* hello = env.mutable_request()->mutable_hello();
+  hello->set_nonce(nonce_);
+  hello->set_protocol_version(v1::PROTOCOL_VERSION_1);
+  hello->set_client(options_.client_name);
+  send(env);
+
+  handshake_timer_.expires_after(options_.handshake_timeout);
+  handshake_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& tec) {
+    if (tec || self->closed_ || epoch != self->epoch_) return;
+    self->drop(Error(ErrorKind::kTimeout,
+                     "the agent on " + self->name_ + " did not answer the handshake within " +
+                         seconds(self->options_.handshake_timeout)));
+  });
+}
+
+void Link::become_ready(const v1::HelloResponse& hello) {
+  handshake_timer_.cancel();
+  backoff_ = options_.reconnect_min;
+  const v1::AgentIdentity& now = hello.agent();
+  const bool restarted = !last_instance_.empty() && last_instance_ != now.instance_id();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.handshakes;
+    if (restarted) ++stats_.restarts_seen;
+    identity_ = now;
+  }
+  set_state(State::kReady, nullptr);
+  if (restarted && options_.callbacks.on_agent_restarted) options_.callbacks.on_agent_restarted(now, last_identity_);
+  last_instance_ = now.instance_id();
+  last_identity_ = now;
+  arm_keepalive();
+}
+
+void Link::drop(const Error& cause) {
+  if (closed_) return;
+  ++epoch_;
+  asio::error_code ignored;
+  handshake_timer_.cancel();
+  keepalive_timer_.cancel();
+  stall_timer_.cancel();
+  write_timer_.cancel();
+  stall_armed_ = false;
+  ping_outstanding_ = false;
+  socket_.close(ignored);
+  decoder_.reset();
+  outbox_.clear();
+  outbox_bytes_ = 0;
+  writing_frames_ = 0;
+  room_waiters_.clear();
+  fail_all(Error(ErrorKind::kDisconnected, "connection to " + name_ + " lost: " + cause.message(), 0,
+                 cause.os_errno()));
+  if (options_.endpoint.kind == Endpoint::Kind::kAdopt) {
+    // An adopted socket cannot be reopened: this is the end.
+    closed_ = true;
+    set_state(State::kClosed, &cause);
+    io_->remove(this);
+    return;
+  }
+  set_state(State::kDisconnected, &cause);
+  schedule_reopen();
+}
+
+void Link::schedule_reopen() {
+  reopen_timer_.expires_after(backoff_);
+  backoff_ = std::min(backoff_ * 2, options_.reconnect_max);
+  reopen_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& ec) {
+    if (ec || self->closed_ || epoch != self->epoch_) return;
+    self->open();
+  });
+}
+
+void Link::set_state(State state, const Error* cause) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_ = state;
+    if (cause) last_error_ = *cause;
+  }
+  ready_cv_.notify_all();
+  if (options_.callbacks.on_state) options_.callbacks.on_state(state, cause);
+}
+
+void Link::close() {
+  auto done = std::make_shared<std::promise<void>>();
+  auto finished = done->get_future();
+  bool queued = io_->post([self = shared_from_this(), done] {
+    if (!self->closed_) {
+      self->closed_ = true;
+      ++self->epoch_;
+      asio::error_code ignored;
+      self->reopen_timer_.cancel();
+      self->handshake_timer_.cancel();
+      self->keepalive_timer_.cancel();
+      self->stall_timer_.cancel();
+      self->write_timer_.cancel();
+      self->socket_.close(ignored);
+      if (self->acceptor_.is_open()) {
+        self->acceptor_.close(ignored);
+        ::unlink(self->options_.endpoint.path.c_str());
+      }
+      self->outbox_.clear();
+      self->room_waiters_.clear();
+      self->fail_all(Error(ErrorKind::kClosed, self->name_ + " was closed"));
+      self->owner_lock_ = OwnerLock();
+      self->set_state(State::kClosed, nullptr);
+      self->io_->remove(self.get());
+    }
+    done->set_value();
+  });
+  // Off the I/O thread, wait: once close() returns no callback of this
+  // agent runs any more. On it (from a callback) the close is queued.
+  if (queued && !io_->on_thread()) finished.wait();
+}
+
+// --- reader --------------------------------------------------------------------
+
+void Link::wait_readable() {
+  socket_.async_wait(stream_protocol::socket::wait_read,
+                     [self = shared_from_this(), epoch = epoch_](const asio::error_code& ec) {
+                       self->on_readable(epoch, ec);
+                     });
+}
+
+void Link::on_readable(std::uint64_t epoch, const asio::error_code& ec) {
+  if (closed_ || epoch != epoch_) return;
+  if (ec) return drop(Error(ErrorKind::kDisconnected, "reading: " + ec.message(), 0, ec.value()));
+  asio::error_code rec;
+  std::size_t n = socket_.read_some(asio::buffer(io_->read_buffer(), IoThread::kReadBufferSize), rec);
+  if (rec == asio::error::would_block || rec == asio::error::try_again) return wait_readable();
+  if (rec == asio::error::eof) return drop(Error(ErrorKind::kDisconnected, "the other end closed the connection"));
+  if (rec) return drop(Error(ErrorKind::kDisconnected, "reading: " + rec.message(), 0, rec.value()));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.bytes_in += n;
+  }
+  last_rx_ = Clock::now();
+  // Frames are dispatched inside feed(); a handler that must end the
+  // connection posts its drop, so the decoder is never reset from inside.
+  decoder_.feed(io_->read_buffer(), n);
+  if (closed_ || epoch != epoch_) return;
+  arm_stall();
+  wait_readable();
+}
+
+void Link::arm_stall() {
+  if (stall_armed_ || decoder_.idle()) return;
+  stall_armed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stall_mark_ = stats_.bytes_in;
+  }
+  stall_timer_.expires_after(options_.stall_timeout);
+  stall_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& ec) {
+    if (ec || self->closed_ || epoch != self->epoch_) return;
+    self->stall_armed_ = false;
+    std::uint64_t in;
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      in = self->stats_.bytes_in;
+    }
+    if (in != self->stall_mark_) return self->arm_stall();  // bytes came: measure again from now
+    self->decoder_.stall_flush();
+  });
+}
+
+bool Link::on_frame(std::string_view payload, std::uint64_t /*offset*/) {
+  v1::Envelope env;
+  if (!wire::parse_envelope(payload, &env)) return false;
+  dispatch(env);
+  return true;
+}
+
+void Link::on_drop(const wire::Drop& drop) {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.dropped_bytes += drop.bytes;
+}
+
+void Link::dispatch(v1::Envelope& env) {
+  if (closed_) return;
+  auto count = [this](std::uint64_t AgentStats::*field) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++(stats_.*field);
+  };
+  if (state() == State::kHandshaking) {
+    if (env.has_response() && env.response().has_hello() && env.response().hello().nonce() == nonce_ &&
+        env.id() == hello_id_) {
+      become_ready(env.response().hello());
+    } else {
+      count(&AgentStats::discarded_frames);
+    }
+    return;
+  }
+  if (env.has_event()) {
+    const v1::Event& ev = env.event();
+    if (ev.has_telemetry()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        telemetry_ = ev.telemetry();
+        ++stats_.telemetry_samples;
+      }
+      if (options_.callbacks.on_telemetry) options_.callbacks.on_telemetry(ev.telemetry());
+    }
+    if (options_.callbacks.on_event) options_.callbacks.on_event(ev);
+    return;
+  }
+  auto it = calls_.find(env.id());
+  if (it == calls_.end()) return count(&AgentStats::stray_frames);
+  const CallId id = env.id();
+  switch (env.body_case()) {
+    case v1::Envelope::kResponse: {
+      Entry entry = std::move(it->second);
+      calls_.erase(it);
+      if (entry.deadline) entry.deadline->cancel();
+      entry.call->on_response(*env.mutable_response());
+      return;
+    }
+    case v1::Envelope::kProgress:
+      return check(id, it->second.call->on_progress(*this, id, env.progress()));
+    case v1::Envelope::kCredit:
+      return check(id, it->second.call->on_credit(*this, id, env.credit().bytes()));
+    default:
+      return count(&AgentStats::stray_frames);
+  }
+}
+
+// --- writer ----------------------------------------------------------------------
+
+void Link::send(v1::Envelope& env) {
+  if (closed_ || !socket_.is_open()) return;
+  std::string frame;
+  if (!wire::append_envelope_frame(env, &frame, options_.max_message).is_ok()) return;
+  outbox_bytes_ += frame.size();
+  outbox_.push_back(std::move(frame));
+  write_some();
+}
+
+bool Link::stream_room(CallId id) {
+  if (outbox_bytes_ < kStreamHighWater) return true;
+  if (std::find(room_waiters_.begin(), room_waiters_.end(), id) == room_waiters_.end()) room_waiters_.push_back(id);
+  return false;
+}
+
+void Link::write_some() {
+  if (writing_frames_ != 0 || outbox_.empty()) return;
+  // The frames being written move into the handler: nothing it points at
+  // can go away before the write completes or is aborted.
+  auto batch = std::make_shared<std::vector<std::string>>();
+  std::size_t bytes = 0;
+  while (!outbox_.empty() && (batch->empty() || bytes + outbox_.front().size() <= kMaxWriteBatch)) {
+    bytes += outbox_.front().size();
+    batch->push_back(std::move(outbox_.front()));
+    outbox_.pop_front();
+  }
+  std::vector<asio::const_buffer> buffers;
+  buffers.reserve(batch->size());
+  for (const auto& f : *batch) buffers.push_back(asio::buffer(f));
+  writing_frames_ = batch->size();
+
+  write_timer_.expires_after(options_.write_timeout);
+  write_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& ec) {
+    if (ec || self->closed_ || epoch != self->epoch_ || self->writing_frames_ == 0) return;
+    self->drop(Error(ErrorKind::kTimeout, "a write to " + self->name_ + " did not complete within " +
+                                              seconds(self->options_.write_timeout) +
+                                              ": the agent (or QEMU) stopped reading"));
+  });
+  asio::async_write(socket_, buffers,
+                    [self = shared_from_this(), epoch = epoch_, batch, bytes](const asio::error_code& ec, std::size_t) {
+                      if (self->closed_ || epoch != self->epoch_) return;
+                      self->write_timer_.cancel();
+                      if (ec) return self->drop(Error(ErrorKind::kDisconnected, "writing: " + ec.message(), 0, ec.value()));
+                      {
+                        std::lock_guard<std::mutex> lock(self->mu_);
+                        self->stats_.bytes_out += bytes;
+                      }
+                      self->writing_frames_ = 0;
+                      self->outbox_bytes_ -= bytes;
+                      if (self->outbox_bytes_ < kStreamHighWater / 2 && !self->room_waiters_.empty()) {
+                        std::vector<CallId> waiters;
+                        waiters.swap(self->room_waiters_);
+                        for (CallId id : waiters) {
+                          auto it = self->calls_.find(id);
+                          if (it != self->calls_.end()) self->check(id, it->second.call->on_outbox_room(*self, id));
+                        }
+                      }
+                      self->write_some();
+                    });
+}
+
+// --- keepalive ------------------------------------------------------------------
+
+void Link::arm_keepalive() {
+  if (options_.keepalive_interval.count() == 0) return;
+  auto wake = last_rx_ + (ping_outstanding_ ? options_.keepalive_timeout : options_.keepalive_interval);
+  keepalive_timer_.expires_at(wake);
+  keepalive_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& ec) {
+    if (ec || self->closed_ || epoch != self->epoch_) return;
+    self->on_keepalive(epoch);
+  });
+}
+
+void Link::on_keepalive(std::uint64_t /*epoch*/) {
+  const auto now = Clock::now();
+  if (ping_outstanding_ && last_rx_ > ping_sent_at_) ping_outstanding_ = false;  // the agent spoke
+  const auto silent = now - last_rx_;
+  if (silent >= options_.keepalive_timeout) {
+    return drop(Error(ErrorKind::kTimeout, "the agent on " + name_ + " did not answer for " +
+                                               seconds(options_.keepalive_timeout) + " (keepalive)"));
+  }
+  if (silent >= options_.keepalive_interval && !ping_outstanding_) {
+    ping_outstanding_ = true;
+    ping_sent_at_ = now;
+    v1::Request req;
+    req.mutable_ping();
+    admit(next_id_++, std::make_unique<UnaryCall>(req, Callback<v1::Response>()), options_.keepalive_timeout);
+  }
+  arm_keepalive();
+}
+
+// --- calls ------------------------------------------------------------------------
+
+CallId Link::submit(std::unique_ptr<Call> call, std::chrono::milliseconds timeout) {
+  const CallId id = next_id_++;
+  auto shared = std::make_shared<std::unique_ptr<Call>>(std::move(call));
+  bool queued = io_->post([self = shared_from_this(), id, shared, timeout] {
+    self->admit(id, std::move(*shared), timeout);
+  });
+  if (!queued) (*shared)->fail(Error(ErrorKind::kClosed, name_ + " was closed"));
+  return id;
+}
+
+void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::milliseconds timeout) {
+  if (closed_) return call->fail(Error(ErrorKind::kClosed, name_ + " was closed"));
+  State s = state();
+  if (s != State::kReady) {
+    std::string why = "the agent on " + name_ + " is not ready (" + state_name(s) + ")";
+    if (auto last = last_error()) why += ": " + last->message();
+    return call->fail(Error(ErrorKind::kDisconnected, why));
+  }
+  v1::Envelope env;
+  env.set_id(id);
+  call->fill_request(env.mutable_request());
+  std::string frame;
+  if (!wire::append_envelope_frame(env, &frame, options_.max_message).is_ok()) {
+    return call->fail(Error(ErrorKind::kInvalidArgument,
+                            "the request is larger than the largest message (" +
+                                std::to_string(options_.max_message) + " bytes)"));
+  }
+  outbox_bytes_ += frame.size();
+  outbox_.push_back(std::move(frame));
+  Entry entry{std::move(call), nullptr};
+  if (timeout.count() > 0) {
+    entry.deadline = std::make_unique<asio::steady_timer>(io_->io(), timeout);
+    entry.deadline->async_wait([self = shared_from_this(), id, timeout](const asio::error_code& ec) {
+      if (ec || self->closed_) return;
+      self->end_call(id, Error(ErrorKind::kTimeout, "no answer within " + seconds(timeout)), true);
+    });
+  }
+  calls_.emplace(id, std::move(entry));
+  write_some();
+  auto it = calls_.find(id);
+  check(id, it->second.call->on_started(*this, id));
+}
+
+void Link::end_call(CallId id, Error error, bool tell_agent) {
+  auto it = calls_.find(id);
+  if (it == calls_.end()) return;
+  Entry entry = std::move(it->second);
+  calls_.erase(it);
+  if (entry.deadline) entry.deadline->cancel();
+  if (tell_agent && state() == State::kReady) {
+    v1::Envelope env;
+    env.set_id(id);
+    env.mutable_cancel();
+    send(env);
+  }
+  entry.call->fail(std::move(error));
+}
+
+void Link::check(CallId id, std::optional<Error> step) {
+  if (step) end_call(id, std::move(*step), true);
+}
+
+void Link::cancel(CallId id) {
+  io_->post([self = shared_from_this(), id] { self->end_call(id, Error(ErrorKind::kCancelled, "cancelled"), true); });
+}
+
+void Link::fail_all(const Error& error) {
+  auto calls = std::move(calls_);
+  calls_.clear();
+  for (auto& [id, entry] : calls) {
+    if (entry.deadline) entry.deadline->cancel();
+    entry.call->fail(error);
+  }
+}
+
+// --- snapshot ----------------------------------------------------------------------
+
+State Link::state() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_;
+}
+
+std::optional<v1::AgentIdentity> Link::identity() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return identity_;
+}
+
+std::optional<v1::TelemetrySample> Link::latest_telemetry() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return telemetry_;
+}
+
+std::optional<Error> Link::last_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_error_;
+}
+
+AgentStats Link::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+Result<v1::AgentIdentity> Link::wait_ready(std::chrono::milliseconds timeout) {
+  if (io_->on_thread()) {
+    return Error(ErrorKind::kInvalidArgument, "wait_ready on the I/O thread would deadlock: use on_state instead");
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  ready_cv_.wait_for(lock, timeout, [this] { return state_ == State::kReady || state_ == State::kClosed; });
+  if (state_ == State::kReady && identity_) return *identity_;
+  if (state_ == State::kClosed) {
+    return Error(ErrorKind::kClosed, name_ + " was closed" + (last_error_ ? ": " + last_error_->message() : ""));
+  }
+  std::string msg = "the agent on " + name_ + " was not ready within " + seconds(timeout);
+  if (last_error_) msg += ": " + last_error_->message();
+  return Error(ErrorKind::kTimeout, msg);
+}
+
+}  // namespace qtx::host::detail

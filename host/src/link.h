@@ -1,0 +1,163 @@
+// Link: the one connection of an Agent to its channel, and every call on it.
+//
+// Actors (all on the I/O thread; every handler first checks that its epoch
+// is still the current one and the link is not closed):
+//   opener     connect to QEMU's socket, or accept QEMU on ours, or adopt a
+//              socket once; failures back off (reconnect_min .. max).
+//   reader     waits for readability, reads into the IoThread's shared
+//              buffer and feeds the FrameDecoder; never paused.
+//   stall      armed while the decoder holds a partial frame; flushes it
+//              when no byte arrived for stall_timeout (wire format, rule 5).
+//   handshake  a hello with a fresh nonce on every connection; frames
+//              before the matching answer are discarded and counted; no
+//              answer within handshake_timeout ends the connection.
+//   keepalive  a ping after keepalive_interval of silence; silence for
+//              keepalive_timeout ends the connection.
+//   writer     an outbox of whole frames written in gathered batches, each
+//              with write_timeout; a missed deadline ends the connection.
+//   calls      the table of calls in flight, each with an optional
+//              deadline timer.
+// The end of a connection (drop()) cancels every actor, resets the decoder,
+// fails every call with kDisconnected and schedules the next connection: a
+// new epoch. close() is final: calls fail with kClosed.
+//
+// Thread-safety: submit(), cancel(), close() and the snapshot accessors may
+// be called from any thread; everything else is I/O-thread only.
+#pragma once
+
+#include <asio/local/stream_protocol.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "call.h"
+#include "io_thread.h"
+#include "owner_lock.h"
+#include "qtx/host/agent.h"
+#include "qtx/wire/decoder.h"
+
+namespace qtx::host::detail {
+
+class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecoder::Handler {
+ public:
+  Link(std::shared_ptr<IoThread> io, AgentOptions options, OwnerLock lock);
+  ~Link() override;
+
+  void start();
+  void close();
+
+  // Admits `call` on the I/O thread and returns its id at once. The call is
+  // failed (kDisconnected when not ready, kClosed after close) if it cannot
+  // be admitted. `timeout` 0: no deadline.
+  CallId submit(std::unique_ptr<Call> call, std::chrono::milliseconds timeout);
+  void cancel(CallId id);
+
+  IoThread& io_thread() { return *io_; }
+  // The public handle, for Manager::agents() (set once by the Manager).
+  void set_handle(const std::shared_ptr<Agent>& agent) { handle_ = agent; }
+  std::shared_ptr<Agent> handle() const { return handle_.lock(); }
+  const std::string& name() const { return name_; }
+
+  // --- snapshot (any thread) -------------------------------------------------
+  State state() const;
+  std::optional<v1::AgentIdentity> identity() const;
+  std::optional<v1::TelemetrySample> latest_telemetry() const;
+  std::optional<Error> last_error() const;
+  AgentStats stats() const;
+  Result<v1::AgentIdentity> wait_ready(std::chrono::milliseconds timeout);
+
+  // --- for calls (I/O thread) ------------------------------------------------
+  // Queues one envelope (its id set by the caller).
+  void send(agent::v1::Envelope& env);
+  // True while the outbox has room for stream data. When false, the call is
+  // told through on_outbox_room() once it drains.
+  bool stream_room(CallId id);
+
+ private:
+  struct Entry {
+    std::unique_ptr<Call> call;
+    std::unique_ptr<asio::steady_timer> deadline;
+  };
+
+  // Connection lifecycle.
+  void open();
+  void on_open(const asio::error_code& ec);
+  void begin_handshake();
+  void become_ready(const v1::HelloResponse& hello);
+  void drop(const Error& cause);
+  void schedule_reopen();
+  void set_state(State state, const Error* cause);
+
+  // Reader, stall timer.
+  void wait_readable();
+  void on_readable(std::uint64_t epoch, const asio::error_code& ec);
+  void arm_stall();
+  bool on_frame(std::string_view payload, std::uint64_t offset) override;
+  void on_drop(const wire::Drop& drop) override;
+  void dispatch(agent::v1::Envelope& env);
+
+  // Writer.
+  void write_some();
+
+  // Keepalive.
+  void arm_keepalive();
+  void on_keepalive(std::uint64_t epoch);
+
+  // Calls.
+  void admit(CallId id, std::unique_ptr<Call> call, std::chrono::milliseconds timeout);
+  // Ends call `id` with `error`; tells the agent to stop it when `tell_agent`.
+  void end_call(CallId id, Error error, bool tell_agent);
+  void check(CallId id, std::optional<Error> step);
+  void fail_all(const Error& error);
+
+  std::shared_ptr<IoThread> io_;
+  const AgentOptions options_;
+  const std::string name_;
+  OwnerLock owner_lock_;
+  std::weak_ptr<Agent> handle_;
+
+  // I/O-thread state.
+  asio::local::stream_protocol::socket socket_;
+  asio::local::stream_protocol::acceptor acceptor_;
+  asio::steady_timer reopen_timer_, handshake_timer_, keepalive_timer_, stall_timer_, write_timer_;
+  wire::FrameDecoder decoder_;
+  std::uint64_t epoch_ = 0;
+  bool closed_ = false;
+  bool adopted_used_ = false;
+  std::chrono::milliseconds backoff_;
+  std::uint64_t nonce_ = 0;
+  std::uint64_t hello_id_ = 0;
+  std::string last_instance_;
+  v1::AgentIdentity last_identity_;
+  std::chrono::steady_clock::time_point last_rx_;
+  bool ping_outstanding_ = false;
+  std::chrono::steady_clock::time_point ping_sent_at_;
+  bool stall_armed_ = false;
+  std::uint64_t stall_mark_ = 0;  // bytes_in when the stall timer was armed
+  std::deque<std::string> outbox_;
+  std::size_t outbox_bytes_ = 0;
+  std::size_t writing_frames_ = 0;
+  std::vector<CallId> room_waiters_;
+  std::unordered_map<CallId, Entry> calls_;
+  std::atomic<CallId> next_id_{1};
+
+  // Snapshot, guarded by mu_.
+  mutable std::mutex mu_;
+  std::condition_variable ready_cv_;
+  State state_ = State::kDisconnected;
+  std::optional<v1::AgentIdentity> identity_;
+  std::optional<v1::TelemetrySample> telemetry_;
+  std::optional<Error> last_error_;
+  AgentStats stats_;
+};
+
+}  // namespace qtx::host::detail

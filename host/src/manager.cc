@@ -1,0 +1,73 @@
+#include "qtx/host/manager.h"
+
+#include "io_thread.h"
+#include "link.h"
+#include "owner_lock.h"
+
+namespace qtx::host {
+namespace {
+
+std::optional<Error> validate(const AgentOptions& o) {
+  auto bad = [](const std::string& m) { return Error(ErrorKind::kLocal, m); };
+  const Endpoint& e = o.endpoint;
+  if (e.kind == Endpoint::Kind::kAdopt) {
+    if (e.fd < 0) return bad("adopt: no file descriptor given");
+  } else if (e.path.empty()) {
+    return bad("no socket path given");
+  }
+  using ms = std::chrono::milliseconds;
+  if (o.handshake_timeout <= ms(0)) return bad("handshake_timeout must be positive");
+  if (o.write_timeout <= ms(0)) return bad("write_timeout must be positive");
+  if (o.stall_timeout <= ms(0)) return bad("stall_timeout must be positive");
+  if (o.reconnect_min <= ms(0) || o.reconnect_max < o.reconnect_min) {
+    return bad("reconnect_min must be positive and at most reconnect_max");
+  }
+  if (o.keepalive_interval < ms(0) || (o.keepalive_interval > ms(0) && o.keepalive_timeout <= o.keepalive_interval)) {
+    return bad("keepalive_timeout must be longer than keepalive_interval");
+  }
+  if (o.max_message < 64 * 1024 || o.max_message > 16u * 1024 * 1024) {
+    return bad("max_message must be within 64 KiB .. 16 MiB");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Manager::Manager() : io_(std::make_shared<detail::IoThread>()) {}
+
+Manager::~Manager() { io_->shutdown(); }
+
+Result<std::shared_ptr<Agent>> Manager::add(AgentOptions options) {
+  if (io_->stopped()) return Error(ErrorKind::kClosed, "the manager is shut down");
+  if (auto err = validate(options)) return *err;
+  detail::OwnerLock lock;
+  if (options.endpoint.kind != Endpoint::Kind::kAdopt) {
+    auto acquired = detail::OwnerLock::acquire(options.endpoint.path);
+    if (!acquired) return acquired.error();
+    lock = std::move(acquired.value());
+  }
+  auto link = std::make_shared<detail::Link>(io_, std::move(options), std::move(lock));
+  std::shared_ptr<Agent> agent(new Agent(link));
+  link->set_handle(agent);
+  io_->add(link);
+  link->start();
+  return agent;
+}
+
+void Manager::remove(const std::shared_ptr<Agent>& agent) {
+  if (agent) agent->close();
+}
+
+std::vector<std::shared_ptr<Agent>> Manager::agents() const {
+  std::vector<std::shared_ptr<Agent>> out;
+  for (const auto& link : io_->links()) {
+    if (auto a = link->handle()) out.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::size_t Manager::size() const { return io_->links().size(); }
+
+bool Manager::on_io_thread() const { return io_->on_thread(); }
+
+}  // namespace qtx::host
