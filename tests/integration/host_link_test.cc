@@ -1,0 +1,375 @@
+// libqtx-host's connection under the failures of the seeds: agents that die
+// mid-call, stale bytes and garbage on the channel, a QEMU socket that
+// accepts but never delivers, a peer that stops reading or answering, a
+// second owner. Scripted peers play the agent where the real one cannot be
+// made to misbehave.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <future>
+
+#include "qtx/wire/envelope_codec.h"
+#include "support/agent_client.h"
+#include "support/host_fixture.h"
+
+namespace qtx::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using host::ErrorKind;
+using host::State;
+
+struct StateChange {
+  State state;
+  std::optional<host::Error> cause;
+};
+
+// Records every state change of an agent.
+host::AgentCallbacks record_states(Mailbox<StateChange>* box) {
+  host::AgentCallbacks cb;
+  cb.on_state = [box](State s, const host::Error* cause) {
+    box->post(StateChange{s, cause ? std::optional<host::Error>(*cause) : std::nullopt});
+  };
+  return cb;
+}
+
+// Plays the agent on an accepted connection: answers the hello.
+void answer_hello(AgentConnection& peer, const std::string& instance = "fake-instance") {
+  auto hello = peer.recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_hello(); });
+  ASSERT_TRUE(hello) << "no hello from the host";
+  v1::Envelope reply;
+  reply.set_id(hello->id());
+  auto* h = reply.mutable_response()->mutable_hello();
+  h->set_nonce(hello->request().hello().nonce());
+  h->set_protocol_version(1);
+  h->mutable_agent()->set_instance_id(instance);
+  peer.send(reply);
+}
+
+// Answers the next ping request with its payload.
+void answer_ping(AgentConnection& peer, const std::string& before = "") {
+  auto ping = peer.recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_ping(); });
+  ASSERT_TRUE(ping);
+  v1::Envelope reply;
+  reply.set_id(ping->id());
+  reply.mutable_response()->mutable_ping()->set_payload(ping->request().ping().payload());
+  std::string frame;
+  ASSERT_TRUE(wire::append_envelope_frame(reply, &frame).is_ok());
+  peer.send_raw(before + frame);
+}
+
+std::string frame_of(const v1::Envelope& env) {
+  std::string f;
+  EXPECT_TRUE(wire::append_envelope_frame(env, &f).is_ok());
+  return f;
+}
+
+class HostLink : public HostFixture {
+ protected:
+  // A scripted agent: the test listens where the library connects.
+  std::unique_ptr<AgentConnection> accept_fake() {
+    int fd = listener_->accept(10000ms);
+    EXPECT_GE(fd, 0) << "the library did not connect";
+    return fd >= 0 ? std::make_unique<AgentConnection>(fd) : nullptr;
+  }
+  void listen_fake() { listener_ = std::make_unique<HostListener>(socket_path()); }
+  std::unique_ptr<HostListener> listener_;
+};
+
+TEST_F(HostLink, AgentKilledMidCallFailsItAtOnceThenRestartIsReported) {
+  start_agent();
+  Mailbox<std::pair<std::string, std::string>> restarts;
+  auto o = options();
+  o.keepalive_interval = 0ms;  // only the connection's end can fail the call
+  o.callbacks.on_agent_restarted = [&restarts](const v1::AgentIdentity& now, const v1::AgentIdentity& before) {
+    restarts.post({now.instance_id(), before.instance_id()});
+  };
+  auto agent = connect(o);
+  ASSERT_TRUE(agent);
+  const std::string first = agent->identity()->instance_id();
+
+  std::promise<host::Result<host::ExecOutcome>> pending;
+  v1::ExecRequest sleep;
+  sleep.add_argv("/bin/sleep");
+  sleep.add_argv("60");
+  agent->exec(sleep, {}, {.timeout = 0ms}, [&pending](host::Result<host::ExecOutcome> r) { pending.set_value(std::move(r)); });
+  // The exec is admitted once the ping behind it is answered.
+  ASSERT_TRUE(agent->ping({}).ok());
+  ASSERT_EQ(agent_->signal_and_wait(SIGKILL) & 0x7f, SIGKILL);
+
+  auto r = pending.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kDisconnected) << r.error().to_string();
+  EXPECT_TRUE(r.error().retryable());
+
+  start_agent();
+  auto restarted = restarts.take();
+  ASSERT_TRUE(restarted);
+  EXPECT_EQ(restarted->second, first);
+  EXPECT_NE(restarted->first, first);
+  ASSERT_TRUE(agent->wait_ready(10s).ok());
+  EXPECT_EQ(agent->identity()->instance_id(), restarted->first);
+  EXPECT_TRUE(agent->ping({}).ok());
+  EXPECT_EQ(agent->stats().restarts_seen, 1u);
+}
+
+TEST_F(HostLink, StaleFramesAndGarbageBeforeTheHandshakeAreDiscardedAndCounted) {
+  listen_fake();
+  auto added = manager_->add(options());
+  ASSERT_TRUE(added.ok());
+  auto agent = added.value();
+  auto peer = accept_fake();
+  ASSERT_TRUE(peer);
+  // What an earlier session left in the channel: garbage, an answer to an
+  // old hello, an answer to an old ping.
+  v1::Envelope old_hello;
+  old_hello.set_id(1);
+  old_hello.mutable_response()->mutable_hello()->set_nonce(42);
+  v1::Envelope old_ping;
+  old_ping.set_id(2);
+  old_ping.mutable_response()->mutable_ping();
+  const std::string garbage(100, 'x');
+  peer->send_raw(garbage + frame_of(old_hello) + frame_of(old_ping));
+  answer_hello(*peer);
+  ASSERT_TRUE(agent->wait_ready(10s).ok());
+  EXPECT_EQ(agent->identity()->instance_id(), "fake-instance");
+  auto stats = agent->stats();
+  EXPECT_EQ(stats.discarded_frames, 2u);
+  EXPECT_EQ(stats.dropped_bytes, 100u);
+
+  // Garbage between frames after the handshake: the answer still arrives.
+  std::promise<host::Result<v1::PingResponse>> pong;
+  v1::PingRequest p;
+  p.set_payload("after garbage");
+  agent->ping(p, {}, [&pong](host::Result<v1::PingResponse> r) { pong.set_value(std::move(r)); });
+  answer_ping(*peer, std::string(37, '\x07'));
+  auto r = pong.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->payload(), "after garbage");
+  EXPECT_EQ(agent->stats().dropped_bytes, 137u);
+}
+
+TEST_F(HostLink, AStalePartialFrameIsFlushedAndTheAnswerBehindItFound) {
+  listen_fake();
+  auto o = options();
+  o.stall_timeout = 50ms;
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok());
+  auto agent = added.value();
+  auto peer = accept_fake();
+  ASSERT_TRUE(peer);
+  answer_hello(*peer);
+  ASSERT_TRUE(agent->wait_ready(10s).ok());
+  std::promise<host::Result<v1::PingResponse>> pong;
+  agent->ping({}, {}, [&pong](host::Result<v1::PingResponse> r) { pong.set_value(std::move(r)); });
+  // A header claiming 1000 bytes, 10 of them, then the real answer: the
+  // answer sits inside the claimed payload until the stall flush.
+  std::string stale("QTX\x01\x00\x00\x03\xe8", 8);
+  stale += std::string(10, 's');
+  answer_ping(*peer, stale);
+  auto r = pong.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(agent->stats().dropped_bytes, 18u);
+}
+
+TEST_F(HostLink, ASocketThatAcceptsButNeverAnswersTimesOutTheHandshake) {
+  listen_fake();
+  Mailbox<StateChange> states;
+  auto o = options();
+  o.handshake_timeout = 200ms;
+  o.callbacks = record_states(&states);
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok());
+  auto silent = accept_fake();  // accepted, never read from, never answered
+  auto change = states.take([](const StateChange& c) { return c.state == State::kDisconnected && c.cause; });
+  ASSERT_TRUE(change);
+  EXPECT_EQ(change->cause->kind(), ErrorKind::kTimeout);
+  EXPECT_EQ(change->cause->message(),
+            "the agent on " + socket_path() + " did not answer the handshake within 200 ms");
+  auto ready = added.value()->wait_ready(1ms);
+  ASSERT_FALSE(ready.ok());
+  EXPECT_EQ(ready.error().kind(), ErrorKind::kTimeout);
+  EXPECT_NE(ready.error().message().find("did not answer the handshake"), std::string::npos)
+      << ready.error().message();
+  // Calls meanwhile fail at once instead of waiting.
+  auto ping = added.value()->ping({});
+  ASSERT_FALSE(ping.ok());
+  EXPECT_EQ(ping.error().kind(), ErrorKind::kDisconnected);
+}
+
+TEST_F(HostLink, APeerThatStopsReadingIsResetByTheWriteTimeout) {
+  listen_fake();
+  Mailbox<StateChange> states;
+  auto o = options();
+  o.write_timeout = 300ms;
+  o.keepalive_interval = 0ms;
+  o.callbacks = record_states(&states);
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok());
+  auto agent = added.value();
+  auto peer = accept_fake();
+  ASSERT_TRUE(peer);
+  answer_hello(*peer);
+  ASSERT_TRUE(agent->wait_ready(10s).ok());
+
+  std::promise<host::Result<host::TransferResult>> done;
+  v1::FileWriteRequest w;
+  w.set_path("/endless");
+  host::UploadSource zeros = [](char* buf, std::size_t n) -> host::Result<std::size_t> {
+    std::memset(buf, 0, n);
+    return n;
+  };
+  agent->upload(zeros, 0, w, {}, {.timeout = 0ms},
+                [&done](host::Result<host::TransferResult> r) { done.set_value(std::move(r)); });
+  // Grant a huge credit, then never read again.
+  auto req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_file_write(); });
+  ASSERT_TRUE(req);
+  v1::Envelope credit;
+  credit.set_id(req->id());
+  credit.mutable_credit()->set_bytes(1ull << 40);
+  peer->send(credit);
+
+  auto r = done.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kDisconnected);
+  EXPECT_NE(r.error().message().find("did not complete within 300 ms"), std::string::npos) << r.error().message();
+  auto change = states.take([](const StateChange& c) { return c.state == State::kDisconnected && c.cause; });
+  ASSERT_TRUE(change);
+  EXPECT_EQ(change->cause->kind(), ErrorKind::kTimeout);
+}
+
+TEST_F(HostLink, SilenceBeyondTheKeepaliveTimeoutEndsTheConnection) {
+  listen_fake();
+  Mailbox<StateChange> states;
+  auto o = options();
+  o.keepalive_interval = 50ms;
+  o.keepalive_timeout = 200ms;
+  o.callbacks = record_states(&states);
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok());
+  auto peer = accept_fake();
+  ASSERT_TRUE(peer);
+  answer_hello(*peer);
+  // The library pings after 50 ms of silence; the peer reads it and says nothing.
+  auto ping = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_ping(); });
+  ASSERT_TRUE(ping) << "no keepalive ping";
+  auto change = states.take([](const StateChange& c) { return c.state == State::kDisconnected && c.cause; });
+  ASSERT_TRUE(change);
+  EXPECT_EQ(change->cause->message(), "the agent on " + socket_path() + " did not answer for 200 ms (keepalive)");
+}
+
+TEST_F(HostLink, ASecondOwnerOfTheSocketIsRefused) {
+  start_agent();
+  auto agent = connect();
+  ASSERT_TRUE(agent);
+  auto second = manager_->add(options());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().kind(), ErrorKind::kAlreadyExists);
+  EXPECT_EQ(second.error().message(),
+            socket_path() + " is already owned by this process (QEMU serves one client per channel)");
+  // A second Manager in the same process is refused too.
+  host::Manager other;
+  auto third = other.add(options());
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.error().kind(), ErrorKind::kAlreadyExists);
+  // Once closed, the socket can be owned again.
+  agent->close();
+  auto again = other.add(options());
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  EXPECT_TRUE(again.value()->wait_ready(10s).ok());
+}
+
+TEST_F(HostLink, CloseFailsCallsInFlightWithClosedAndLaterCallsAtOnce) {
+  start_agent();
+  auto agent = connect();
+  ASSERT_TRUE(agent);
+  std::promise<host::Result<host::ExecOutcome>> pending;
+  v1::ExecRequest sleep;
+  sleep.add_argv("/bin/sleep");
+  sleep.add_argv("60");
+  agent->exec(sleep, {}, {.timeout = 0ms}, [&pending](host::Result<host::ExecOutcome> r) { pending.set_value(std::move(r)); });
+  agent->close();
+  auto r = pending.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kClosed);
+  EXPECT_EQ(agent->state(), State::kClosed);
+  auto later = agent->ping({});
+  ASSERT_FALSE(later.ok());
+  EXPECT_EQ(later.error().kind(), ErrorKind::kClosed);
+  EXPECT_EQ(manager_->size(), 0u);
+}
+
+TEST_F(HostLink, CallsBeforeTheAgentExistsFailAtOnceWithTheReason) {
+  auto added = manager_->add(options());
+  ASSERT_TRUE(added.ok());
+  auto r = added.value()->ping({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kDisconnected);
+  auto ready = added.value()->wait_ready(50ms);
+  ASSERT_FALSE(ready.ok());
+  EXPECT_EQ(ready.error().kind(), ErrorKind::kTimeout);
+  EXPECT_NE(ready.error().message().find("no agent on " + socket_path()), std::string::npos)
+      << ready.error().message();
+  // The agent appears: the library finds it without being told.
+  start_agent();
+  EXPECT_TRUE(added.value()->wait_ready(10s).ok());
+}
+
+TEST_F(HostLink, ListenModeAcceptsTheAgentAgainAfterItRestarts) {
+  Mailbox<std::string> restarts;
+  auto o = options();
+  o.endpoint = host::Endpoint::listen(socket_path());
+  o.callbacks.on_agent_restarted = [&restarts](const v1::AgentIdentity& now, const v1::AgentIdentity&) {
+    restarts.post(now.instance_id());
+  };
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok());
+  agent_ = std::make_unique<AgentProcess>("unix-connect:" + socket_path(), "", "info");
+  ASSERT_TRUE(added.value()->wait_ready(10s).ok());
+  ASSERT_EQ(agent_->signal_and_wait(SIGKILL) & 0x7f, SIGKILL);
+  agent_ = std::make_unique<AgentProcess>("unix-connect:" + socket_path(), "", "info");
+  auto restarted = restarts.take();
+  ASSERT_TRUE(restarted);
+  ASSERT_TRUE(added.value()->wait_ready(10s).ok());
+  EXPECT_EQ(added.value()->identity()->instance_id(), *restarted);
+  EXPECT_TRUE(added.value()->ping({}).ok());
+}
+
+TEST_F(HostLink, AnAdoptedSocketIsUsedOnceAndClosedWhenItDrops) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  AgentConnection peer(sv[1]);
+  host::AgentOptions o;
+  o.endpoint = host::Endpoint::adopt(sv[0]);
+  Mailbox<StateChange> states;
+  o.callbacks = record_states(&states);
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok());
+  answer_hello(peer);
+  ASSERT_TRUE(added.value()->wait_ready(10s).ok());
+  EXPECT_EQ(added.value()->name(), "fd " + std::to_string(sv[0]));
+  peer.close();
+  auto closed = states.take([](const StateChange& c) { return c.state == State::kClosed; });
+  ASSERT_TRUE(closed);
+  auto r = added.value()->ping({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kClosed);
+}
+
+TEST_F(HostLink, BadOptionsAreRefusedWithAClearError) {
+  host::AgentOptions o;
+  auto r = manager_->add(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kLocal);
+  EXPECT_EQ(r.error().message(), "no socket path given");
+  o = options();
+  o.keepalive_timeout = o.keepalive_interval;
+  r = manager_->add(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message(), "keepalive_timeout must be longer than keepalive_interval");
+}
+
+}  // namespace
+}  // namespace qtx::testing
