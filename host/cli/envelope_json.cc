@@ -74,6 +74,16 @@ bool EnvelopeJson::to_json_line(std::string_view payload, unsigned long long off
   return true;
 }
 
+bool EnvelopeJson::message_to_json(const pb::MessageLite& message, std::string* out) {
+  const pb::Descriptor* type = impl_->pool.FindMessageTypeByName(message.GetTypeName());
+  if (type == nullptr) return false;
+  std::unique_ptr<pb::Message> msg(impl_->factory.GetPrototype(type)->New());
+  if (!msg->ParseFromString(message.SerializeAsString())) return false;
+  pb::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  return pb::util::MessageToJsonString(*msg, out, options).ok();
+}
+
 std::string json_quote(std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
   std::string out = "\"";

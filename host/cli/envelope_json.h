@@ -7,6 +7,10 @@
 #include <string>
 #include <string_view>
 
+namespace google::protobuf {
+class MessageLite;
+}
+
 namespace qtx::cli {
 
 class EnvelopeJson {
@@ -22,6 +26,10 @@ class EnvelopeJson {
   // in proto3 JSON (field names as in the .proto; the seal is left out).
   // False when the payload does not parse; *out is then unchanged.
   bool to_json_line(std::string_view payload, unsigned long long offset, std::string* out);
+
+  // Any message of the schema (lite classes included) in proto3 JSON, on one
+  // line: "{}" for an empty message; false for a type outside the schema.
+  bool message_to_json(const google::protobuf::MessageLite& message, std::string* out);
 
  private:
   struct Impl;

@@ -2,13 +2,24 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <functional>
 
+#include "agent_commands.h"
 #include "decode_command.h"
 
 int main(int argc, char** argv) {
+  qtx::cli::start_signal_thread();
   CLI::App app{"qtx: talk to a qtx guest agent over its virtio-serial channel"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("qtx ") + QTX_VERSION);
+  app.footer(
+      "Exit codes: 0 success; 1 the guest could not do it; 2 usage error; 3 no agent (nothing on the socket, no "
+      "handshake, connection lost); 4 denied by the guest's policy or unsupported; 5 deadline passed. exec exits "
+      "with the command's code (128+N when killed by signal N, 124 when the agent's timeout killed it).");
+
+  std::function<int()> run;
+  qtx::cli::GlobalOptions global;
+  qtx::cli::add_agent_commands(app, global, &run);
 
   qtx::cli::DecodeOptions decode;
   auto* dec = app.add_subcommand(
@@ -28,5 +39,6 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (dec->parsed()) return qtx::cli::run_decode(decode, stdout, stderr);
+  if (run) return run();
   return 2;
 }
