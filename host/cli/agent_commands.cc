@@ -22,6 +22,9 @@
 #include "qtx/host/manager.h"
 
 namespace qtx::cli {
+
+using json::EnvelopeJson;
+using json::json_quote;
 namespace {
 
 namespace v1 = ::qtx::agent::v1;

@@ -10,6 +10,9 @@
 #include "qtx/wire/seal.h"
 
 namespace qtx::cli {
+
+using json::EnvelopeJson;
+using json::json_quote;
 namespace {
 
 class PrintingHandler : public wire::FrameDecoder::Handler {

@@ -1,4 +1,4 @@
-// Envelope payloads as JSON, for the qtx tool. Uses the full protobuf runtime
+// Messages of the schema as JSON, for the qtx tool and the C API. Uses the full protobuf runtime
 // over the schema's embedded descriptor set, so the generated (lite) classes
 // need no reflection.
 #pragma once
@@ -11,7 +11,7 @@ namespace google::protobuf {
 class MessageLite;
 }
 
-namespace qtx::cli {
+namespace qtx::json {
 
 class EnvelopeJson {
  public:
@@ -30,6 +30,9 @@ class EnvelopeJson {
   // Any message of the schema (lite classes included) in proto3 JSON, on one
   // line: "{}" for an empty message; false for a type outside the schema.
   bool message_to_json(const google::protobuf::MessageLite& message, std::string* out);
+  // The reverse: parses proto3 JSON into `message` (a type of the schema).
+  // False with a reason in *error on bad JSON or unknown fields.
+  bool json_to_message(std::string_view json, google::protobuf::MessageLite* message, std::string* error);
 
  private:
   struct Impl;
@@ -39,4 +42,4 @@ class EnvelopeJson {
 // `s` as a JSON string literal, quotes included.
 std::string json_quote(std::string_view s);
 
-}  // namespace qtx::cli
+}  // namespace qtx::json

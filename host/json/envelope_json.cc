@@ -9,7 +9,7 @@
 
 #include "qtx/proto/descriptor_set.h"
 
-namespace qtx::cli {
+namespace qtx::json {
 
 namespace pb = google::protobuf;
 
@@ -84,6 +84,25 @@ bool EnvelopeJson::message_to_json(const pb::MessageLite& message, std::string* 
   return pb::util::MessageToJsonString(*msg, out, options).ok();
 }
 
+bool EnvelopeJson::json_to_message(std::string_view json, pb::MessageLite* message, std::string* error) {
+  const pb::Descriptor* type = impl_->pool.FindMessageTypeByName(message->GetTypeName());
+  if (type == nullptr) {
+    *error = "not a message of the schema: " + message->GetTypeName();
+    return false;
+  }
+  std::unique_ptr<pb::Message> msg(impl_->factory.GetPrototype(type)->New());
+  auto status = pb::util::JsonStringToMessage(std::string(json), msg.get());
+  if (!status.ok()) {
+    *error = std::string(status.message());
+    return false;
+  }
+  if (!message->ParseFromString(msg->SerializeAsString())) {
+    *error = "the message does not convert";
+    return false;
+  }
+  return true;
+}
+
 std::string json_quote(std::string_view s) {
   static const char kHex[] = "0123456789abcdef";
   std::string out = "\"";
@@ -108,4 +127,4 @@ std::string json_quote(std::string_view s) {
   return out;
 }
 
-}  // namespace qtx::cli
+}  // namespace qtx::json

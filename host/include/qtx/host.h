@@ -1,0 +1,132 @@
+/* libqtx-host C API: the agents of many VMs from C, Go, Rust or Python.
+ *
+ * Handles are opaque. Functions that can fail return 0 on success or a
+ * qtx_error_kind, and fill *err (when err is not NULL) with the kind, the
+ * agent's error code, the errno and a message. Calls block the calling
+ * thread (call them from threads of your own for concurrency; each blocks
+ * only its caller); callbacks run on the manager's I/O thread, must not
+ * block, and must not call blocking functions of this API (those fail with
+ * QTX_ERR_INVALID_ARGUMENT there). Strings the library returns through
+ * char** are malloc'ed: release them with qtx_free().
+ *
+ * Messages that have no C struct here (info, telemetry, every other
+ * request) travel as proto3 JSON of the qtx.agent.v1 schema: see
+ * qtx_agent_call_json(). */
+#ifndef QTX_HOST_H
+#define QTX_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(QTX_HOST_BUILDING)
+#define QTX_C_API __attribute__((visibility("default")))
+#else
+#define QTX_C_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The values of qtx::host::ErrorKind; 0 is success. */
+typedef enum qtx_error_kind {
+  QTX_OK = 0,
+  QTX_ERR_DISCONNECTED = 1,        /* not ready, or the connection dropped: retry once ready */
+  QTX_ERR_TIMEOUT = 2,             /* the deadline passed */
+  QTX_ERR_CANCELLED = 3,
+  QTX_ERR_DENIED = 4,              /* the guest's policy forbids it: do not retry */
+  QTX_ERR_UNSUPPORTED = 5,
+  QTX_ERR_INVALID_ARGUMENT = 6,
+  QTX_ERR_NOT_FOUND = 7,
+  QTX_ERR_ALREADY_EXISTS = 8,      /* also: the socket already has an owner */
+  QTX_ERR_BUSY = 9,                /* back off and retry */
+  QTX_ERR_FAILED_PRECONDITION = 10,
+  QTX_ERR_GUEST_FAILED = 11,
+  QTX_ERR_PROTOCOL = 12,
+  QTX_ERR_LOCAL = 13,
+  QTX_ERR_CLOSED = 14
+} qtx_error_kind;
+
+typedef enum qtx_state {
+  QTX_STATE_DISCONNECTED = 0,
+  QTX_STATE_CONNECTING = 1,
+  QTX_STATE_HANDSHAKING = 2,
+  QTX_STATE_READY = 3,
+  QTX_STATE_CLOSED = 4
+} qtx_state;
+
+typedef struct qtx_error {
+  int kind;          /* qtx_error_kind */
+  int guest_code;    /* qtx.agent.v1.ErrorCode, 0 when the failure is local */
+  int os_errno;
+  char message[512]; /* NUL-terminated, truncated if longer */
+} qtx_error;
+
+typedef struct qtx_manager qtx_manager;
+typedef struct qtx_agent qtx_agent;
+
+typedef struct qtx_agent_options {
+  const char* socket_path; /* required */
+  int listen;              /* 0: connect to QEMU's socket; 1: listen, QEMU connects (server=off) */
+  /* 0 selects the default (in parentheses). */
+  uint32_t handshake_timeout_ms;  /* 5000 */
+  uint32_t keepalive_interval_ms; /* 5000 */
+  uint32_t keepalive_timeout_ms;  /* 15000 */
+  uint32_t write_timeout_ms;      /* 10000 */
+  /* Callbacks, each optional; `user` is passed back. `cause` may be NULL. */
+  void (*on_state)(void* user, qtx_state state, const qtx_error* cause);
+  void (*on_restarted)(void* user, const char* instance_id, const char* previous_instance_id);
+  void (*on_telemetry_json)(void* user, const char* sample_json);
+  void* user;
+} qtx_agent_options;
+
+QTX_C_API const char* qtx_error_kind_name(int kind);
+QTX_C_API const char* qtx_state_name(qtx_state state);
+QTX_C_API void qtx_free(void* p);
+
+/* A manager: one I/O thread for all its agents. Freeing it closes them. */
+QTX_C_API qtx_manager* qtx_manager_new(void);
+QTX_C_API void qtx_manager_free(qtx_manager* manager);
+
+/* Starts connecting; NULL on error (QTX_ERR_ALREADY_EXISTS when the socket
+ * already has an owner). Free with qtx_agent_free before the manager. */
+QTX_C_API qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* options, qtx_error* err);
+/* Closes the connection; once it returns (off the I/O thread) no callback
+ * of this agent runs any more. */
+QTX_C_API void qtx_agent_free(qtx_agent* agent);
+QTX_C_API qtx_state qtx_agent_state(const qtx_agent* agent);
+QTX_C_API int qtx_agent_wait_ready(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err);
+
+/* timeout_ms 0: no deadline. */
+QTX_C_API int qtx_agent_ping(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err);
+/* Any single-answer request as JSON, e.g. "{\"hostname_get\":{}}" or
+ * "{\"power\":{\"action\":\"ACTION_REBOOT\"}}" (the fields of
+ * qtx.agent.v1.Request); *response_json receives the Response's JSON. */
+QTX_C_API int qtx_agent_call_json(qtx_agent* agent, const char* request_json, uint32_t timeout_ms,
+                                  char** response_json, qtx_error* err);
+/* The last telemetry sample as JSON, or QTX_ERR_NOT_FOUND when none came. */
+QTX_C_API int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_json, qtx_error* err);
+
+/* Runs argv (NULL-terminated) in the guest with `stdin_len` bytes of stdin.
+ * Output goes to on_output (stream 1: stdout, 2: stderr) as it arrives.
+ * On success *exit_code is the exit status, or -1 with *signal set. */
+QTX_C_API int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const char* stdin_data, size_t stdin_len,
+                             uint32_t timeout_ms,
+                             void (*on_output)(void* user, int stream, const char* data, size_t n), void* user,
+                             int* exit_code, int* signal, qtx_error* err);
+
+/* File transfers between a local path and a guest path, sha256-checked
+ * end to end; sha256_hex (65 bytes, may be NULL) receives the digest.
+ * on_progress(user, bytes, total) may be NULL; total is 0 when unknown. */
+QTX_C_API int qtx_agent_upload(qtx_agent* agent, const char* local_path, const char* guest_path, uint32_t mode,
+                               void (*on_progress)(void* user, uint64_t bytes, uint64_t total), void* user,
+                               char* sha256_hex, qtx_error* err);
+QTX_C_API int qtx_agent_download(qtx_agent* agent, const char* guest_path, const char* local_path,
+                                 void (*on_progress)(void* user, uint64_t bytes, uint64_t total), void* user,
+                                 char* sha256_hex, qtx_error* err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QTX_HOST_H */

@@ -1,0 +1,263 @@
+// The C API (qtx/host.h) over the C++ API: opaque handles, error codes and
+// C callbacks with user data. No exception crosses into C.
+#include "qtx/host.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+
+#include "envelope_json.h"
+#include "qtx/host/manager.h"
+
+struct qtx_manager {
+  qtx::host::Manager manager;
+};
+
+struct qtx_agent {
+  std::shared_ptr<qtx::host::Agent> agent;
+};
+
+namespace {
+
+namespace v1 = ::qtx::agent::v1;
+using qtx::host::Error;
+using qtx::host::ErrorKind;
+
+static_assert(QTX_ERR_CLOSED == static_cast<int>(ErrorKind::kClosed), "C and C++ error kinds must agree");
+static_assert(QTX_STATE_CLOSED == static_cast<int>(qtx::host::State::kClosed), "C and C++ states must agree");
+
+// One schema pool for every JSON conversion; lookups are thread-safe.
+qtx::json::EnvelopeJson& json_codec() {
+  static qtx::json::EnvelopeJson codec;
+  return codec;
+}
+
+void fill(qtx_error* err, const Error& e) {
+  if (err == nullptr) return;
+  err->kind = static_cast<int>(e.kind());
+  err->guest_code = e.guest_code();
+  err->os_errno = e.os_errno();
+  std::snprintf(err->message, sizeof(err->message), "%s", e.message().c_str());
+}
+
+int fail(qtx_error* err, const Error& e) {
+  fill(err, e);
+  return static_cast<int>(e.kind());
+}
+
+int ok(qtx_error* err) {
+  if (err != nullptr) {
+    err->kind = QTX_OK;
+    err->guest_code = 0;
+    err->os_errno = 0;
+    err->message[0] = '\0';
+  }
+  return QTX_OK;
+}
+
+char* dup_string(const std::string& s) {
+  char* p = static_cast<char*>(std::malloc(s.size() + 1));
+  if (p != nullptr) std::memcpy(p, s.c_str(), s.size() + 1);
+  return p;
+}
+
+std::chrono::milliseconds ms(std::uint32_t v) { return std::chrono::milliseconds(v); }
+
+// Runs `fn`, turning an exception (allocation failure) into QTX_ERR_LOCAL.
+template <class Fn>
+int guarded(qtx_error* err, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return fail(err, Error(ErrorKind::kLocal, e.what()));
+  }
+}
+
+void copy_hex(char* out, const std::string& hex) {
+  if (out != nullptr) std::snprintf(out, 65, "%s", hex.c_str());
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* qtx_error_kind_name(int kind) {
+  if (kind == QTX_OK) return "ok";
+  if (kind < QTX_ERR_DISCONNECTED || kind > QTX_ERR_CLOSED) return "unknown";
+  return qtx::host::error_kind_name(static_cast<ErrorKind>(kind));
+}
+
+const char* qtx_state_name(qtx_state state) { return qtx::host::state_name(static_cast<qtx::host::State>(state)); }
+
+void qtx_free(void* p) { std::free(p); }
+
+qtx_manager* qtx_manager_new(void) {
+  try {
+    return new qtx_manager;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void qtx_manager_free(qtx_manager* manager) { delete manager; }
+
+qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* options, qtx_error* err) {
+  if (manager == nullptr || options == nullptr || options->socket_path == nullptr) {
+    fill(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_add: manager, options and socket_path are required"));
+    return nullptr;
+  }
+  qtx_agent* out = nullptr;
+  guarded(err, [&] {
+    qtx::host::AgentOptions o;
+    o.endpoint = options->listen ? qtx::host::Endpoint::listen(options->socket_path)
+                                 : qtx::host::Endpoint::connect(options->socket_path);
+    if (options->handshake_timeout_ms) o.handshake_timeout = ms(options->handshake_timeout_ms);
+    if (options->keepalive_interval_ms) o.keepalive_interval = ms(options->keepalive_interval_ms);
+    if (options->keepalive_timeout_ms) o.keepalive_timeout = ms(options->keepalive_timeout_ms);
+    if (options->write_timeout_ms) o.write_timeout = ms(options->write_timeout_ms);
+    o.client_name = "libqtx-host (C)";
+    void* user = options->user;
+    if (auto cb = options->on_state) {
+      o.callbacks.on_state = [cb, user](qtx::host::State s, const Error* cause) {
+        if (cause == nullptr) return cb(user, static_cast<qtx_state>(s), nullptr);
+        qtx_error e;
+        fill(&e, *cause);
+        cb(user, static_cast<qtx_state>(s), &e);
+      };
+    }
+    if (auto cb = options->on_restarted) {
+      o.callbacks.on_agent_restarted = [cb, user](const v1::AgentIdentity& now, const v1::AgentIdentity& before) {
+        cb(user, now.instance_id().c_str(), before.instance_id().c_str());
+      };
+    }
+    if (auto cb = options->on_telemetry_json) {
+      o.callbacks.on_telemetry = [cb, user](const v1::TelemetrySample& s) {
+        std::string json;
+        if (json_codec().message_to_json(s, &json)) cb(user, json.c_str());
+      };
+    }
+    auto added = manager->manager.add(std::move(o));
+    if (!added) return fail(err, added.error());
+    out = new qtx_agent{added.value()};
+    return ok(err);
+  });
+  return out;
+}
+
+void qtx_agent_free(qtx_agent* agent) {
+  if (agent == nullptr) return;
+  agent->agent->close();
+  delete agent;
+}
+
+qtx_state qtx_agent_state(const qtx_agent* agent) { return static_cast<qtx_state>(agent->agent->state()); }
+
+int qtx_agent_wait_ready(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err) {
+  auto r = agent->agent->wait_ready(ms(timeout_ms));
+  return r ? ok(err) : fail(err, r.error());
+}
+
+int qtx_agent_ping(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err) {
+  auto r = agent->agent->ping({}, {.timeout = ms(timeout_ms)});
+  return r ? ok(err) : fail(err, r.error());
+}
+
+int qtx_agent_call_json(qtx_agent* agent, const char* request_json, uint32_t timeout_ms, char** response_json,
+                        qtx_error* err) {
+  if (request_json == nullptr || response_json == nullptr) {
+    return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_call_json: request and response are required"));
+  }
+  return guarded(err, [&] {
+    v1::Request req;
+    std::string why;
+    if (!json_codec().json_to_message(request_json, &req, &why)) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "request JSON: " + why));
+    }
+    auto r = agent->agent->call(req, {.timeout = ms(timeout_ms)});
+    if (!r) return fail(err, r.error());
+    std::string json;
+    json_codec().message_to_json(*r, &json);
+    *response_json = dup_string(json);
+    return ok(err);
+  });
+}
+
+int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_json, qtx_error* err) {
+  auto s = agent->agent->latest_telemetry();
+  if (!s) return fail(err, Error(ErrorKind::kNotFound, "no telemetry sample has arrived"));
+  return guarded(err, [&] {
+    std::string json;
+    json_codec().message_to_json(*s, &json);
+    *sample_json = dup_string(json);
+    return ok(err);
+  });
+}
+
+int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const char* stdin_data, size_t stdin_len,
+                   uint32_t timeout_ms, void (*on_output)(void* user, int stream, const char* data, size_t n),
+                   void* user, int* exit_code, int* signal, qtx_error* err) {
+  if (argv == nullptr || argv[0] == nullptr) {
+    return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_exec: argv is empty"));
+  }
+  return guarded(err, [&] {
+    v1::ExecRequest req;
+    for (const char* const* a = argv; *a != nullptr; ++a) req.add_argv(*a);
+    if (stdin_data != nullptr && stdin_len > 0) req.set_stdin(stdin_data, stdin_len);
+    qtx::host::ExecStreams streams;
+    if (on_output != nullptr) {
+      streams.on_stdout = [on_output, user](std::string_view d) { on_output(user, 1, d.data(), d.size()); };
+      streams.on_stderr = [on_output, user](std::string_view d) { on_output(user, 2, d.data(), d.size()); };
+    }
+    auto r = agent->agent->exec(req, streams, {.timeout = ms(timeout_ms)});
+    if (!r) return fail(err, r.error());
+    const auto& x = r->result;
+    if (exit_code != nullptr) *exit_code = x.has_exit_code() ? x.exit_code() : -1;
+    if (signal != nullptr) *signal = x.has_signal() ? x.signal() : 0;
+    return ok(err);
+  });
+}
+
+int qtx_agent_upload(qtx_agent* agent, const char* local_path, const char* guest_path, uint32_t mode,
+                     void (*on_progress)(void* user, uint64_t bytes, uint64_t total), void* user, char* sha256_hex,
+                     qtx_error* err) {
+  if (local_path == nullptr || guest_path == nullptr) {
+    return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_upload: both paths are required"));
+  }
+  return guarded(err, [&] {
+    v1::FileWriteRequest w;
+    w.set_path(guest_path);
+    w.set_mode(mode);
+    w.set_atomic(true);
+    qtx::host::TransferOptions t;
+    if (on_progress != nullptr) {
+      t.on_progress = [on_progress, user](const qtx::host::TransferProgress& p) { on_progress(user, p.bytes, p.total); };
+    }
+    auto r = agent->agent->upload_file(local_path, w, t);
+    if (!r) return fail(err, r.error());
+    copy_hex(sha256_hex, r->sha256_hex);
+    return ok(err);
+  });
+}
+
+int qtx_agent_download(qtx_agent* agent, const char* guest_path, const char* local_path,
+                       void (*on_progress)(void* user, uint64_t bytes, uint64_t total), void* user, char* sha256_hex,
+                       qtx_error* err) {
+  if (local_path == nullptr || guest_path == nullptr) {
+    return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_download: both paths are required"));
+  }
+  return guarded(err, [&] {
+    v1::FileReadRequest rd;
+    rd.set_path(guest_path);
+    qtx::host::TransferOptions t;
+    if (on_progress != nullptr) {
+      t.on_progress = [on_progress, user](const qtx::host::TransferProgress& p) { on_progress(user, p.bytes, p.total); };
+    }
+    auto r = agent->agent->download_file(rd, local_path, t);
+    if (!r) return fail(err, r.error());
+    copy_hex(sha256_hex, r->sha256_hex);
+    return ok(err);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,141 @@
+// The C API against the real agent: handles, error codes, JSON requests,
+// callbacks with user data.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "qtx/host.h"
+#include "support/host_fixture.h"
+
+extern "C" int qtx_c_header_check(void);
+
+namespace qtx::testing {
+namespace {
+
+class CApi : public HostFixture {
+ protected:
+  void TearDown() override {
+    if (agent_c_) qtx_agent_free(agent_c_);
+    if (manager_c_) qtx_manager_free(manager_c_);
+    HostFixture::TearDown();
+  }
+  qtx_agent* add(qtx_agent_options o = {}) {
+    manager_c_ = qtx_manager_new();
+    const std::string path = socket_path();
+    o.socket_path = path.c_str();
+    qtx_error err;
+    agent_c_ = qtx_agent_add(manager_c_, &o, &err);
+    EXPECT_NE(agent_c_, nullptr) << err.message;
+    return agent_c_;
+  }
+  qtx_manager* manager_c_ = nullptr;
+  qtx_agent* agent_c_ = nullptr;
+};
+
+TEST_F(CApi, HeaderIsPlainC) { EXPECT_EQ(qtx_c_header_check(), QTX_STATE_READY); }
+
+TEST_F(CApi, PingJsonCallsAndErrors) {
+  start_agent();
+  auto* a = add();
+  ASSERT_TRUE(a);
+  qtx_error err;
+  ASSERT_EQ(qtx_agent_wait_ready(a, 10000, &err), QTX_OK) << err.message;
+  EXPECT_EQ(qtx_agent_state(a), QTX_STATE_READY);
+  EXPECT_EQ(qtx_agent_ping(a, 5000, &err), QTX_OK);
+
+  char* json = nullptr;
+  ASSERT_EQ(qtx_agent_call_json(a, "{\"hostname_get\":{}}", 5000, &json, &err), QTX_OK) << err.message;
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  EXPECT_EQ(std::string(json), std::string("{\"hostname_get\":{\"hostname\":\"") + host + "\"}}");
+  qtx_free(json);
+
+  EXPECT_EQ(qtx_agent_call_json(a, "{\"no_such_request\":{}}", 5000, &json, &err), QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(err.message).rfind("request JSON: ", 0), 0u) << err.message;
+  EXPECT_EQ(qtx_agent_call_json(a, "{\"file_stat\":{\"path\":\"/no/such/file\"}}", 5000, &json, &err),
+            QTX_ERR_NOT_FOUND);
+  EXPECT_EQ(err.guest_code, 4);
+  EXPECT_STREQ(qtx_error_kind_name(err.kind), "not_found");
+}
+
+struct Collected {
+  std::string out, err;
+  int states_ready = 0;
+};
+
+TEST_F(CApi, ExecWithOutputCallbackAndStateCallback) {
+  start_agent();
+  qtx_agent_options o = {};
+  Collected c;
+  o.user = &c;
+  o.on_state = [](void* user, qtx_state s, const qtx_error*) {
+    if (s == QTX_STATE_READY) static_cast<Collected*>(user)->states_ready++;
+  };
+  auto* a = add(o);
+  ASSERT_TRUE(a);
+  qtx_error err;
+  ASSERT_EQ(qtx_agent_wait_ready(a, 10000, &err), QTX_OK) << err.message;
+  const char* argv[] = {"/bin/sh", "-c", "cat; echo E >&2; exit 5", nullptr};
+  int code = 0, sig = 0;
+  ASSERT_EQ(qtx_agent_exec(a, argv, "in", 2, 10000,
+                           [](void* user, int stream, const char* d, size_t n) {
+                             auto* col = static_cast<Collected*>(user);
+                             (stream == 1 ? col->out : col->err).append(d, n);
+                           },
+                           &c, &code, &sig, &err),
+            QTX_OK)
+      << err.message;
+  EXPECT_EQ(code, 5);
+  EXPECT_EQ(sig, 0);
+  EXPECT_EQ(c.out, "in");
+  EXPECT_EQ(c.err, "E\n");
+  EXPECT_EQ(c.states_ready, 1);
+}
+
+TEST_F(CApi, UploadDownloadAndDenied) {
+  start_agent("[policy]\ndeny = [\"exec\"]\n");
+  auto* a = add();
+  ASSERT_TRUE(a);
+  qtx_error err;
+  ASSERT_EQ(qtx_agent_wait_ready(a, 10000, &err), QTX_OK) << err.message;
+  std::ofstream(dir() + "/src.txt") << "payload from C";
+  char up[65] = {}, down[65] = {};
+  ASSERT_EQ(qtx_agent_upload(a, (dir() + "/src.txt").c_str(), (dir() + "/guest.txt").c_str(), 0600, nullptr, nullptr,
+                             up, &err),
+            QTX_OK)
+      << err.message;
+  ASSERT_EQ(qtx_agent_download(a, (dir() + "/guest.txt").c_str(), (dir() + "/back.txt").c_str(), nullptr, nullptr,
+                               down, &err),
+            QTX_OK)
+      << err.message;
+  EXPECT_STREQ(up, down);
+  EXPECT_EQ(std::string(up).size(), 64u);
+  std::ifstream f(dir() + "/back.txt");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  EXPECT_EQ(ss.str(), "payload from C");
+
+  const char* argv[] = {"/bin/true", nullptr};
+  EXPECT_EQ(qtx_agent_exec(a, argv, nullptr, 0, 0, nullptr, nullptr, nullptr, nullptr, &err), QTX_ERR_DENIED);
+  EXPECT_STREQ(err.message, "denied by the guest's policy: exec");
+}
+
+TEST_F(CApi, SecondOwnerAndBadArguments) {
+  start_agent();
+  auto* a = add();
+  ASSERT_TRUE(a);
+  qtx_agent_options o = {};
+  const std::string path = socket_path();
+  o.socket_path = path.c_str();
+  qtx_error err;
+  EXPECT_EQ(qtx_agent_add(manager_c_, &o, &err), nullptr);
+  EXPECT_EQ(err.kind, QTX_ERR_ALREADY_EXISTS);
+  o.socket_path = nullptr;
+  EXPECT_EQ(qtx_agent_add(manager_c_, &o, &err), nullptr);
+  EXPECT_EQ(err.kind, QTX_ERR_INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace qtx::testing
