@@ -24,6 +24,9 @@ cmake --build build -j "$JOBS"
 stage "unit and integration tests"
 ctest --test-dir build -L 'unit|integration' --output-on-failure -j "$JOBS"
 
+stage "the installed package: find_package(qtx), pkg-config qtx-host, examples"
+scripts/check-package.sh build
+
 stage "unit and integration tests under ASan+UBSan"
 cmake -S . -B build-asan -G Ninja -DQTX_WERROR=ON -DQTX_SANITIZE=address,undefined \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
