@@ -112,15 +112,18 @@ class Connection {
     o.callbacks = std::move(callbacks);
     auto added = c->manager.add(o);
     if (!added) {
-      *code = out.fail(added.error());
+      out.fail(added.error());
+      *code = added.error().kind() == ErrorKind::kLocal ? kExitFailed : kExitNoAgent;
       return nullptr;
     }
     c->agent = added.value();
     auto ready = c->agent->wait_ready(millis(g.connect_timeout) + 500ms);
     if (!ready) {
       // The reason the connection failed says more than "not ready in time".
+      // Whatever kept the agent away, it is "no agent" (exit 3).
       auto last = c->agent->last_error();
-      *code = out.fail(last && ready.error().kind() == ErrorKind::kTimeout ? *last : ready.error());
+      out.fail(last && ready.error().kind() == ErrorKind::kTimeout ? *last : ready.error());
+      *code = kExitNoAgent;
       return nullptr;
     }
     return c;
@@ -312,6 +315,10 @@ int cmd_cp(const GlobalOptions& g, const CopyOptions& o) {
   Output out(g.json);
   const bool upload = !o.to.empty() && o.to[0] == ':';
   const bool download = !o.from.empty() && o.from[0] == ':';
+  if (!o.mode.empty() && o.mode.find_first_not_of("01234567") != std::string::npos) {
+    std::fprintf(stderr, "qtx: cp: --mode takes an octal mode such as 0644, not '%s'\n", o.mode.c_str());
+    return 2;
+  }
   if (upload == download) {
     std::fprintf(stderr, "qtx: cp: exactly one side must be a guest path, written :PATH (cp LOCAL :REMOTE or cp :REMOTE LOCAL)\n");
     return 2;
@@ -474,7 +481,8 @@ void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* r
   exec->add_flag("--stdin", exec_opts->stdin_data, "Send this program's standard input to it");
   exec->add_option("--cwd", exec_opts->cwd, "Working directory in the guest");
   exec->add_option("--user", exec_opts->user, "Run as this guest user");
-  exec->add_option("--env", exec_opts->env, "NAME=value (replaces the environment; repeatable)");
+  exec->add_option("--env", exec_opts->env, "NAME=value (replaces the environment; repeatable)")
+      ->allow_extra_args(false);
   exec->add_option("command", exec_opts->argv, "Program and arguments (after --)")->required();
   exec->callback([&g, run, exec_opts] { *run = [&g, exec_opts] { return cmd_exec(g, *exec_opts); }; });
 

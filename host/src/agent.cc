@@ -31,6 +31,16 @@ Result<T> block(Link& link, Start&& start) {
   return future.get();
 }
 
+// Fails an asynchronous call before it reaches the agent, still through the
+// I/O thread, as the contract says (inline only once the Manager is gone).
+template <class T>
+CallId refuse(Link& link, Callback<T> done, Error error) {
+  if (!done) return 0;
+  auto shared = std::make_shared<Callback<T>>(std::move(done));
+  if (!link.io_thread().post([shared, error] { (*shared)(error); })) (*shared)(std::move(error));
+  return 0;
+}
+
 Error local_errno(const std::string& what, int err) {
   return Error(ErrorKind::kLocal, what + ": " + std::strerror(err), 0, err);
 }
@@ -65,9 +75,9 @@ CallId Agent::call(const v1::Request& request, CallOptions options, Callback<v1:
     case v1::Request::kFileWrite:
     case v1::Request::kHello:
     case v1::Request::KIND_NOT_SET:
-      if (done) done(Error(ErrorKind::kInvalidArgument,
-                           "call() takes single-answer requests: use exec(), upload() or download()"));
-      return 0;
+      return refuse(*link_, std::move(done),
+                    Error(ErrorKind::kInvalidArgument,
+                          "call() takes single-answer requests: use exec(), upload() or download()"));
     default:
       break;
   }
@@ -138,8 +148,7 @@ Result<v1::Empty> Agent::time_sync(bool hwclock, CallOptions options) {
 CallId Agent::exec(const v1::ExecRequest& request, ExecStreams streams, CallOptions options,
                    Callback<ExecOutcome> done) {
   if (request.argv_size() == 0 || request.argv(0).empty()) {
-    if (done) done(Error(ErrorKind::kInvalidArgument, "exec: no program given"));
-    return 0;
+    return refuse(*link_, std::move(done), Error(ErrorKind::kInvalidArgument, "exec: no program given"));
   }
   return link_->submit(std::make_unique<detail::ExecCall>(request, std::move(streams), std::move(done)),
                        options.timeout);
@@ -156,8 +165,7 @@ Result<ExecOutcome> Agent::exec(const v1::ExecRequest& request, ExecStreams stre
 CallId Agent::upload(UploadSource source, std::uint64_t total, const v1::FileWriteRequest& request,
                      TransferOptions transfer, CallOptions options, Callback<TransferResult> done) {
   if (request.path().empty()) {
-    if (done) done(Error(ErrorKind::kInvalidArgument, "upload: no guest path given"));
-    return 0;
+    return refuse(*link_, std::move(done), Error(ErrorKind::kInvalidArgument, "upload: no guest path given"));
   }
   return link_->submit(std::make_unique<detail::UploadCall>(std::move(source), total, request, std::move(transfer),
                                                             std::move(done)),
@@ -206,8 +214,7 @@ Result<TransferResult> Agent::upload_bytes(std::string data, const v1::FileWrite
 CallId Agent::download(const v1::FileReadRequest& request, DownloadSink sink, TransferOptions transfer,
                        CallOptions options, Callback<TransferResult> done) {
   if (request.path().empty()) {
-    if (done) done(Error(ErrorKind::kInvalidArgument, "download: no guest path given"));
-    return 0;
+    return refuse(*link_, std::move(done), Error(ErrorKind::kInvalidArgument, "download: no guest path given"));
   }
   return link_->submit(
       std::make_unique<detail::DownloadCall>(request, std::move(sink), std::move(transfer), std::move(done)),

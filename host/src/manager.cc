@@ -1,5 +1,7 @@
 #include "qtx/host/manager.h"
 
+#include <unistd.h>
+
 #include "io_thread.h"
 #include "link.h"
 #include "owner_lock.h"
@@ -38,8 +40,14 @@ Manager::Manager() : io_(std::make_shared<detail::IoThread>()) {}
 Manager::~Manager() { io_->shutdown(); }
 
 Result<std::shared_ptr<Agent>> Manager::add(AgentOptions options) {
-  if (io_->stopped()) return Error(ErrorKind::kClosed, "the manager is shut down");
-  if (auto err = validate(options)) return *err;
+  // An adopted socket belongs to the library from here on, even when the
+  // add fails.
+  auto refuse = [&options](Error e) -> Result<std::shared_ptr<Agent>> {
+    if (options.endpoint.kind == Endpoint::Kind::kAdopt && options.endpoint.fd >= 0) ::close(options.endpoint.fd);
+    return e;
+  };
+  if (io_->stopped()) return refuse(Error(ErrorKind::kClosed, "the manager is shut down"));
+  if (auto err = validate(options)) return refuse(*err);
   detail::OwnerLock lock;
   if (options.endpoint.kind != Endpoint::Kind::kAdopt) {
     auto acquired = detail::OwnerLock::acquire(options.endpoint.path);

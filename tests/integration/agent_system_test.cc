@@ -234,6 +234,16 @@ TEST_F(Accounts, SetPasswordHashesIntoShadow) {
   EXPECT_EQ(r->error().code(), v1::ERROR_CODE_INVALID_ARGUMENT);
 }
 
+TEST_F(Accounts, SshKeysListOfAUserWithoutKeysIsAnEmptyAnswer) {
+  start_with_accounts();
+  v1::Request req;
+  req.mutable_ssh_keys()->set_action(v1::SshKeysRequest::ACTION_LIST);
+  req.mutable_ssh_keys()->set_user("alice");
+  auto r = call(2, req);
+  ASSERT_TRUE(r && r->has_ssh_keys()) << describe(r);
+  EXPECT_EQ(r->ssh_keys().keys_size(), 0);
+}
+
 TEST_F(Accounts, SshKeysAddListRemoveWithOwnershipAndNoSymlinkFollowing) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown";
   start_with_accounts();

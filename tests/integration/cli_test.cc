@@ -11,6 +11,7 @@
 #include <sstream>
 #include <vector>
 
+#include "support/agent_client.h"
 #include "support/host_fixture.h"
 
 namespace qtx::testing {
@@ -151,7 +152,22 @@ TEST_F(Cli, ASecondProcessIsToldWhoOwnsTheSocket) {
                        " (QEMU serves one client per channel)\n");
 }
 
+TEST_F(Cli, ASocketThatNeverAnswersIsExit3WithTheHandshakeReason) {
+  HostListener silent(socket_path());  // connects succeed, nothing answers
+  auto r = qtx(with_socket({"--connect-timeout", "0.3", "ping"}));
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "qtx: the agent on " + socket_path() + " did not answer the handshake within 300 ms\n");
+}
+
+TEST_F(Cli, ExecOptionsBeforeTheSeparator) {
+  start_agent();
+  auto r = qtx(with_socket({"exec", "--env", "A=1", "--", "/bin/sh", "-c", "echo $A"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "1\n");
+}
+
 TEST_F(Cli, UsageErrorsExit2) {
+  EXPECT_EQ(qtx(with_socket({"cp", "--mode", "xyz", "a", ":b"})).code, 2);
   EXPECT_EQ(qtx({"frobnicate"}).code, 2);
   auto r = qtx({"ping"});
   EXPECT_EQ(r.code, 2);

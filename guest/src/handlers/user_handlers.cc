@@ -228,6 +228,7 @@ void handle_ssh_keys(Session& s, std::uint64_t id, const v1::SshKeysRequest& req
                    req.action() == v1::SshKeysRequest::ACTION_ADD ? "add" : "remove", log_safe(req.user()), keys.size());
     }
     v1::Response r;
+    r.mutable_ssh_keys();  // an empty list is still an ssh_keys answer
     for (auto& k : keys) r.mutable_ssh_keys()->add_keys(std::move(k));
     reply.send(std::move(r));
   });

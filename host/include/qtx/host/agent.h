@@ -3,10 +3,13 @@
 //
 // Threads. A Manager runs one I/O thread for all its agents. Every method of
 // Agent may be called from any thread. The asynchronous forms return at once
-// and call their callback exactly once, on the I/O thread; so do the stream
+// and call their callback exactly once, on the I/O thread (on the caller's
+// thread only once the Manager is gone: kClosed); so do the stream
 // callbacks (exec output, transfer progress) and AgentCallbacks. Callbacks
-// must not block: a blocking method called from the I/O thread fails with
-// kInvalidArgument instead of deadlocking.
+// must not block or throw (an exception is reported on stderr and the loop
+// goes on): a blocking method called from the I/O thread fails with
+// kInvalidArgument instead of deadlocking. Once close() returns on another
+// thread, no callback of this agent runs any more.
 //
 // Lifecycle. The connection cycles disconnected -> connecting -> handshaking
 // -> ready and back, reconnecting with backoff until close(). Every
@@ -248,6 +251,7 @@ class QTX_HOST_API Agent {
   Result<TransferResult> download_file(const v1::FileReadRequest& request, const std::string& local_path,
                                        TransferOptions transfer = {},
                                        CallOptions options = {.timeout = std::chrono::milliseconds(0)});
+  // Appends the data to *out.
   Result<TransferResult> download_bytes(const v1::FileReadRequest& request, std::string* out,
                                         TransferOptions transfer = {},
                                         CallOptions options = {.timeout = std::chrono::milliseconds(0)});
