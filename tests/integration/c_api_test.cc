@@ -126,10 +126,11 @@ TEST_F(CApi, SecondOwnerAndBadArguments) {
   start_agent();
   auto* a = add();
   ASSERT_TRUE(a);
+  qtx_error err;
+  ASSERT_EQ(qtx_agent_wait_ready(a, 10000, &err), QTX_OK) << err.message;
   qtx_agent_options o = {};
   const std::string path = socket_path();
   o.socket_path = path.c_str();
-  qtx_error err;
   EXPECT_EQ(qtx_agent_add(manager_c_, &o, &err), nullptr);
   EXPECT_EQ(err.kind, QTX_ERR_ALREADY_EXISTS);
   o.socket_path = nullptr;
