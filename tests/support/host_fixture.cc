@@ -22,8 +22,8 @@ void HostFixture::TearDown() {
   (void)std::system(("rm -rf '" + dir_ + "'").c_str());
 }
 
-void HostFixture::start_agent(const std::string& config) {
-  agent_ = std::make_unique<AgentProcess>("unix-listen:" + socket_path(), config, "info");
+void HostFixture::start_agent(const std::string& config, bool own_uts_namespace) {
+  agent_ = std::make_unique<AgentProcess>("unix-listen:" + socket_path(), config, "info", own_uts_namespace);
 }
 
 host::AgentOptions HostFixture::options() {

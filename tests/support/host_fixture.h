@@ -68,8 +68,9 @@ class HostFixture : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
-  // Starts qtx-agent listening on socket_path() with `config` (TOML).
-  void start_agent(const std::string& config = "");
+  // Starts qtx-agent listening on socket_path() with `config` (TOML); with
+  // `own_uts_namespace` (root) its hostname is private.
+  void start_agent(const std::string& config = "", bool own_uts_namespace = false);
   // Options connecting to socket_path() with short backoff and timeouts.
   host::AgentOptions options();
   // Adds `o` to the manager and waits until ready.
