@@ -66,6 +66,7 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   void set_handle(const std::shared_ptr<Agent>& agent) { handle_ = agent; }
   std::shared_ptr<Agent> handle() const { return handle_.lock(); }
   const std::string& name() const { return name_; }
+  const Endpoint& endpoint() const { return options_.endpoint; }
 
   // --- snapshot (any thread) -------------------------------------------------
   State state() const;

@@ -74,6 +74,20 @@ std::vector<std::shared_ptr<Agent>> Manager::agents() const {
   return out;
 }
 
+std::shared_ptr<Agent> Manager::find(const std::string& socket_path) const {
+  for (const auto& link : io_->links()) {
+    if (link->endpoint().kind != Endpoint::Kind::kAdopt && link->endpoint().path == socket_path) return link->handle();
+  }
+  return nullptr;
+}
+
+bool Manager::remove(const std::string& socket_path) {
+  auto agent = find(socket_path);
+  if (!agent) return false;
+  agent->close();
+  return true;
+}
+
 std::size_t Manager::size() const { return io_->links().size(); }
 
 bool Manager::on_io_thread() const { return io_->on_thread(); }

@@ -81,6 +81,14 @@ TEST_F(HostManager, TwoHundredAgentsOnOneThread) {
   }
   EXPECT_EQ(matched, kAgents);
 
+  // VMs are found and removed by socket path.
+  EXPECT_EQ(manager_->find(path(3)), vms[3]);
+  EXPECT_EQ(manager_->find(dir() + "/nope.sock"), nullptr);
+  EXPECT_TRUE(manager_->remove(path(3)));
+  EXPECT_FALSE(manager_->remove(path(3)));
+  EXPECT_EQ(vms[3]->state(), host::State::kClosed);
+  EXPECT_EQ(manager_->size(), static_cast<std::size_t>(kAgents - 1));
+
   // One agent dies and comes back: only its VM notices.
   const int victim = kAgents / 2;
   ASSERT_EQ(agents_[victim]->signal_and_wait(SIGKILL) & 0x7f, SIGKILL);
@@ -91,6 +99,7 @@ TEST_F(HostManager, TwoHundredAgentsOnOneThread) {
   ASSERT_TRUE(vms[victim]->wait_ready(30s).ok());
   for (int i = 0; i < kAgents; ++i) {
     EXPECT_EQ(vms[i]->stats().connects, i == victim ? 2u : 1u) << i;
+    EXPECT_EQ(vms[i]->state(), i == 3 ? host::State::kClosed : host::State::kReady) << i;
   }
   EXPECT_FALSE(restarted.take(0ms));
 }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "qtx/host/agent.h"
@@ -37,6 +38,10 @@ class QTX_HOST_API Manager {
   Result<std::shared_ptr<Agent>> add(AgentOptions options);
   // Closes the agent (same as Agent::close) and forgets it.
   void remove(const std::shared_ptr<Agent>& agent);
+  // The open agent on this socket path (as given to add), or null.
+  std::shared_ptr<Agent> find(const std::string& socket_path) const;
+  // Closes the agent on this socket path; false when there is none.
+  bool remove(const std::string& socket_path);
   std::vector<std::shared_ptr<Agent>> agents() const;
   std::size_t size() const;
 
