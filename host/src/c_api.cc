@@ -183,6 +183,17 @@ int qtx_agent_call_json(qtx_agent* agent, const char* request_json, uint32_t tim
   });
 }
 
+int qtx_agent_identity_json(qtx_agent* agent, char** identity_json, qtx_error* err) {
+  auto id = agent->agent->identity();
+  if (!id) return fail(err, Error(ErrorKind::kNotFound, "no handshake has completed"));
+  return guarded(err, [&] {
+    std::string json;
+    json_codec().message_to_json(*id, &json);
+    *identity_json = dup_string(json);
+    return ok(err);
+  });
+}
+
 int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_json, qtx_error* err) {
   auto s = agent->agent->latest_telemetry();
   if (!s) return fail(err, Error(ErrorKind::kNotFound, "no telemetry sample has arrived"));

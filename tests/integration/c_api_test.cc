@@ -44,6 +44,10 @@ TEST_F(CApi, PingJsonCallsAndErrors) {
   ASSERT_EQ(qtx_agent_wait_ready(a, 10000, &err), QTX_OK) << err.message;
   EXPECT_EQ(qtx_agent_state(a), QTX_STATE_READY);
   EXPECT_EQ(qtx_agent_ping(a, 5000, &err), QTX_OK);
+  char* identity = nullptr;
+  ASSERT_EQ(qtx_agent_identity_json(a, &identity, &err), QTX_OK);
+  EXPECT_EQ(std::string(identity).rfind("{\"version\":\"0.1.0\",\"instance_id\":\"", 0), 0u) << identity;
+  qtx_free(identity);
 
   char* json = nullptr;
   ASSERT_EQ(qtx_agent_call_json(a, "{\"hostname_get\":{}}", 5000, &json, &err), QTX_OK) << err.message;

@@ -104,6 +104,9 @@ QTX_C_API int qtx_agent_ping(qtx_agent* agent, uint32_t timeout_ms, qtx_error* e
  * qtx.agent.v1.Request); *response_json receives the Response's JSON. */
 QTX_C_API int qtx_agent_call_json(qtx_agent* agent, const char* request_json, uint32_t timeout_ms,
                                   char** response_json, qtx_error* err);
+/* The identity from the last handshake (version, instance_id, boot_id,
+ * capabilities) as JSON, or QTX_ERR_NOT_FOUND before the first one. */
+QTX_C_API int qtx_agent_identity_json(qtx_agent* agent, char** identity_json, qtx_error* err);
 /* The last telemetry sample as JSON, or QTX_ERR_NOT_FOUND when none came. */
 QTX_C_API int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_json, qtx_error* err);
 
