@@ -313,13 +313,16 @@ void Session::collect_telemetry() {
   }
   collecting_ = true;
   const bool per_cpu = agent_.config.telemetry_per_cpu;
-  asio::post(agent_.workers, [self = shared_from_this(), per_cpu] {
+  // The job hands its reference back to the io thread (moved into the
+  // post): the session is never destroyed on a worker.
+  asio::post(agent_.workers, [self = shared_from_this(), per_cpu]() mutable {
     auto sample = std::make_shared<v1::TelemetrySample>();
+    auto& io = self->agent_.io;
     if (!self->agent_.telemetry->collect_unless(self->ended_, per_cpu, sample.get())) {
-      asio::post(self->agent_.io, [self] { self->collecting_ = false; });
+      asio::post(io, [self = std::move(self)] { self->collecting_ = false; });
       return;
     }
-    asio::post(self->agent_.io, [self, sample] {
+    asio::post(io, [self = std::move(self), sample] {
       self->collecting_ = false;
       if (self->stopped_ || self->draining_) return;
       sample->set_dropped_before(self->telemetry_dropped_since_sent_);

@@ -38,8 +38,8 @@ class HostManager : public HostFixture {
 };
 
 TEST_F(HostManager, TwoHundredAgentsOnOneThread) {
+  Mailbox<std::string> restarted;  // outlives the agents whose callbacks post to it
   std::vector<std::shared_ptr<host::Agent>> vms;
-  Mailbox<std::string> restarted;
   for (int i = 0; i < kAgents; ++i) {
     agents_.push_back(std::make_unique<AgentProcess>("unix-listen:" + path(i), "", "warn"));
     host::AgentOptions o = options();

@@ -27,11 +27,11 @@ namespace v1 = ::qtx::agent::v1;
 template <class T>
 class Mailbox {
  public:
+  // Notifies under the lock, so a taker that returns cannot destroy the
+  // mailbox while the poster is still inside it.
   void post(T v) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      items_.push_back(std::move(v));
-    }
+    std::lock_guard<std::mutex> lock(mu_);
+    items_.push_back(std::move(v));
     cv_.notify_all();
   }
   // The first item for which `pred` holds (removed with those before it);

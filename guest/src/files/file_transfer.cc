@@ -94,7 +94,9 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
     if (credit_ == 0 || !s->stream_may_send()) return;  // resumed by on_credit / on_outbox_room
     const std::uint64_t n = std::min<std::uint64_t>({chunk_, credit_, remaining_});
     reading_ = true;
-    asio::post(agent_.workers, [self = shared_from_this(), n] {
+    // Worker jobs hand their reference back to the io thread (moved into
+    // the post), so the operation always dies there: see TransferSlot.
+    asio::post(agent_.workers, [self = shared_from_this(), n]() mutable {
       auto data = std::make_shared<std::string>(n, '\0');
       std::size_t got = 0;
       int err = 0;
@@ -110,7 +112,8 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
       }
       data->resize(got);
       self->hash_.update(*data);  // one job at a time: the hash sees chunks in order
-      asio::post(self->agent_.io, [self, data, err] { self->on_chunk(std::move(*data), err); });
+      auto& io = self->agent_.io;
+      asio::post(io, [self = std::move(self), data, err] { self->on_chunk(std::move(*data), err); });
     });
   }
 
@@ -248,7 +251,7 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
     auto chunk = std::make_shared<Chunk>(std::move(queue_.front()));
     queue_.pop_front();
     const bool positional = !req_.append() && !req_.atomic();
-    asio::post(agent_.workers, [self = shared_from_this(), chunk, positional] {
+    asio::post(agent_.workers, [self = shared_from_this(), chunk, positional]() mutable {
       int err = 0;
       std::size_t done = 0;
       while (done < chunk->data.size()) {
@@ -267,7 +270,8 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
         self->written_ += chunk->data.size();
       }
       if (err == 0 && chunk->last) err = self->finalize();
-      asio::post(self->agent_.io, [self, chunk, err] { self->on_written(chunk->data.size(), chunk->last, err); });
+      auto& io = self->agent_.io;
+      asio::post(io, [self = std::move(self), chunk, err] { self->on_written(chunk->data.size(), chunk->last, err); });
     });
   }
 
@@ -316,11 +320,12 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
   }
 
   void cleanup_then_answer() {
-    asio::post(agent_.workers, [self = shared_from_this()] {
+    asio::post(agent_.workers, [self = shared_from_this()]() mutable {
       auto& t = *self->target_;
       if (!t.temp.empty()) ::unlinkat(t.dir.get(), t.temp.c_str(), 0);
       t.temp.clear();
-      asio::post(self->agent_.io, [self] {
+      auto& io = self->agent_.io;
+      asio::post(io, [self = std::move(self)] {
         if (auto s = self->session_.lock()) s->respond(self->id_, std::move(self->answer_));
       });
     });
