@@ -13,6 +13,7 @@ PACKAGES="
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libclang-rt-14-dev
   libcli11-dev libtomlplusplus-dev libcrypt-dev
+  qemu-system-x86 busybox-static cpio xz-utils
 "
 
 missing=""

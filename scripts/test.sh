@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every qtx test on a fresh Debian 12 machine: installs what is missing,
-# builds with warnings as errors, runs the unit and integration tests, the same
-# tests under ASan+UBSan, and a short run of every fuzz target.
+# builds with warnings as errors, runs the unit and integration tests, the
+# real-VM tests, the installed-package check, the unit and integration tests
+# under ASan+UBSan, and a short run of every fuzz target.
 #
 #   scripts/test.sh
 #
@@ -23,6 +24,9 @@ cmake --build build -j "$JOBS"
 
 stage "unit and integration tests"
 ctest --test-dir build -L 'unit|integration' --output-on-failure -j "$JOBS"
+
+stage "real-VM tests (QEMU, TCG; the guest is built from Debian packages)"
+ctest --test-dir build -L vm --output-on-failure
 
 stage "the installed package: find_package(qtx), pkg-config qtx-host, examples"
 scripts/check-package.sh build

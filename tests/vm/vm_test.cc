@@ -1,0 +1,282 @@
+// End-to-end over a real virtio-serial port: a QEMU VM (TCG) booting the
+// project's test guest (tests/vm/guest), driven through libqtx-host.
+// Skips only where qemu-system-x86_64 is not installed.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "qtx/wire/sha256.h"
+#include "support/agent_process.h"
+#include "support/host_fixture.h"
+
+namespace qtx::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using host::ErrorKind;
+
+std::string find_qemu() {
+  for (const char* dir : {"/usr/bin", "/usr/local/bin"}) {
+    std::string p = std::string(dir) + "/qemu-system-x86_64";
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
+// One QEMU process: 256 MiB, TCG, the guest's console in a file, the agent's
+// port on a chardev socket that QEMU serves (server=on,wait=off).
+class Vm {
+ public:
+  Vm(const std::string& qemu, const std::string& dir) : console_(dir + "/console.log"), socket_(dir + "/qtx.sock") {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int out = ::open(console_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int in = ::open("/dev/null", O_RDONLY);
+      ::dup2(in, 0);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      const std::string kernel = std::string(QTX_VM_DIR) + "/vmlinuz";
+      const std::string initrd = std::string(QTX_VM_DIR) + "/initramfs.cpio.gz";
+      const std::string chardev = "socket,id=qtx0,path=" + socket_ + ",server=on,wait=off";
+      ::execl(qemu.c_str(), "qemu-system-x86_64", "-m", "256", "-nographic", "-no-reboot", "-kernel", kernel.c_str(),
+              "-initrd", initrd.c_str(), "-append", "console=ttyS0 quiet panic=-1", "-device", "virtio-serial-pci",
+              "-chardev", chardev.c_str(), "-device", "virtserialport,chardev=qtx0,name=org.quantix.agent.0",
+              static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Vm() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  // QEMU's exit status, or -1 if it is still running after `timeout_ms`.
+  int wait_exit(int timeout_ms) {
+    int status = AgentProcess::Waiter(pid_).wait(timeout_ms);
+    if (status != -1) pid_ = -1;
+    return status;
+  }
+  std::string console() const {
+    std::ifstream f(console_);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+  const std::string& socket() const { return socket_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string console_, socket_;
+};
+
+std::string random_bytes(std::size_t n) {
+  std::mt19937_64 rng(42);
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i + 8 <= n; i += 8) {
+    const std::uint64_t v = rng();
+    std::memcpy(&s[i], &v, 8);
+  }
+  return s;
+}
+
+class RealVm : public HostFixture {
+ protected:
+  void SetUp() override {
+    HostFixture::SetUp();
+    qemu_ = find_qemu();
+    if (qemu_.empty()) GTEST_SKIP() << "qemu-system-x86_64 is not installed: the real-VM tests need it";
+  }
+  // Boots the VM and connects at once (the host waits before the guest
+  // boots); returns the agent once ready, and the boot-to-ready time.
+  std::shared_ptr<host::Agent> boot(double* seconds_to_ready = nullptr, host::AgentOptions o = {}) {
+    auto t0 = Clock::now();
+    vm_ = std::make_unique<Vm>(qemu_, dir());
+    o.endpoint = host::Endpoint::connect(vm_->socket());
+    o.reconnect_min = 20ms;
+    o.reconnect_max = 200ms;
+    o.handshake_timeout = 1000ms;
+    auto added = manager_->add(o);
+    if (!added) {
+      ADD_FAILURE() << added.error().to_string();
+      return nullptr;
+    }
+    auto ready = added.value()->wait_ready(120s);
+    if (!ready) {
+      ADD_FAILURE() << ready.error().to_string() << "\nconsole:\n" << vm_->console();
+      return nullptr;
+    }
+    if (seconds_to_ready) *seconds_to_ready = std::chrono::duration<double>(Clock::now() - t0).count();
+    return added.value();
+  }
+  std::string qemu_;
+  std::unique_ptr<Vm> vm_;
+};
+
+TEST_F(RealVm, BootInfoExecTransfersTelemetryAndPowerOff) {
+  double ready_s = 0;
+  Mailbox<v1::TelemetrySample> samples;
+  host::AgentOptions o;
+  o.callbacks.on_telemetry = [&samples](const v1::TelemetrySample& s) { samples.post(s); };
+  auto agent = boot(&ready_s, o);
+  ASSERT_TRUE(agent);
+  std::printf("[ figure ] boot to ready (TCG, host connected before boot): %.2f s\n", ready_s);
+
+  auto info = agent->info({});
+  ASSERT_TRUE(info.ok()) << info.error().to_string();
+  EXPECT_EQ(info->kernel_release().rfind("6.1.", 0), 0u) << info->kernel_release();
+  EXPECT_EQ(info->hostname(), "qtx-guest");
+  EXPECT_EQ(info->agent().boot_id().size(), 36u);
+  EXPECT_EQ(info->agent().boot_id(), agent->identity()->boot_id());
+
+  v1::ExecRequest ex;
+  ex.add_argv("/bin/sh");
+  ex.add_argv("-c");
+  ex.add_argv("readlink -f /dev/virtio-ports/org.quantix.agent.0 || ls /dev/vport*; exit 4");
+  auto r = agent->exec(ex, {}, {.timeout = 30s});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->result.exit_code(), 4);
+  EXPECT_NE(r->stdout_data.find("/dev/vport"), std::string::npos) << r->stdout_data;
+
+  // 64 MiB in and out through the port, sha256 equal end to end.
+  const std::string data = random_bytes(64u << 20);
+  v1::FileWriteRequest w;
+  w.set_path("/tmp/big.bin");
+  auto t = Clock::now();
+  auto up = agent->upload_bytes(data, w);
+  const double up_s = std::chrono::duration<double>(Clock::now() - t).count();
+  ASSERT_TRUE(up.ok()) << up.error().to_string();
+  EXPECT_EQ(up->sha256_hex, wire::Sha256::hex(wire::Sha256::of(data)));
+  v1::FileReadRequest rd;
+  rd.set_path("/tmp/big.bin");
+  std::string back;
+  t = Clock::now();
+  auto down = agent->download_bytes(rd, &back);
+  const double down_s = std::chrono::duration<double>(Clock::now() - t).count();
+  ASSERT_TRUE(down.ok()) << down.error().to_string();
+  EXPECT_TRUE(back == data);
+  std::printf("[ figure ] 64 MiB host->guest %.1f MB/s, guest->host %.1f MB/s\n", 64 * 1.048576 / up_s,
+              64 * 1.048576 / down_s);
+
+  // Telemetry at the configured interval; memory total is the VM's 256 MiB
+  // less the kernel's reservation.
+  v1::TelemetryConfigRequest cfg;
+  cfg.set_interval_ms(500);
+  ASSERT_TRUE(agent->telemetry_config(cfg).ok());
+  samples.take(30s);  // one may have been under way at the old interval
+  auto first = samples.take(30s);
+  auto sample = samples.take(30s);
+  ASSERT_TRUE(first && sample);
+  EXPECT_EQ(sample->seq(), first->seq() + 1);
+  const auto gap_ms = sample->uptime_ms() - first->uptime_ms();
+  EXPECT_GE(gap_ms, 400u);
+  EXPECT_LE(gap_ms, 1500u);
+  EXPECT_GT(sample->memory().total_bytes(), 150u << 20);
+  EXPECT_LE(sample->memory().total_bytes(), 256u << 20);
+
+  // A clean power-off through the agent: QEMU exits by itself.
+  v1::PowerRequest off;
+  off.set_action(v1::PowerRequest::ACTION_POWEROFF);
+  ASSERT_TRUE(agent->power(off).ok());
+  const int status = vm_->wait_exit(60000);
+  ASSERT_NE(status, -1) << "the VM did not power off; console:\n" << vm_->console();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_NE(vm_->console().find("reboot: Power down"), std::string::npos);
+}
+
+TEST_F(RealVm, HostDisconnectMidTransferFailsItCleanlyAndTheNextOneSucceeds) {
+  auto agent = boot();
+  ASSERT_TRUE(agent);
+  const std::string data = random_bytes(32u << 20);
+  v1::FileWriteRequest w;
+  w.set_path("/tmp/target.bin");
+  w.set_atomic(true);
+  std::promise<host::Result<host::TransferResult>> done;
+  std::promise<void> halfway;
+  std::atomic<bool> signalled{false};
+  auto owned = std::make_shared<std::string>(data);
+  auto pos = std::make_shared<std::size_t>(0);
+  host::UploadSource source = [owned, pos](char* buf, std::size_t n) -> host::Result<std::size_t> {
+    const std::size_t k = std::min(n, owned->size() - *pos);
+    std::memcpy(buf, owned->data() + *pos, k);
+    *pos += k;
+    return k;
+  };
+  host::TransferOptions t;
+  t.on_progress = [&](const host::TransferProgress& p) {
+    if (p.bytes >= (4u << 20) && !signalled.exchange(true)) halfway.set_value();
+  };
+  agent->upload(source, data.size(), w, t, {.timeout = 0ms},
+                [&done](host::Result<host::TransferResult> r) { done.set_value(std::move(r)); });
+  halfway.get_future().wait();
+  agent->close();  // the host goes away mid-transfer
+  auto r = done.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kClosed);
+
+  // A new owner of the socket: ready again, nothing of the failed atomic
+  // upload left behind, and the same upload now succeeds.
+  host::AgentOptions o = options();
+  o.endpoint = host::Endpoint::connect(vm_->socket());
+  auto again = manager_->add(o);
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  ASSERT_TRUE(again.value()->wait_ready(60s).ok());
+  v1::FileStatRequest st;
+  st.set_path("/tmp/target.bin");
+  auto gone = again.value()->file_stat(st);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().kind(), ErrorKind::kNotFound);
+  auto up = again.value()->upload_bytes(data, w);
+  ASSERT_TRUE(up.ok()) << up.error().to_string();
+  EXPECT_EQ(up->bytes, data.size());
+}
+
+TEST_F(RealVm, GarbageFromAnEarlierClientIsNotTakenForAnswers) {
+  auto agent = boot();
+  ASSERT_TRUE(agent);
+  agent->close();
+  // Another client writes garbage, a stale partial frame and a complete
+  // stale request into the channel, then leaves.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", vm_->socket().c_str());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  std::string junk(1000, '\x55');
+  junk += std::string("QTX\x01\x00\x00\x10\x00", 8) + "partial";
+  ASSERT_EQ(::write(fd, junk.data(), junk.size()), static_cast<ssize_t>(junk.size()));
+  ::close(fd);
+
+  auto again = manager_->add([&] {
+    host::AgentOptions o = options();
+    o.endpoint = host::Endpoint::connect(vm_->socket());
+    return o;
+  }());
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(again.value()->wait_ready(60s).ok());
+  for (int i = 0; i < 20; ++i) {
+    v1::PingRequest p;
+    p.set_payload("n" + std::to_string(i));
+    auto pong = again.value()->ping(p);
+    ASSERT_TRUE(pong.ok()) << pong.error().to_string();
+    EXPECT_EQ(pong->payload(), "n" + std::to_string(i));
+  }
+  EXPECT_EQ(again.value()->stats().stray_frames, 0u);
+}
+
+}  // namespace
+}  // namespace qtx::testing
