@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <cerrno>
@@ -108,8 +110,24 @@ void VirtioTransport::wait_for_device(const std::shared_ptr<Attempt>& a) {
   }
 }
 
+namespace {
+
+// O_ASYNC on or off for `fd`, with this process as the owner of its SIGIO.
+bool set_async(int fd, bool on) {
+  if (on && ::fcntl(fd, F_SETOWN, ::getpid()) != 0) return false;
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return false;
+  return ::fcntl(fd, F_SETFL, on ? (flags | O_ASYNC) : (flags & ~O_ASYNC)) == 0;
+}
+
+}  // namespace
+
 void VirtioTransport::wait_for_host(const std::shared_ptr<Attempt>& a) {
-  a->port.async_wait(asio::posix::descriptor_base::wait_write, [this, a](const asio::error_code& ec) {
+  if (!sigio_) sigio_ = std::make_unique<asio::signal_set>(io_, SIGIO);
+  if (!set_async(a->port.native_handle(), true)) {
+    return finish(a, Status::io_error("waiting for the host on " + a->path + ": O_ASYNC: " + std::strerror(errno)));
+  }
+  sigio_->async_wait([this, a](const asio::error_code& ec, int) {
     if (a->done) return;
     if (ec) return finish(a, Status::io_error("waiting for the host on " + a->path + ": " + ec.message()));
     if (host_connected(a->port.native_handle())) return finish(a, Status::ok());
@@ -128,8 +146,13 @@ void VirtioTransport::finish(const std::shared_ptr<Attempt>& a, Status s) {
   if (a->done) return;
   a->done = true;
   if (inotify_) inotify_->cancel();
+  if (sigio_) {
+    asio::error_code ignored;
+    sigio_->cancel(ignored);
+  }
   int fd = -1;
   if (a->port.is_open()) {
+    set_async(a->port.native_handle(), false);  // no SIGIO for the session's own traffic
     if (s) {
       fd = a->port.release();  // cancels the pending wait (its handler sees done); does not throw
     } else {

@@ -4,15 +4,21 @@
 //   device wait  inotify on /dev (and /dev/virtio-ports) until the port's node
 //                exists; hot-plugged ports are picked up the same way.
 //   host wait    the open port reports POLLHUP while no host holds the
-//                chardev. The driver wakes the port's wait queue when a host
-//                connects, which Asio's edge-triggered epoll reports. A wait op
-//                is never speculative in Asio, so each wait is armed first and
-//                the port's state checked after: an edge between the two is
-//                never lost. No timers: zero wakeups while idle.
+//                chardev, and keeps reporting it: an epoll or poll wait would
+//                return at once, forever (a busy loop, measured at 100% CPU
+//                in a real guest). Instead the port is put in O_ASYNC mode:
+//                virtio_console sends SIGIO when the host opens or closes the
+//                chardev. The SIGIO wait (an asio::signal_set, which queues a
+//                signal that arrives while no wait is pending) is armed
+//                first and the port's state checked after, so a connect
+//                between the two is never lost. O_ASYNC is cleared before
+//                the descriptor is handed over. No timers: zero wakeups
+//                while idle.
 // Each async_open hands over a freshly opened descriptor with a host present.
 #pragma once
 
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/signal_set.hpp>
 
 #include <memory>
 
@@ -47,6 +53,9 @@ class VirtioTransport : public Transport {
   PortRoots roots_;
   std::string device_;  // last path found, for describe()
   std::unique_ptr<asio::posix::stream_descriptor> inotify_;
+  // SIGIO from ports in O_ASYNC mode; kept for the transport's lifetime so
+  // a late SIGIO never meets the default action (terminate).
+  std::unique_ptr<asio::signal_set> sigio_;
   int watch_dev_ = -1;
   int watch_ports_ = -1;
   std::shared_ptr<Attempt> current_;
