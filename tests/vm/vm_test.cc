@@ -17,6 +17,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "qtx/wire/sha256.h"
 #include "support/agent_process.h"
@@ -276,6 +277,51 @@ TEST_F(RealVm, GarbageFromAnEarlierClientIsNotTakenForAnswers) {
     EXPECT_EQ(pong->payload(), "n" + std::to_string(i));
   }
   EXPECT_EQ(again.value()->stats().stray_frames, 0u);
+}
+
+// The agent's context switches (all threads) and CPU ticks, read in the guest.
+struct AgentCost {
+  long switches = -1, ticks = -1;
+};
+AgentCost agent_cost(host::Agent& agent) {
+  v1::ExecRequest ex;
+  ex.add_argv("/bin/sh");
+  ex.add_argv("-c");
+  ex.add_argv(
+      "p=$(pidof qtx-agent); s=0; for t in /proc/$p/task/*/status; do "
+      "for k in voluntary_ctxt_switches nonvoluntary_ctxt_switches; do "
+      "s=$((s + $(grep \"^$k\" $t | cut -f2))); done; done; "
+      "echo $s $(( $(cut -d' ' -f14 /proc/$p/stat) + $(cut -d' ' -f15 /proc/$p/stat) ))");
+  AgentCost c;
+  auto r = agent.exec(ex, {}, {.timeout = 30s});
+  if (r.ok()) std::sscanf(r->stdout_data.c_str(), "%ld %ld", &c.switches, &c.ticks);
+  return c;
+}
+
+TEST_F(RealVm, IdleWithNoHostCostsNearlyNothing) {
+  auto agent = boot();
+  ASSERT_TRUE(agent);
+  // What one measurement (a connection and an exec) costs the agent.
+  const AgentCost a = agent_cost(*agent);
+  const AgentCost b = agent_cost(*agent);
+  ASSERT_GE(a.switches, 0);
+  agent->close();
+  // The measured period: no host on the channel for 30 s.
+  std::this_thread::sleep_for(30s);
+  host::AgentOptions o = options();
+  o.endpoint = host::Endpoint::connect(vm_->socket());
+  auto again = manager_->add(o);
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(again.value()->wait_ready(60s).ok());
+  const AgentCost c = agent_cost(*again.value());
+  const long per_measure = b.switches - a.switches;
+  const long idle_switches = c.switches - b.switches - 2 * per_measure;
+  const long idle_ticks = c.ticks - b.ticks;
+  std::printf("[ figure ] 30 s with no host: %ld context switches beyond the measurement's own %ld, %ld CPU ticks\n",
+              idle_switches, 2 * per_measure, idle_ticks);
+  // A busy wait would show thousands of switches or ~3000 ticks.
+  EXPECT_LE(idle_switches, 30);
+  EXPECT_LE(idle_ticks, 20);
 }
 
 }  // namespace
