@@ -6,6 +6,7 @@
 #include <asio/write.hpp>
 
 #include "dispatcher.h"
+#include "handlers/handlers.h"
 #include "reply.h"
 #include "qtx/wire/envelope_codec.h"
 #include "telemetry/collector.h"
@@ -52,6 +53,12 @@ void Session::start() {
   // A unix socket or a port opened O_NONBLOCK: Asio drives it either way.
   asio::error_code ignored;
   port_.non_blocking(true, ignored);
+  // The one unprompted message before a hello: who is here now. A host
+  // whose connection outlived the previous session learns from it that
+  // its calls in flight are gone.
+  v1::Envelope started;
+  fill_identity(*this, started.mutable_event()->mutable_agent_started()->mutable_agent());
+  send(started);
   do_read();
 }
 

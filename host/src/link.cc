@@ -331,13 +331,27 @@ void Link::dispatch(v1::Envelope& env) {
     std::lock_guard<std::mutex> lock(mu_);
     ++(stats_.*field);
   };
+  const bool announcement = env.has_event() && env.event().has_agent_started();
   if (state() == State::kHandshaking) {
     if (env.has_response() && env.response().has_hello() && env.response().hello().nonce() == nonce_ &&
         env.id() == hello_id_) {
       become_ready(env.response().hello());
-    } else {
+    } else if (!announcement) {  // the agent's own session start is expected here
       count(&AgentStats::discarded_frames);
     }
+    return;
+  }
+  if (announcement) {
+    // The agent began a new session under a connection that outlived the
+    // last one (QEMU keeps ours open across agent restarts): every call in
+    // flight is lost on its side. End this connection (after the decoder
+    // returns) so they fail now, and handshake again.
+    const std::string who = env.event().agent_started().agent().instance_id();
+    Error cause(ErrorKind::kDisconnected, who == last_instance_ ? "the agent started a new session"
+                                                                : "the agent restarted (instance " + who + ")");
+    asio::post(io_->io(), [self = shared_from_this(), epoch = epoch_, cause] {
+      if (!self->closed_ && epoch == self->epoch_) self->drop(cause);
+    });
     return;
   }
   if (env.has_event()) {

@@ -115,6 +115,43 @@ TEST_F(HostLink, AgentKilledMidCallFailsItAtOnceThenRestartIsReported) {
   EXPECT_EQ(agent->stats().restarts_seen, 1u);
 }
 
+TEST_F(HostLink, AnAgentAnnouncingANewSessionFailsCallsInFlightAndIsHandshakenAgain) {
+  // QEMU's socket stays connected while the agent in the guest restarts:
+  // the only sign is the new agent's Event.agent_started.
+  listen_fake();
+  Mailbox<std::pair<std::string, std::string>> restarts;
+  auto o = options();
+  o.keepalive_interval = 0ms;
+  o.callbacks.on_agent_restarted = [&restarts](const v1::AgentIdentity& now, const v1::AgentIdentity& before) {
+    restarts.post({now.instance_id(), before.instance_id()});
+  };
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok());
+  auto agent = added.value();
+  auto peer = accept_fake();
+  ASSERT_TRUE(peer);
+  answer_hello(*peer, "first");
+  ASSERT_TRUE(agent->wait_ready(10s).ok());
+  std::promise<host::Result<v1::PingResponse>> pending;
+  agent->ping({}, {.timeout = 0ms}, [&pending](host::Result<v1::PingResponse> r) { pending.set_value(std::move(r)); });
+  ASSERT_TRUE(peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_ping(); }));
+  v1::Envelope started;
+  started.mutable_event()->mutable_agent_started()->mutable_agent()->set_instance_id("second");
+  peer->send(started);
+  auto r = pending.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kDisconnected);
+  EXPECT_EQ(r.error().message(), "connection to " + socket_path() + " lost: the agent restarted (instance second)");
+  // The library reconnects and handshakes; the new instance is reported.
+  auto peer2 = accept_fake();
+  ASSERT_TRUE(peer2);
+  answer_hello(*peer2, "second");
+  auto restarted = restarts.take();
+  ASSERT_TRUE(restarted);
+  EXPECT_EQ(restarted->first, "second");
+  EXPECT_EQ(restarted->second, "first");
+}
+
 TEST_F(HostLink, StaleFramesAndGarbageBeforeTheHandshakeAreDiscardedAndCounted) {
   listen_fake();
   auto added = manager_->add(options());

@@ -62,6 +62,7 @@ class AgentConnection : private wire::FrameDecoder::Handler {
   std::vector<v1::Envelope> progress;
   std::vector<v1::Envelope> events;
   std::vector<v1::Envelope> skipped;
+  std::vector<v1::Envelope> announcements;  // Event.agent_started, kept out of the inbox
   std::uint64_t dropped_bytes = 0;
 
  private:

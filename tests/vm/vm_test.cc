@@ -279,6 +279,40 @@ TEST_F(RealVm, GarbageFromAnEarlierClientIsNotTakenForAnswers) {
   EXPECT_EQ(again.value()->stats().stray_frames, 0u);
 }
 
+TEST_F(RealVm, AgentKilledInTheGuestFailsCallsAtOnceAndIsSeenRestarted) {
+  Mailbox<std::string> restarts;
+  host::AgentOptions o;
+  o.keepalive_interval = 0ms;  // only the new agent's announcement can end the calls
+  o.callbacks.on_agent_restarted = [&restarts](const v1::AgentIdentity& now, const v1::AgentIdentity&) {
+    restarts.post(now.instance_id());
+  };
+  auto agent = boot(nullptr, o);
+  ASSERT_TRUE(agent);
+  const std::string first = agent->identity()->instance_id();
+  std::promise<host::Result<host::ExecOutcome>> pending;
+  v1::ExecRequest sleep;
+  sleep.add_argv("/bin/sleep");
+  sleep.add_argv("1000");
+  agent->exec(sleep, {}, {.timeout = 0ms}, [&pending](host::Result<host::ExecOutcome> r) { pending.set_value(std::move(r)); });
+  // The guest's init restarts the agent; QEMU's socket stays connected.
+  v1::ExecRequest kill;
+  kill.add_argv("/bin/sh");
+  kill.add_argv("-c");
+  kill.add_argv("kill -9 $(pidof qtx-agent)");
+  auto killer = agent->exec(kill, {}, {.timeout = 0ms});
+  ASSERT_FALSE(killer.ok());
+  EXPECT_EQ(killer.error().kind(), ErrorKind::kDisconnected) << killer.error().to_string();
+  auto r = pending.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kDisconnected) << r.error().to_string();
+  auto now = restarts.take(60s);
+  ASSERT_TRUE(now) << vm_->console();
+  EXPECT_NE(*now, first);
+  ASSERT_TRUE(agent->wait_ready(60s).ok());
+  EXPECT_EQ(agent->identity()->instance_id(), *now);
+  EXPECT_TRUE(agent->ping({}).ok());
+}
+
 // The agent's context switches (all threads) and CPU ticks, read in the guest.
 struct AgentCost {
   long switches = -1, ticks = -1;

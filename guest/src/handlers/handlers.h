@@ -13,6 +13,9 @@ namespace qtx::agent {
 class Session;
 
 // session_handlers.cc
+// The agent's identity as the hello answer and Event.agent_started carry it.
+void fill_identity(Session& s, v1::AgentIdentity* out);
+
 void handle_hello(Session& s, std::uint64_t id, const v1::HelloRequest& req);
 void handle_ping(Session& s, std::uint64_t id, const v1::PingRequest& req);
 void handle_info(Session& s, std::uint64_t id, const v1::InfoRequest& req);

@@ -8,7 +8,6 @@
 #include "system/system_info.h"
 
 namespace qtx::agent {
-namespace {
 
 void fill_identity(Session& s, v1::AgentIdentity* out) {
   const auto& id = s.agent().identity;
@@ -17,8 +16,6 @@ void fill_identity(Session& s, v1::AgentIdentity* out) {
   out->set_boot_id(id.boot_id);
   for (auto& c : capabilities(s.agent().config)) *out->add_capabilities() = std::move(c);
 }
-
-}  // namespace
 
 // Answered whatever protocol version the host speaks: the reply carries ours,
 // and the host decides whether it can work with it.
