@@ -136,7 +136,10 @@ std::optional<Error> UploadCall::pump(Link& link, std::uint64_t id) {
       sent_ += n;
       credit_ -= n;
     }
-    link.send(env);
+    if (!link.send(env)) {
+      return Error(ErrorKind::kInvalidArgument, "upload: a chunk of " + std::to_string(n) +
+                                                    " bytes does not fit in one message: lower chunk_size");
+    }
     if (n > 0 && transfer_.on_progress) transfer_.on_progress(TransferProgress{sent_, total_});
   }
   return std::nullopt;

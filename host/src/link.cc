@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <asio/read.hpp>
 #include <asio/write.hpp>
 
 #include <algorithm>
@@ -389,13 +388,14 @@ void Link::dispatch(v1::Envelope& env) {
 
 // --- writer ----------------------------------------------------------------------
 
-void Link::send(v1::Envelope& env) {
-  if (closed_ || !socket_.is_open()) return;
+bool Link::send(v1::Envelope& env) {
+  if (closed_ || !socket_.is_open()) return false;
   std::string frame;
-  if (!wire::append_envelope_frame(env, &frame, options_.max_message).is_ok()) return;
+  if (!wire::append_envelope_frame(env, &frame, options_.max_message).is_ok()) return false;
   outbox_bytes_ += frame.size();
   outbox_.push_back(std::move(frame));
   write_some();
+  return true;
 }
 
 bool Link::stream_room(CallId id) {

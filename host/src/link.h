@@ -77,8 +77,9 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   Result<v1::AgentIdentity> wait_ready(std::chrono::milliseconds timeout);
 
   // --- for calls (I/O thread) ------------------------------------------------
-  // Queues one envelope (its id set by the caller).
-  void send(agent::v1::Envelope& env);
+  // Queues one envelope (its id set by the caller). False when it was not
+  // queued: no connection, or larger than max_message.
+  bool send(agent::v1::Envelope& env);
   // True while the outbox has room for stream data. When false, the call is
   // told through on_outbox_room() once it drains.
   bool stream_room(CallId id);

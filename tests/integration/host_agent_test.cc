@@ -184,6 +184,23 @@ TEST_F(HostAgent, FileToFileTransfersLeaveNoPartialOnFailure) {
   EXPECT_EQ(nolocal.error().os_errno(), ENOENT);
 }
 
+TEST_F(HostAgent, AChunkLargerThanTheLargestMessageFailsTheUploadInsteadOfHangingIt) {
+  start_agent();
+  auto o = options();
+  o.max_message = 64 * 1024;
+  auto agent = connect(o);
+  ASSERT_TRUE(agent);
+  v1::FileWriteRequest w;
+  w.set_path(dir() + "/big-chunks");
+  auto r = agent->upload_bytes(std::string(1 << 20, 'c'), w);  // default chunk: 256 KiB
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kInvalidArgument) << r.error().to_string();
+  host::TransferOptions small;
+  small.chunk_size = 32 * 1024;
+  auto ok = agent->upload_bytes(std::string(1 << 20, 'c'), w, small);
+  EXPECT_TRUE(ok.ok()) << ok.error().to_string();
+}
+
 TEST_F(HostAgent, FileCommands) {
   start_agent();
   auto agent = connect();
