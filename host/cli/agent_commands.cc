@@ -71,9 +71,7 @@ class Output {
   }
   // A message of the schema as the JSON document.
   int print_message(const google::protobuf::MessageLite& m) {
-    std::string s;
-    if (!json_codec().message_to_json(m, &s)) s = "{}";
-    std::printf("%s\n", s.c_str());
+    std::printf("%s\n", message_json(m).c_str());
     return kExitOk;
   }
   std::string message_json(const google::protobuf::MessageLite& m) {
@@ -193,13 +191,19 @@ std::string human_bytes(std::uint64_t b) {
 
 // --- commands ------------------------------------------------------------------------
 
-int cmd_ping(const GlobalOptions& g) {
+// Connects and runs `fn(agent, out)`.
+int with_agent(const GlobalOptions& g, const std::function<int(host::Agent&, Output&)>& fn) {
   Output out(g.json);
   int code = 0;
   auto c = Connection::open(g, out, &code);
   if (!c) return code;
+  return fn(*c->agent, out);
+}
+
+
+int cmd_ping(const GlobalOptions& g, host::Agent& agent, Output& out) {
   auto t0 = std::chrono::steady_clock::now();
-  auto r = c->agent->ping({});
+  auto r = agent.ping({});
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   if (!r) return out.fail(r.error());
   if (g.json) {
@@ -210,23 +214,15 @@ int cmd_ping(const GlobalOptions& g) {
   return kExitOk;
 }
 
-int cmd_wait_ready(const GlobalOptions& g) {
-  Output out(g.json);
-  int code = 0;
-  auto c = Connection::open(g, out, &code);
-  if (!c) return code;
-  auto id = c->agent->identity();
+int cmd_wait_ready(const GlobalOptions& g, host::Agent& agent, Output& out) {
+  auto id = agent.identity();
   if (g.json) return out.print_message(*id);
   std::printf("ready: qtx-agent %s, instance %s\n", id->version().c_str(), id->instance_id().c_str());
   return kExitOk;
 }
 
-int cmd_info(const GlobalOptions& g) {
-  Output out(g.json);
-  int code = 0;
-  auto c = Connection::open(g, out, &code);
-  if (!c) return code;
-  auto r = c->agent->info({});
+int cmd_info(const GlobalOptions& g, host::Agent& agent, Output& out) {
+  auto r = agent.info({});
   if (!r) return out.fail(r.error());
   if (g.json) return out.print_message(*r);
   const auto& a = r->agent();
@@ -255,11 +251,7 @@ struct ExecOptions {
   std::vector<std::string> env;
 };
 
-int cmd_exec(const GlobalOptions& g, const ExecOptions& o) {
-  Output out(g.json);
-  int code = 0;
-  auto c = Connection::open(g, out, &code);
-  if (!c) return code;
+int cmd_exec(const GlobalOptions& g, const ExecOptions& o, host::Agent& agent, Output& out) {
   v1::ExecRequest req;
   for (const auto& a : o.argv) req.add_argv(a);
   for (const auto& e : o.env) req.add_env(e);
@@ -284,13 +276,13 @@ int cmd_exec(const GlobalOptions& g, const ExecOptions& o) {
   std::mutex mu;
   std::condition_variable cv;
   std::optional<host::Result<host::ExecOutcome>> result;
-  host::CallId id = c->agent->exec(req, streams, {.timeout = 0ms}, [&](host::Result<host::ExecOutcome> r) {
+  host::CallId id = agent.exec(req, streams, {.timeout = 0ms}, [&](host::Result<host::ExecOutcome> r) {
     std::lock_guard<std::mutex> lock(mu);
     result.emplace(std::move(r));
     cv.notify_all();
   });
   {
-    InterruptScope interrupt([&] { c->agent->cancel(id); });
+    InterruptScope interrupt([&] { agent.cancel(id); });
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return result.has_value(); });
   }
@@ -311,8 +303,10 @@ struct CopyOptions {
   std::string mode;
 };
 
+int run_copy(const GlobalOptions& g, const CopyOptions& o, bool upload, host::Agent& agent, Output& out);
+
+// Checks the arguments before connecting: a usage error needs no agent.
 int cmd_cp(const GlobalOptions& g, const CopyOptions& o) {
-  Output out(g.json);
   const bool upload = !o.to.empty() && o.to[0] == ':';
   const bool download = !o.from.empty() && o.from[0] == ':';
   if (!o.mode.empty() && o.mode.find_first_not_of("01234567") != std::string::npos) {
@@ -323,9 +317,10 @@ int cmd_cp(const GlobalOptions& g, const CopyOptions& o) {
     std::fprintf(stderr, "qtx: cp: exactly one side must be a guest path, written :PATH (cp LOCAL :REMOTE or cp :REMOTE LOCAL)\n");
     return 2;
   }
-  int code = 0;
-  auto c = Connection::open(g, out, &code);
-  if (!c) return code;
+  return with_agent(g, [&](host::Agent& agent, Output& out) { return run_copy(g, o, upload, agent, out); });
+}
+
+int run_copy(const GlobalOptions& g, const CopyOptions& o, bool upload, host::Agent& agent, Output& out) {
   ProgressBar bar(!g.json);
   host::TransferOptions t;
   t.on_progress = [&bar](const host::TransferProgress& p) { bar.update(p); };
@@ -336,7 +331,7 @@ int cmd_cp(const GlobalOptions& g, const CopyOptions& o) {
     w.set_atomic(!o.no_atomic);
     w.set_create_parents(o.parents);
     if (!o.mode.empty()) w.set_mode(static_cast<std::uint32_t>(std::stoul(o.mode, nullptr, 8)));
-    r = c->agent->upload_file(o.from, w, t);
+    r = agent.upload_file(o.from, w, t);
   } else {
     v1::FileReadRequest rd;
     rd.set_path(o.from.substr(1));
@@ -348,8 +343,8 @@ int cmd_cp(const GlobalOptions& g, const CopyOptions& o) {
     v1::FileStatRequest sr;
     sr.set_path(rd.path());
     sr.set_follow_symlinks(true);
-    if (auto s = c->agent->file_stat(sr); s) t.expected_total = s->size();
-    r = c->agent->download_file(rd, local, t);
+    if (auto s = agent.file_stat(sr); s) t.expected_total = s->size();
+    r = agent.download_file(rd, local, t);
   }
   bar.finish();
   if (!r) return out.fail(r.error());
@@ -425,15 +420,6 @@ int print_result(Output& out, const host::Result<Resp>& r, const std::string& hu
   return kExitOk;
 }
 
-// Connects and runs `fn(agent, out)`.
-int with_agent(const GlobalOptions& g, const std::function<int(host::Agent&, Output&)>& fn) {
-  Output out(g.json);
-  int code = 0;
-  auto c = Connection::open(g, out, &code);
-  if (!c) return code;
-  return fn(*c->agent, out);
-}
-
 std::string join(const google::protobuf::RepeatedPtrField<std::string>& v) {
   std::string s;
   for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
@@ -467,12 +453,18 @@ void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* r
   app.add_option("--connect-timeout", g.connect_timeout, "Seconds to wait for the agent's handshake (default 5)")
       ->check(CLI::PositiveNumber);
 
-  app.add_subcommand("ping", "Round trip to the agent")->callback([&g, run] { *run = [&g] { return cmd_ping(g); }; });
+  app.add_subcommand("ping", "Round trip to the agent")->callback([&g, run] {
+    *run = [&g] { return with_agent(g, [&](host::Agent& a, Output& out) { return cmd_ping(g, a, out); }); };
+  });
   app.add_subcommand("info", "The agent's identity, OS, kernel, hostname and policy")
-      ->callback([&g, run] { *run = [&g] { return cmd_info(g); }; });
+      ->callback([&g, run] {
+        *run = [&g] { return with_agent(g, [&](host::Agent& a, Output& out) { return cmd_info(g, a, out); }); };
+      });
   auto* wait = app.add_subcommand("wait-ready", "Wait until the agent answers the handshake (exit 0), or time out (exit 3)");
   wait->add_option("--timeout", g.connect_timeout, "Seconds to wait (default 5)")->check(CLI::PositiveNumber);
-  wait->callback([&g, run] { *run = [&g] { return cmd_wait_ready(g); }; });
+  wait->callback([&g, run] {
+    *run = [&g] { return with_agent(g, [&](host::Agent& a, Output& out) { return cmd_wait_ready(g, a, out); }); };
+  });
 
   auto exec_opts = std::make_shared<ExecOptions>();
   auto* exec = app.add_subcommand("exec", "Run a program in the guest, streaming its output; exits with its exit code");
@@ -484,7 +476,11 @@ void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* r
   exec->add_option("--env", exec_opts->env, "NAME=value (replaces the environment; repeatable)")
       ->allow_extra_args(false);
   exec->add_option("command", exec_opts->argv, "Program and arguments (after --)")->required();
-  exec->callback([&g, run, exec_opts] { *run = [&g, exec_opts] { return cmd_exec(g, *exec_opts); }; });
+  exec->callback([&g, run, exec_opts] {
+    *run = [&g, exec_opts] {
+      return with_agent(g, [&](host::Agent& a, Output& out) { return cmd_exec(g, *exec_opts, a, out); });
+    };
+  });
 
   auto cp_opts = std::make_shared<CopyOptions>();
   auto* cp = app.add_subcommand("cp", "Copy a file in (cp LOCAL :REMOTE) or out (cp :REMOTE LOCAL), sha256-verified");
