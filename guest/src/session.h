@@ -95,6 +95,8 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
   void sample_telemetry_now();
 
   void mark_handshaken();
+  // What the decoder has accepted and dropped so far on this session.
+  const wire::FrameDecoder::Stats& decoder_stats() const { return decoder_.stats(); }
 
  private:
   bool on_frame(std::string_view payload, std::uint64_t offset) override;

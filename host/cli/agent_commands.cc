@@ -240,6 +240,11 @@ int cmd_info(const GlobalOptions& g, host::Agent& agent, Output& out) {
   std::string roots;
   for (const auto& root : r->policy().file_roots()) roots += " " + root;
   std::printf("file roots   %s\n", roots.empty() ? " (anywhere)" : roots.c_str());
+  const auto& c = r->session();
+  std::printf("this session  %llu bytes and %llu frames from the host, %llu bytes dropped (%llu since the agent started)\n",
+              static_cast<unsigned long long>(c.bytes_received()), static_cast<unsigned long long>(c.frames_received()),
+              static_cast<unsigned long long>(c.bytes_dropped()),
+              static_cast<unsigned long long>(c.bytes_dropped_since_start()));
   return kExitOk;
 }
 

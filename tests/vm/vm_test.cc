@@ -22,6 +22,8 @@
 #include "qtx/wire/sha256.h"
 #include "support/agent_process.h"
 #include "support/host_fixture.h"
+#include "vm/injecting_proxy.h"
+#include "vm/test_vm.h"
 
 namespace qtx::testing {
 namespace {
@@ -29,61 +31,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using host::ErrorKind;
-
-std::string find_qemu() {
-  for (const char* dir : {"/usr/bin", "/usr/local/bin"}) {
-    std::string p = std::string(dir) + "/qemu-system-x86_64";
-    if (::access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
-}
-
-// One QEMU process: 256 MiB, TCG, the guest's console in a file, the agent's
-// port on a chardev socket that QEMU serves (server=on,wait=off).
-class Vm {
- public:
-  Vm(const std::string& qemu, const std::string& dir) : console_(dir + "/console.log"), socket_(dir + "/qtx.sock") {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int out = ::open(console_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int in = ::open("/dev/null", O_RDONLY);
-      ::dup2(in, 0);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      const std::string kernel = std::string(QTX_VM_DIR) + "/vmlinuz";
-      const std::string initrd = std::string(QTX_VM_DIR) + "/initramfs.cpio.gz";
-      const std::string chardev = "socket,id=qtx0,path=" + socket_ + ",server=on,wait=off";
-      ::execl(qemu.c_str(), "qemu-system-x86_64", "-m", "256", "-nographic", "-no-reboot", "-kernel", kernel.c_str(),
-              "-initrd", initrd.c_str(), "-append", "console=ttyS0 quiet panic=-1", "-device", "virtio-serial-pci",
-              "-chardev", chardev.c_str(), "-device", "virtserialport,chardev=qtx0,name=org.quantix.agent.0",
-              static_cast<char*>(nullptr));
-      _exit(127);
-    }
-  }
-  ~Vm() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  // QEMU's exit status, or -1 if it is still running after `timeout_ms`.
-  int wait_exit(int timeout_ms) {
-    int status = AgentProcess::Waiter(pid_).wait(timeout_ms);
-    if (status != -1) pid_ = -1;
-    return status;
-  }
-  std::string console() const {
-    std::ifstream f(console_);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-  }
-  const std::string& socket() const { return socket_; }
-
- private:
-  pid_t pid_ = -1;
-  std::string console_, socket_;
-};
 
 std::string random_bytes(std::size_t n) {
   std::mt19937_64 rng(42);
@@ -106,7 +53,7 @@ class RealVm : public HostFixture {
   // boots); returns the agent once ready, and the boot-to-ready time.
   std::shared_ptr<host::Agent> boot(double* seconds_to_ready = nullptr, host::AgentOptions o = {}) {
     auto t0 = Clock::now();
-    vm_ = std::make_unique<Vm>(qemu_, dir());
+    vm_ = std::make_unique<TestVm>(qemu_, dir());
     o.endpoint = host::Endpoint::connect(vm_->socket());
     o.reconnect_min = 20ms;
     o.reconnect_max = 200ms;
@@ -125,7 +72,7 @@ class RealVm : public HostFixture {
     return added.value();
   }
   std::string qemu_;
-  std::unique_ptr<Vm> vm_;
+  std::unique_ptr<TestVm> vm_;
 };
 
 TEST_F(RealVm, BootInfoExecTransfersTelemetryAndPowerOff) {
@@ -170,8 +117,21 @@ TEST_F(RealVm, BootInfoExecTransfersTelemetryAndPowerOff) {
   const double down_s = std::chrono::duration<double>(Clock::now() - t).count();
   ASSERT_TRUE(down.ok()) << down.error().to_string();
   EXPECT_TRUE(back == data);
-  std::printf("[ figure ] 64 MiB host->guest %.1f MB/s, guest->host %.1f MB/s\n", 64 * 1.048576 / up_s,
-              64 * 1.048576 / down_s);
+  std::printf("[ figure ] 64 MiB through the agent: host->guest %.1f MB/s, guest->host %.1f MB/s\n",
+              64 * 1.048576 / up_s, 64 * 1.048576 / down_s);
+  // The transport's ceiling in the same VM: dd through a sibling port.
+  ASSERT_TRUE(agent->file_remove([] {
+                     v1::FileRemoveRequest rm;
+                     rm.set_path("/tmp/big.bin");
+                     return rm;
+                   }())
+                  .ok());
+  auto raw_in = dd_through_raw_port(*agent, *vm_, true, 64u << 20);
+  ASSERT_TRUE(raw_in.ok()) << raw_in.error().to_string();
+  auto raw_out = dd_through_raw_port(*agent, *vm_, false, 64u << 20);
+  ASSERT_TRUE(raw_out.ok()) << raw_out.error().to_string();
+  std::printf("[ figure ] 64 MiB by dd through the bare port: host->guest %.1f MB/s, guest->host %.1f MB/s\n",
+              *raw_in, *raw_out);
 
   // Telemetry at the configured interval; memory total is the VM's 256 MiB
   // less the kernel's reservation.
@@ -311,6 +271,85 @@ TEST_F(RealVm, AgentKilledInTheGuestFailsCallsAtOnceAndIsSeenRestarted) {
   ASSERT_TRUE(agent->wait_ready(60s).ok());
   EXPECT_EQ(agent->identity()->instance_id(), *now);
   EXPECT_TRUE(agent->ping({}).ok());
+}
+
+TEST_F(RealVm, GuestUpLongBeforeTheHostThenEverythingAtOnce) {
+  vm_ = std::make_unique<TestVm>(qemu_, dir());
+  // The agent starts with no host on the channel and stays alone for several
+  // of its telemetry intervals (5 s): nothing it could have queued may be
+  // taken for an answer when the host arrives.
+  ASSERT_TRUE(vm_->wait_console("qtx-agent 0.1.0 starting", 120000)) << vm_->console();
+  std::this_thread::sleep_for(12s);
+  host::AgentOptions o = options();
+  o.endpoint = host::Endpoint::connect(vm_->socket());
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok()) << added.error().to_string();
+  auto agent = added.value();
+  ASSERT_TRUE(agent->wait_ready(30s).ok()) << vm_->console();
+  // 64 calls at once, answered in any order, each with its own payload.
+  constexpr int kCalls = 64;
+  std::vector<std::promise<host::Result<v1::PingResponse>>> answers(kCalls);
+  for (int i = 0; i < kCalls; ++i) {
+    v1::PingRequest p;
+    p.set_payload("call " + std::to_string(i));
+    agent->ping(p, {}, [&answers, i](host::Result<v1::PingResponse> r) { answers[i].set_value(std::move(r)); });
+  }
+  auto info = agent->info({});
+  for (int i = 0; i < kCalls; ++i) {
+    auto r = answers[i].get_future().get();
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->payload(), "call " + std::to_string(i));
+  }
+  ASSERT_TRUE(info.ok()) << info.error().to_string();
+  EXPECT_EQ(info->session().bytes_dropped(), 0u);
+  const auto st = agent->stats();
+  EXPECT_EQ(st.discarded_frames, 0u);
+  EXPECT_EQ(st.stray_frames, 0u);
+  EXPECT_EQ(st.dropped_bytes, 0u);
+  EXPECT_EQ(st.connects, 1u);
+}
+
+TEST_F(RealVm, GarbageBetweenTheHostsFramesIsDroppedAndNothingValidIsLost) {
+  vm_ = std::make_unique<TestVm>(qemu_, dir());
+  ASSERT_TRUE(vm_->wait_console("qtx-agent 0.1.0 starting", 120000)) << vm_->console();
+  // The host talks to the VM through a proxy that writes garbage before the
+  // handshake and before every later frame, file chunks included.
+  InjectingProxy proxy(dir() + "/proxy.sock", vm_->socket(), 7);
+  host::AgentOptions o = options();
+  o.endpoint = host::Endpoint::connect(dir() + "/proxy.sock");
+  o.keepalive_interval = 0ms;  // no frames but the test's own
+  o.handshake_timeout = 30s;  // the proxy serves one connection: no retry
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok()) << added.error().to_string();
+  auto agent = added.value();
+  ASSERT_TRUE(agent->wait_ready(60s).ok()) << proxy.error() << "\n" << vm_->console();
+  for (int i = 0; i < 50; ++i) {
+    v1::PingRequest p;
+    p.set_payload("n" + std::to_string(i));
+    auto pong = agent->ping(p);
+    ASSERT_TRUE(pong.ok()) << pong.error().to_string();
+    EXPECT_EQ(pong->payload(), "n" + std::to_string(i));
+  }
+  const std::string data = random_bytes(4u << 20);
+  v1::FileWriteRequest w;
+  w.set_path("/tmp/through-garbage.bin");
+  auto up = agent->upload_bytes(data, w);
+  ASSERT_TRUE(up.ok()) << up.error().to_string();
+  EXPECT_EQ(up->sha256_hex, wire::Sha256::hex(wire::Sha256::of(data)));
+  v1::FileReadRequest rd;
+  rd.set_path("/tmp/through-garbage.bin");
+  std::string back;
+  ASSERT_TRUE(agent->download_bytes(rd, &back).ok());
+  EXPECT_TRUE(back == data);
+  // The agent dropped exactly the garbage, and took every frame the host sent.
+  auto info = agent->info({});
+  ASSERT_TRUE(info.ok()) << info.error().to_string();
+  EXPECT_EQ(proxy.error(), "");
+  EXPECT_GT(proxy.garbage_bytes(), 1000u + 60 * 3);
+  EXPECT_EQ(info->session().bytes_dropped(), proxy.garbage_bytes());
+  EXPECT_EQ(info->session().frames_received() + 1, proxy.frames());  // + the info request
+  EXPECT_EQ(agent->stats().stray_frames, 0u);
+  EXPECT_EQ(agent->stats().connects, 1u);
 }
 
 // The agent's context switches (all threads) and CPU ticks, read in the guest.

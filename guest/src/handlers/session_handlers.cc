@@ -50,6 +50,12 @@ void handle_info(Session& s, std::uint64_t id, const v1::InfoRequest&) {
   p->set_max_exec_output(c.max_exec_output);
   p->set_max_open_transfers(c.max_open_transfers);
   p->set_max_message(c.max_message);
+  const auto& st = s.decoder_stats();
+  auto* counters = info->mutable_session();
+  counters->set_bytes_received(st.bytes_fed);
+  counters->set_frames_received(st.frames);
+  counters->set_bytes_dropped(st.dropped_total());
+  counters->set_bytes_dropped_since_start(s.agent().counters.bytes_dropped.load() + st.dropped_total());
   asio::post(s.agent().workers, [reply, r = std::move(r)]() mutable {
     auto* out = r.mutable_info();
     *out->mutable_os() = read_os_info();

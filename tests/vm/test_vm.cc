@@ -1,0 +1,177 @@
+#include "vm/test_vm.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "support/agent_process.h"
+
+namespace qtx::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace v1 = ::qtx::agent::v1;
+
+host::Error local_error(const std::string& what) {
+  return host::Error(host::ErrorKind::kLocal, what + ": " + std::strerror(errno), 0, errno);
+}
+
+}  // namespace
+
+std::string find_qemu() {
+  for (const char* dir : {"/usr/bin", "/usr/local/bin"}) {
+    std::string p = std::string(dir) + "/qemu-system-x86_64";
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
+TestVm::TestVm(const std::string& qemu, const std::string& dir)
+    : console_(dir + "/console.log"), socket_(dir + "/qtx.sock"), raw_socket_(dir + "/raw.sock") {
+  const std::string kernel = std::string(QTX_VM_DIR) + "/vmlinuz";
+  const std::string initrd = std::string(QTX_VM_DIR) + "/initramfs.cpio.gz";
+  const std::string agent_chardev = "socket,id=qtx0,path=" + socket_ + ",server=on,wait=off";
+  const std::string raw_chardev = "socket,id=raw0,path=" + raw_socket_ + ",server=on,wait=off";
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int out = ::open(console_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int in = ::open("/dev/null", O_RDONLY);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::execl(qemu.c_str(), "qemu-system-x86_64", "-m", "256", "-nographic", "-no-reboot", "-kernel", kernel.c_str(),
+            "-initrd", initrd.c_str(), "-append", "console=ttyS0 quiet panic=-1", "-device", "virtio-serial-pci",
+            "-chardev", agent_chardev.c_str(), "-device", "virtserialport,chardev=qtx0,name=org.quantix.agent.0",
+            "-chardev", raw_chardev.c_str(), "-device", "virtserialport,chardev=raw0,name=org.quantix.raw.0",
+            static_cast<char*>(nullptr));
+    _exit(127);
+  }
+}
+
+TestVm::~TestVm() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+int TestVm::wait_exit(int timeout_ms) {
+  int status = AgentProcess::Waiter(pid_).wait(timeout_ms);
+  if (status != -1) pid_ = -1;
+  return status;
+}
+
+std::string TestVm::console() const {
+  std::ifstream f(console_);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool TestVm::wait_console(const std::string& text, int timeout_ms) const {
+  const auto end = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (console().find(text) == std::string::npos) {
+    if (Clock::now() >= end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling another process's output
+  }
+  return true;
+}
+
+host::Result<double> dd_through_raw_port(host::Agent& agent, const TestVm& vm, bool to_guest, std::size_t bytes) {
+  constexpr std::size_t kBlock = 64 * 1024;
+  const std::size_t blocks = bytes / kBlock;
+  // One open of the port for the whole script (a virtio port opens once).
+  // Until the host's 'S' arrives, reads return 0 (no host yet) or the byte.
+  std::string script =
+      "dev=; for d in /sys/class/virtio-ports/*; do "
+      "[ \"$(cat $d/name)\" = org.quantix.raw.0 ] && dev=/dev/${d##*/}; done; "
+      "exec 3<>$dev || exit 2; "
+      "until [ \"$(dd bs=1 count=1 <&3 2>/dev/null)\" = S ]; do sleep 0.05; done; ";
+  if (to_guest) {
+    script += "printf A >&3; dd of=/dev/null bs=64k count=" + std::to_string(blocks) +
+              " iflag=fullblock <&3 2>/dev/null || exit 3; printf D >&3";
+  } else {
+    script += "dd if=/dev/zero bs=64k count=" + std::to_string(blocks) + " >&3 2>/dev/null || exit 3";
+  }
+
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return local_error("socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", vm.raw_socket().c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    auto e = local_error("connect " + vm.raw_socket());
+    ::close(fd);
+    return e;
+  }
+  // A guest that never answers fails the measurement instead of hanging it.
+  const timeval io_timeout{120, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &io_timeout, sizeof(io_timeout));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &io_timeout, sizeof(io_timeout));
+  std::promise<host::Result<host::ExecOutcome>> exec_done;
+  v1::ExecRequest ex;
+  ex.add_argv("/bin/sh");
+  ex.add_argv("-c");
+  ex.add_argv(script);
+  agent.exec(ex, {}, {.timeout = std::chrono::seconds(120)},
+             [&exec_done](host::Result<host::ExecOutcome> r) { exec_done.set_value(std::move(r)); });
+
+  auto read_exact = [fd](char* p, std::size_t n, Clock::time_point* first) -> bool {
+    while (n > 0) {
+      const ssize_t k = ::read(fd, p, n);
+      if (k <= 0) return false;
+      if (first && *first == Clock::time_point{}) *first = Clock::now();
+      p += k;
+      n -= static_cast<std::size_t>(k);
+    }
+    return true;
+  };
+  std::optional<host::Error> failure;
+  double mb_per_s = 0;
+  if (::write(fd, "S", 1) != 1) failure = local_error("write to the raw port");
+  if (!failure && to_guest) {
+    char ack = 0;
+    std::vector<char> block(kBlock, '\x5a');
+    if (!read_exact(&ack, 1, nullptr) || ack != 'A') failure = local_error("the guest's dd did not start");
+    const auto t0 = Clock::now();
+    for (std::size_t i = 0; !failure && i < blocks; ++i) {
+      if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size())) {
+        failure = local_error("write to the raw port");
+      }
+    }
+    char done = 0;
+    if (!failure && (!read_exact(&done, 1, nullptr) || done != 'D')) failure = local_error("the guest's dd failed");
+    mb_per_s = static_cast<double>(blocks * kBlock) / 1e6 / std::chrono::duration<double>(Clock::now() - t0).count();
+  } else if (!failure) {
+    std::vector<char> sink(blocks * kBlock);
+    Clock::time_point first{};
+    if (!read_exact(sink.data(), sink.size(), &first)) failure = local_error("read from the raw port");
+    mb_per_s = static_cast<double>(sink.size()) / 1e6 / std::chrono::duration<double>(Clock::now() - first).count();
+  }
+  // Closing our end makes the guest's reads return 0, so a failed script ends.
+  ::close(fd);
+  auto r = exec_done.get_future().get();
+  if (!r) return r.error();
+  if (r->result.exit_code() != 0) {
+    return host::Error(host::ErrorKind::kGuestFailed,
+                       "dd in the guest exited with " + std::to_string(r->result.exit_code()) + ": " + r->stderr_data);
+  }
+  if (failure) return *failure;
+  return mb_per_s;
+}
+
+}  // namespace qtx::testing

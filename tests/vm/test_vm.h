@@ -1,0 +1,48 @@
+// The test guest under QEMU (TCG): one process per Vm, killed by the
+// destructor. The guest has two virtio-serial ports on one controller, each
+// on a chardev socket that QEMU serves (server=on,wait=off):
+//   org.quantix.agent.0  on socket()      the agent's port
+//   org.quantix.raw.0    on raw_socket()  a bare port for measuring the
+//                                         transport itself with dd
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "qtx/host/agent.h"
+
+namespace qtx::testing {
+
+// The installed qemu-system-x86_64, or "" when there is none.
+std::string find_qemu();
+
+class TestVm {
+ public:
+  // Boots the guest built into QTX_VM_DIR with 256 MiB; files go to `dir`.
+  TestVm(const std::string& qemu, const std::string& dir);
+  ~TestVm();
+  TestVm(const TestVm&) = delete;
+  TestVm& operator=(const TestVm&) = delete;
+
+  // QEMU's exit status, or -1 if it is still running after `timeout_ms`.
+  int wait_exit(int timeout_ms);
+  // Waits until the guest's console contains `text`; false after `timeout_ms`.
+  bool wait_console(const std::string& text, int timeout_ms) const;
+  std::string console() const;
+  const std::string& socket() const { return socket_; }
+  const std::string& raw_socket() const { return raw_socket_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string console_, socket_, raw_socket_;
+};
+
+// Moves `bytes` through the raw port with dd in the guest (64 KiB blocks,
+// started through `agent`) and returns the rate in MB/s measured on the host
+// from the first bulk byte to the last (guest->host) or to the guest's
+// report that dd finished (host->guest). Returns an Error when the guest
+// side or the socket fails.
+host::Result<double> dd_through_raw_port(host::Agent& agent, const TestVm& vm, bool to_guest, std::size_t bytes);
+
+}  // namespace qtx::testing
