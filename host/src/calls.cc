@@ -104,6 +104,7 @@ UploadCall::UploadCall(UploadSource source, std::uint64_t total, v1::FileWriteRe
       done_(std::move(done)) {
   if (transfer_.chunk_size == 0) transfer_.chunk_size = TransferOptions().chunk_size;
   if (request_.expected_size() == 0) request_.set_expected_size(total_);
+  if (!transfer_.verify_sha256) request_.set_skip_sha256(true);
 }
 
 void UploadCall::fill_request(v1::Request* request) { *request->mutable_file_write() = request_; }
@@ -132,7 +133,7 @@ std::optional<Error> UploadCall::pump(Link& link, std::uint64_t id) {
       sent_last_ = true;
     } else {
       chunk->set_data(buf_.data(), n);
-      sha_.update(buf_.data(), n);
+      if (!request_.skip_sha256()) sha_.update(buf_.data(), n);
       sent_ += n;
       credit_ -= n;
     }
@@ -152,17 +153,19 @@ void UploadCall::on_response(v1::Response& response) {
   if (!sent_last_) {
     return done_(Error(ErrorKind::kProtocol, "upload: the agent answered before the last chunk was sent"));
   }
-  const std::string mine = wire::Sha256::bytes(sha_.finish());
-  if (r.bytes() != sent_ || r.sha256() != mine) {
-    return done_(Error(ErrorKind::kProtocol,
-                       "upload: sha256 mismatch: sent " + std::to_string(sent_) + " bytes, the agent wrote " +
-                           std::to_string(r.bytes())));
+  if (r.bytes() != sent_) {
+    return done_(Error(ErrorKind::kProtocol, "upload: sent " + std::to_string(sent_) + " bytes, the agent wrote " +
+                                                 std::to_string(r.bytes())));
   }
   TransferResult result;
   result.bytes = sent_;
-  wire::Sha256::Digest d;
-  std::copy(mine.begin(), mine.end(), d.begin());
-  result.sha256_hex = wire::Sha256::hex(d);
+  if (!request_.skip_sha256()) {
+    const wire::Sha256::Digest mine = sha_.finish();
+    if (r.sha256() != wire::Sha256::bytes(mine)) {
+      return done_(Error(ErrorKind::kProtocol, "upload: sha256 mismatch over " + std::to_string(sent_) + " bytes"));
+    }
+    result.sha256_hex = wire::Sha256::hex(mine);
+  }
   done_(std::move(result));
 }
 
@@ -175,6 +178,7 @@ DownloadCall::DownloadCall(v1::FileReadRequest request, DownloadSink sink, Trans
     : request_(std::move(request)), sink_(std::move(sink)), transfer_(std::move(transfer)), done_(std::move(done)) {
   if (request_.chunk_size() == 0) request_.set_chunk_size(transfer_.chunk_size);
   if (request_.window() == 0) request_.set_window(transfer_.window ? transfer_.window : TransferOptions().window);
+  if (!transfer_.verify_sha256) request_.set_skip_sha256(true);
 }
 
 void DownloadCall::fill_request(v1::Request* request) { *request->mutable_file_read() = request_; }
@@ -188,7 +192,7 @@ std::optional<Error> DownloadCall::on_progress(Link& link, std::uint64_t id, con
   }
   if (c.data().empty()) return std::nullopt;
   if (Result<void> r = sink_(c.data()); !r) return r.error();
-  sha_.update(c.data());
+  if (!request_.skip_sha256()) sha_.update(c.data());
   received_ += c.data().size();
   unacked_ += c.data().size();
   if (transfer_.on_progress) transfer_.on_progress(
@@ -204,12 +208,19 @@ void DownloadCall::on_response(v1::Response& response) {
   if (response.has_error()) return done_(guest_error(response.error()));
   if (!response.has_file_read()) return done_(unexpected("download", response));
   const v1::FileReadResult& r = response.file_read();
-  const wire::Sha256::Digest digest = sha_.finish();
-  if (r.bytes() != received_ || r.sha256() != wire::Sha256::bytes(digest)) {
-    return done_(Error(ErrorKind::kProtocol, "download: sha256 mismatch: received " + std::to_string(received_) +
+  if (r.bytes() != received_) {
+    return done_(Error(ErrorKind::kProtocol, "download: received " + std::to_string(received_) +
                                                  " bytes, the agent sent " + std::to_string(r.bytes())));
   }
-  done_(TransferResult{received_, wire::Sha256::hex(digest)});
+  TransferResult result{received_, ""};
+  if (!request_.skip_sha256()) {
+    const wire::Sha256::Digest digest = sha_.finish();
+    if (r.sha256() != wire::Sha256::bytes(digest)) {
+      return done_(Error(ErrorKind::kProtocol, "download: sha256 mismatch over " + std::to_string(received_) + " bytes"));
+    }
+    result.sha256_hex = wire::Sha256::hex(digest);
+  }
+  done_(std::move(result));
 }
 
 void DownloadCall::fail(Error error) { done_(std::move(error)); }

@@ -78,6 +78,29 @@ TEST_F(Files, WriteAtomicallyThenReadBackWithMatchingSha256) {
   EXPECT_EQ(l->file_list().entries(0).path(), "blob");
 }
 
+TEST_F(Files, SkipSha256TransfersTheSameBytesAndAnswersNoDigest) {
+  start();
+  const std::string data = random_data(1024 * 1024 + 5, 2);
+  v1::FileWriteRequest w;
+  w.set_path(dir_ + "/blob");
+  w.set_atomic(true);
+  w.set_skip_sha256(true);
+  auto wr = write_file(2, w, data, 100000);
+  ASSERT_TRUE(wr && wr->has_file_write()) << describe(wr) << agent_->log();
+  EXPECT_EQ(wr->file_write().bytes(), data.size());
+  EXPECT_EQ(wr->file_write().sha256(), "");
+  EXPECT_EQ(slurp(dir_ + "/blob"), data);
+
+  v1::FileReadRequest r;
+  r.set_path(dir_ + "/blob");
+  r.set_skip_sha256(true);
+  auto rd = read_file(3, r, 512 * 1024);
+  ASSERT_TRUE(rd.response && rd.response->has_file_read()) << describe(rd.response);
+  EXPECT_EQ(rd.data, data);
+  EXPECT_EQ(rd.response->file_read().bytes(), data.size());
+  EXPECT_EQ(rd.response->file_read().sha256(), "");
+}
+
 TEST_F(Files, ReadARangeAndAnEmptyFile) {
   start();
   std::ofstream(dir_ + "/f") << "0123456789";

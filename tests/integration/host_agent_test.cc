@@ -149,6 +149,30 @@ TEST_F(HostAgent, UploadAndDownloadBytesWithSha256) {
   EXPECT_EQ(slurp(dir() + "/empty"), "");
 }
 
+TEST_F(HostAgent, TransfersWithoutSha256MoveTheSameBytesAndReportNoDigest) {
+  start_agent();
+  auto agent = connect();
+  ASSERT_TRUE(agent);
+  const std::string data = random_bytes(3 * 1024 * 1024 + 3, 4);
+  host::TransferOptions t;
+  t.verify_sha256 = false;
+  v1::FileWriteRequest w;
+  w.set_path(dir() + "/nosha.bin");
+  auto up = agent->upload_bytes(data, w, t);
+  ASSERT_TRUE(up.ok()) << up.error().to_string();
+  EXPECT_EQ(up->bytes, data.size());
+  EXPECT_EQ(up->sha256_hex, "");
+  EXPECT_EQ(slurp(dir() + "/nosha.bin"), data);
+  v1::FileReadRequest rd;
+  rd.set_path(dir() + "/nosha.bin");
+  std::string back;
+  auto down = agent->download_bytes(rd, &back, t);
+  ASSERT_TRUE(down.ok()) << down.error().to_string();
+  EXPECT_EQ(down->bytes, data.size());
+  EXPECT_EQ(down->sha256_hex, "");
+  EXPECT_EQ(back, data);
+}
+
 TEST_F(HostAgent, FileToFileTransfersLeaveNoPartialOnFailure) {
   start_agent();
   auto agent = connect();

@@ -70,7 +70,8 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
         remaining_(req.length() ? req.length() : (file_size > req.offset() ? file_size - req.offset() : 0)),
         chunk_(chunk_limit(s.agent(), req.chunk_size())),
         credit_(req.window() ? req.window() : kDefaultWindow),
-        file_size_(file_size) {}
+        file_size_(file_size),
+        hashing_(!req.skip_sha256()) {}
 
   void start() { pump(); }
 
@@ -111,7 +112,7 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
         got += static_cast<std::size_t>(r);
       }
       data->resize(got);
-      self->hash_.update(*data);  // one job at a time: the hash sees chunks in order
+      if (self->hashing_) self->hash_.update(*data);  // one job at a time: the hash sees chunks in order
       auto& io = self->agent_.io;
       asio::post(io, [self = std::move(self), data, err] { self->on_chunk(std::move(*data), err); });
     });
@@ -147,7 +148,7 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
     v1::Response r;
     auto* out = r.mutable_file_read();
     out->set_bytes(sent_);
-    out->set_sha256(wire::Sha256::bytes(hash_.finish()));
+    if (hashing_) out->set_sha256(wire::Sha256::bytes(hash_.finish()));
     out->set_file_size(file_size_);
     s.respond(id_, std::move(r));
   }
@@ -163,6 +164,7 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
   std::uint64_t credit_;
   std::uint64_t file_size_;
   std::uint64_t sent_ = 0;
+  const bool hashing_;  // false: skip_sha256, the answer carries none
   wire::Sha256 hash_;  // touched only by the one worker job in flight
   bool reading_ = false;
   bool finished_ = false;
@@ -266,7 +268,7 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
         done += static_cast<std::size_t>(n);
       }
       if (err == 0) {
-        self->hash_.update(chunk->data);
+        if (!self->req_.skip_sha256()) self->hash_.update(chunk->data);
         self->written_ += chunk->data.size();
       }
       if (err == 0 && chunk->last) err = self->finalize();
@@ -301,7 +303,7 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
       done_ = true;
       v1::Response r;
       r.mutable_file_write()->set_bytes(written_);
-      r.mutable_file_write()->set_sha256(wire::Sha256::bytes(hash_.finish()));
+      if (!req_.skip_sha256()) r.mutable_file_write()->set_sha256(wire::Sha256::bytes(hash_.finish()));
       spdlog::info("audit: file_write {} ({} bytes)", req_.path(), written_);
       return s->respond(id_, std::move(r));
     }

@@ -127,7 +127,10 @@ struct ExecOutcome {
 
 // File transfers. The data is pipelined within the agent's credit, and the
 // sha256 of what was sent is compared with the agent's at the end: a
-// mismatch fails the call with kProtocol.
+// mismatch fails the call with kProtocol. With verify_sha256 off neither
+// side hashes (where the guest has no SHA instructions, hashing costs more
+// than the port): every chunk is still checked by its frame's crc32c and its
+// offset, and the byte counts are compared.
 struct TransferProgress {
   std::uint64_t bytes = 0;
   std::uint64_t total = 0;  // 0 when unknown
@@ -137,10 +140,11 @@ struct TransferOptions {
   std::uint32_t chunk_size = 256 * 1024;
   std::uint64_t window = 8u * 1024 * 1024;  // download: bytes the agent may send ahead
   std::uint64_t expected_total = 0;         // download: the size, for progress, when known
+  bool verify_sha256 = true;                // false: sets the request's skip_sha256
 };
 struct TransferResult {
   std::uint64_t bytes = 0;
-  std::string sha256_hex;
+  std::string sha256_hex;  // empty when the transfer skipped sha256
 };
 // Upload data source: fills buf[0, n) and returns the bytes written, 0 at
 // the end, or an Error (which cancels the transfer). Runs on the I/O thread.
