@@ -283,7 +283,7 @@ TEST_F(RealVm, GuestUpLongBeforeTheHostThenEverythingAtOnce) {
   // of its telemetry intervals (5 s): nothing it could have queued may be
   // taken for an answer when the host arrives.
   ASSERT_TRUE(vm_->wait_console("qtx-agent 0.1.0 starting", 120000)) << vm_->console();
-  std::this_thread::sleep_for(12s);
+  std::this_thread::sleep_for(8s);
   host::AgentOptions o = options();
   o.endpoint = host::Endpoint::connect(vm_->socket());
   auto added = manager_->add(o);
