@@ -62,7 +62,10 @@ TEST_F(System, PowerAnswersFirstThenRunsTheConfiguredCommand) {
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   int rd = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
   ASSERT_GE(rd, 0);
-  start("[power]\npoweroff = [\"/bin/sh\", \"-c\", \"echo poweroff > " + fifo + "\"]\n");
+  // The command prints first, as systemctl does, once the agent has long
+  // let go of it: its output must go somewhere that cannot kill it.
+  start("[power]\npoweroff = [\"/bin/sh\", \"-c\", \"sleep 0.2; echo chatter; echo more >&2; echo poweroff > " + fifo +
+        "\"]\n");
   v1::Request req;
   req.mutable_power()->set_action(v1::PowerRequest::ACTION_POWEROFF);
   req.mutable_power()->set_delay_ms(50);

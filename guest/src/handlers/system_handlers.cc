@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -64,10 +65,14 @@ void do_power(AgentContext& agent, v1::PowerRequest::Action a) {
     spec.argv = cmd;
     spec.path = resolve_executable(cmd[0], "/usr/sbin:/usr/bin:/sbin:/bin");
     spec.env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+    // Nobody reads its output: a pipe would kill it with SIGPIPE as soon as
+    // it printed anything (systemctl does), before it acted.
+    spec.discard_output = true;
     auto p = std::make_shared<Spawned>(spawn(spec));
     asio::post(agent.io, [p, cmd, &agent] {
       if (p->pid > 0) agent.reaper->watch(p->pid, [cmd](int status) {
-        if (status != 0) spdlog::error("{} exited with status {}", cmd[0], status);
+        if (WIFSIGNALED(status)) spdlog::error("{} was killed by signal {}", cmd[0], WTERMSIG(status));
+        else if (WEXITSTATUS(status) != 0) spdlog::error("{} exited with {}", cmd[0], WEXITSTATUS(status));
       });
       if (p->error != 0) spdlog::error("power command {} failed at {}: {}", cmd[0], p->failed_step, std::strerror(p->error));
     });
