@@ -210,9 +210,14 @@ case $init in
       say "note: no virtio-serial port $PORT in this VM yet; the agent starts when it appears. To $snippet"
       exit 0
     fi
-    udevadm trigger --action=add --subsystem-match=virtio-ports 2>/dev/null || true
-    if changed_kind program || changed_kind unit; then systemctl restart qtx-agent.service
-    else systemctl start qtx-agent.service; fi
+    # An agent already running is restarted only when its files changed (an
+    # upgrade); otherwise it is started once, by the port's device or here.
+    if systemctl is-active --quiet qtx-agent.service && { changed_kind program || changed_kind unit; }; then
+      systemctl restart qtx-agent.service
+    else
+      udevadm trigger --action=add --subsystem-match=virtio-ports 2>/dev/null || true
+      systemctl start qtx-agent.service
+    fi
     i=0
     until systemctl is-active --quiet qtx-agent.service; do
       i=$((i + 1))
@@ -223,8 +228,11 @@ case $init in
     ;;
   openrc)
     rc-update add qtx-agent default >/dev/null 2>&1 || true
-    if changed_kind program || changed_kind unit; then rc-service qtx-agent restart >/dev/null
-    else rc-service qtx-agent start >/dev/null 2>&1 || true; fi
+    if rc-service qtx-agent status >/dev/null 2>&1 && { changed_kind program || changed_kind unit; }; then
+      rc-service qtx-agent restart >/dev/null
+    else
+      rc-service qtx-agent start >/dev/null 2>&1 || true
+    fi
     rc-service qtx-agent status >/dev/null 2>&1 || die "qtx-agent did not start: see rc-service qtx-agent status"
     if port_present; then say "qtx-agent is running on $PORT"
     else say "note: qtx-agent is running and waits for its port; no virtio-serial port $PORT yet. To $snippet"; fi

@@ -40,12 +40,28 @@ std::string find_qemu() {
   return "";
 }
 
-TestVm::TestVm(const std::string& qemu, const std::string& dir)
+GuestImage GuestImage::busybox() {
+  GuestImage g;
+  g.kernel = std::string(QTX_VM_DIR) + "/vmlinuz";
+  g.initrd = std::string(QTX_VM_DIR) + "/initramfs.cpio.gz";
+  g.append = "console=ttyS0 quiet panic=-1";
+  return g;
+}
+
+TestVm::TestVm(const std::string& qemu, const std::string& dir, const GuestImage& image)
     : console_(dir + "/console.log"), socket_(dir + "/qtx.sock"), raw_socket_(dir + "/raw.sock") {
-  const std::string kernel = std::string(QTX_VM_DIR) + "/vmlinuz";
-  const std::string initrd = std::string(QTX_VM_DIR) + "/initramfs.cpio.gz";
-  const std::string agent_chardev = "socket,id=qtx0,path=" + socket_ + ",server=on,wait=off";
-  const std::string raw_chardev = "socket,id=raw0,path=" + raw_socket_ + ",server=on,wait=off";
+  std::vector<std::string> args = {"qemu-system-x86_64", "-m", std::to_string(image.memory_mib), "-nographic",
+                                   "-kernel", image.kernel, "-initrd", image.initrd, "-append", image.append,
+                                   "-device", "virtio-serial-pci",
+                                   "-chardev", "socket,id=qtx0,path=" + socket_ + ",server=on,wait=off",
+                                   "-device", "virtserialport,chardev=qtx0,name=org.quantix.agent.0",
+                                   "-chardev", "socket,id=raw0,path=" + raw_socket_ + ",server=on,wait=off",
+                                   "-device", "virtserialport,chardev=raw0,name=org.quantix.raw.0"};
+  if (image.reboot_exits) args.push_back("-no-reboot");
+  args.insert(args.end(), image.devices.begin(), image.devices.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_ = ::fork();
   if (pid_ == 0) {
     int out = ::open(console_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -53,11 +69,7 @@ TestVm::TestVm(const std::string& qemu, const std::string& dir)
     ::dup2(in, 0);
     ::dup2(out, 1);
     ::dup2(out, 2);
-    ::execl(qemu.c_str(), "qemu-system-x86_64", "-m", "256", "-nographic", "-no-reboot", "-kernel", kernel.c_str(),
-            "-initrd", initrd.c_str(), "-append", "console=ttyS0 quiet panic=-1", "-device", "virtio-serial-pci",
-            "-chardev", agent_chardev.c_str(), "-device", "virtserialport,chardev=qtx0,name=org.quantix.agent.0",
-            "-chardev", raw_chardev.c_str(), "-device", "virtserialport,chardev=raw0,name=org.quantix.raw.0",
-            static_cast<char*>(nullptr));
+    ::execv(qemu.c_str(), argv.data());
     _exit(127);
   }
 }

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "qtx/host/agent.h"
 
@@ -17,10 +18,22 @@ namespace qtx::testing {
 // The installed qemu-system-x86_64, or "" when there is none.
 std::string find_qemu();
 
+// What to boot: a kernel and initrd from the host's files, and the rest of
+// the machine.
+struct GuestImage {
+  std::string kernel, initrd, append;
+  int memory_mib = 256;
+  bool reboot_exits = true;          // -no-reboot: a guest reboot ends QEMU
+  std::vector<std::string> devices;  // further QEMU arguments (disks, a CD-ROM)
+
+  // The busybox test guest built into QTX_VM_DIR (tests/vm/guest).
+  static GuestImage busybox();
+};
+
 class TestVm {
  public:
-  // Boots the guest built into QTX_VM_DIR with 256 MiB; files go to `dir`.
-  TestVm(const std::string& qemu, const std::string& dir);
+  // Boots `image`; the console log and the sockets go to `dir`.
+  TestVm(const std::string& qemu, const std::string& dir, const GuestImage& image = GuestImage::busybox());
   ~TestVm();
   TestVm(const TestVm&) = delete;
   TestVm& operator=(const TestVm&) = delete;
