@@ -121,5 +121,29 @@ TEST_F(SystemdGuest, InstallerFromTheIsoLeavesAnAgentThatSystemdStartsAndBringsB
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
+TEST_F(SystemdGuest, WithoutThePortTheAgentWaitsUnstartedAndStartsWhenThePortIsHotPlugged) {
+  guest_.agent_port = false;
+  TestVm vm(qemu_, dir(), guest_);
+  ASSERT_TRUE(vm.wait_console("qtx-firstboot: install.sh exited with 0", 600000)) << vm.console();
+  EXPECT_NE(vm.console().find("note: no virtio-serial port org.quantix.agent.0 in this VM yet; the agent starts when "
+                              "it appears"),
+            std::string::npos)
+      << vm.console();
+  EXPECT_EQ(vm.hotplug_agent_port(), "");
+  host::AgentOptions o = options();
+  o.endpoint = host::Endpoint::connect(vm.socket());
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok()) << added.error().to_string();
+  auto agent = added.value();
+  ASSERT_TRUE(agent->wait_ready(120s).ok()) << vm.console();
+  EXPECT_EQ(guest_sh(*agent, "systemctl is-active qtx-agent.service"), "active\n");
+  // Started once, by the port's arrival: never before it.
+  EXPECT_EQ(guest_sh(*agent, "journalctl -b -u qtx-agent.service -o cat | grep -c 'starting (instance'"), "1\n");
+  v1::PowerRequest off;
+  off.set_action(v1::PowerRequest::ACTION_POWEROFF);
+  ASSERT_TRUE(agent->power(off).ok());
+  ASSERT_NE(vm.wait_exit(300000), -1) << "the guest did not power off; console:\n" << vm.console();
+}
+
 }  // namespace
 }  // namespace qtx::testing

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -49,14 +50,20 @@ GuestImage GuestImage::busybox() {
 }
 
 TestVm::TestVm(const std::string& qemu, const std::string& dir, const GuestImage& image)
-    : console_(dir + "/console.log"), socket_(dir + "/qtx.sock"), raw_socket_(dir + "/raw.sock") {
+    : console_(dir + "/console.log"),
+      socket_(dir + "/qtx.sock"),
+      raw_socket_(dir + "/raw.sock"),
+      monitor_(dir + "/monitor.sock") {
   std::vector<std::string> args = {"qemu-system-x86_64", "-m", std::to_string(image.memory_mib), "-nographic",
                                    "-kernel", image.kernel, "-initrd", image.initrd, "-append", image.append,
-                                   "-device", "virtio-serial-pci",
-                                   "-chardev", "socket,id=qtx0,path=" + socket_ + ",server=on,wait=off",
-                                   "-device", "virtserialport,chardev=qtx0,name=org.quantix.agent.0",
+                                   "-monitor", "unix:" + monitor_ + ",server=on,wait=off",
+                                   "-device", "virtio-serial-pci,id=vser0",
                                    "-chardev", "socket,id=raw0,path=" + raw_socket_ + ",server=on,wait=off",
-                                   "-device", "virtserialport,chardev=raw0,name=org.quantix.raw.0"};
+                                   "-device", "virtserialport,bus=vser0.0,chardev=raw0,name=org.quantix.raw.0"};
+  if (image.agent_port) {
+    args.insert(args.end(), {"-chardev", "socket,id=qtx0,path=" + socket_ + ",server=on,wait=off", "-device",
+                             "virtserialport,bus=vser0.0,chardev=qtx0,name=org.quantix.agent.0"});
+  }
   if (image.reboot_exits) args.push_back("-no-reboot");
   args.insert(args.end(), image.devices.begin(), image.devices.end());
   std::vector<char*> argv;
@@ -101,6 +108,54 @@ bool TestVm::wait_console(const std::string& text, int timeout_ms) const {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling another process's output
   }
   return true;
+}
+
+std::string TestVm::hotplug_agent_port() {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", monitor_.c_str());
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (fd >= 0) ::close(fd);
+    return "cannot reach QEMU's monitor at " + monitor_ + ": " + std::strerror(errno);
+  }
+  const timeval io_timeout{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &io_timeout, sizeof(io_timeout));
+  // The human monitor: a banner, then "(qemu) " before every command.
+  auto until_prompt = [fd]() -> std::string {
+    std::string got;
+    char buf[512];
+    while (got.find("(qemu) ") == std::string::npos) {
+      const ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (n <= 0) return got + " [monitor closed]";
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    return got.substr(0, got.find("(qemu) "));
+  };
+  std::string answers;
+  until_prompt();
+  for (const std::string& cmd : {"chardev-add socket,id=qtx0,path=" + socket_ + ",server=on,wait=off",
+                                 std::string("device_add virtserialport,bus=vser0.0,chardev=qtx0,name=org.quantix.agent.0")}) {
+    const std::string line = cmd + "\n";
+    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) break;
+    std::string reply = until_prompt();
+    // The monitor echoes the command with terminal escapes; any other text
+    // after the echo is an error message.
+    const auto echo = reply.find(cmd);
+    if (echo != std::string::npos) reply.erase(0, echo + cmd.size());
+    for (std::size_t i = 0; i < reply.size(); ++i) {
+      if (reply[i] == '\x1b') {  // ESC [ parameters final-letter
+        std::size_t j = i + 1;
+        if (j < reply.size() && reply[j] == '[') ++j;
+        while (j < reply.size() && !std::isalpha(static_cast<unsigned char>(reply[j]))) ++j;
+        i = j;
+      } else if (reply[i] != '\r' && reply[i] != '\n') {
+        answers += reply[i];
+      }
+    }
+  }
+  ::close(fd);
+  return answers;
 }
 
 host::Result<double> dd_through_raw_port(host::Agent& agent, const TestVm& vm, bool to_guest, std::size_t bytes) {

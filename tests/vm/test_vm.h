@@ -24,6 +24,7 @@ struct GuestImage {
   std::string kernel, initrd, append;
   int memory_mib = 256;
   bool reboot_exits = true;          // -no-reboot: a guest reboot ends QEMU
+  bool agent_port = true;            // false: plug it later with hotplug_agent_port()
   std::vector<std::string> devices;  // further QEMU arguments (disks, a CD-ROM)
 
   // The busybox test guest built into QTX_VM_DIR (tests/vm/guest).
@@ -45,10 +46,13 @@ class TestVm {
   std::string console() const;
   const std::string& socket() const { return socket_; }
   const std::string& raw_socket() const { return raw_socket_; }
+  // Plugs the agent's port into the running VM (chardev on socket()) through
+  // QEMU's monitor; what the monitor answered, empty on success.
+  std::string hotplug_agent_port();
 
  private:
   pid_t pid_ = -1;
-  std::string console_, socket_, raw_socket_;
+  std::string console_, socket_, raw_socket_, monitor_;
 };
 
 // Moves `bytes` through the raw port with dd in the guest (64 KiB blocks,

@@ -356,6 +356,20 @@ TEST_F(RealVm, GarbageBetweenTheHostsFramesIsDroppedAndNothingValidIsLost) {
   EXPECT_EQ(agent->stats().connects, 1u);
 }
 
+TEST_F(RealVm, APortHotPluggedAfterBootIsFoundByTheWaitingAgent) {
+  GuestImage image = GuestImage::busybox();
+  image.agent_port = false;
+  vm_ = std::make_unique<TestVm>(qemu_, dir(), image);
+  ASSERT_TRUE(vm_->wait_console("qtx-agent 0.1.0 starting", 120000)) << vm_->console();
+  ASSERT_EQ(vm_->hotplug_agent_port(), "");
+  host::AgentOptions o = options();
+  o.endpoint = host::Endpoint::connect(vm_->socket());
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok()) << added.error().to_string();
+  ASSERT_TRUE(added.value()->wait_ready(60s).ok()) << vm_->console();
+  EXPECT_TRUE(added.value()->ping({}).ok());
+}
+
 // The agent's context switches (all threads) and CPU ticks, read in the guest.
 struct AgentCost {
   long switches = -1, ticks = -1;
