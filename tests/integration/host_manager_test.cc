@@ -16,11 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // Each agent is a process; under ASan each is several times larger.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr int kAgents = 50;
-#else
-constexpr int kAgents = 200;
-#endif
+constexpr int kAgents = kUnderAsan ? 50 : 200;
 
 class HostManager : public HostFixture {
  protected:

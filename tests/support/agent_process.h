@@ -8,14 +8,22 @@
 
 namespace qtx::testing {
 
-// RSS bounds hold only without ASan, whose shadow memory and quarantine
-// inflate RSS; under ASan, LeakSanitizer checks the agent at exit instead
-// (and the fixtures require exit status 0).
+// Whether this build runs under AddressSanitizer (gcc and clang say so
+// differently). RSS bounds hold only without it, whose shadow memory and
+// quarantine inflate RSS; under ASan, LeakSanitizer checks the agent at exit
+// instead (and the fixtures require exit status 0).
 #if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kRssIsMeaningful = false;
+inline constexpr bool kUnderAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kUnderAsan = true;
 #else
-inline constexpr bool kRssIsMeaningful = true;
+inline constexpr bool kUnderAsan = false;
 #endif
+#else
+inline constexpr bool kUnderAsan = false;
+#endif
+inline constexpr bool kRssIsMeaningful = !kUnderAsan;
 
 class AgentProcess {
  public:

@@ -88,7 +88,7 @@ void InjectingProxy::serve() {
   if (guest < 0) return fail("cannot connect to " + target_path_ + ": " + std::strerror(errno));
   guest_fd_ = guest;
   if (stopping_) ::shutdown(guest, SHUT_RDWR);  // the destructor ran before guest_fd_ was set
-  std::thread back([this, host, guest] {
+  std::thread back([host, guest] {
     std::vector<char> buf(64 * 1024);
     for (;;) {
       const ssize_t n = ::read(guest, buf.data(), buf.size());
