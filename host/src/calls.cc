@@ -62,6 +62,7 @@ ExecCall::ExecCall(v1::ExecRequest request, ExecStreams streams, Callback<ExecOu
     : request_(std::move(request)), streams_(std::move(streams)), done_(std::move(done)) {
   if (request_.output_window() == 0) request_.set_output_window(kDefaultWindow);
   window_ = request_.output_window();
+  granted_ = window_;
 }
 
 void ExecCall::fill_request(v1::Request* request) { *request->mutable_exec() = request_; }
@@ -69,6 +70,11 @@ void ExecCall::fill_request(v1::Request* request) { *request->mutable_exec() = r
 std::optional<Error> ExecCall::on_progress(Link& link, std::uint64_t id, const v1::Progress& progress) {
   if (!progress.has_exec_output()) return Error(ErrorKind::kProtocol, "exec: unexpected stream data");
   const v1::ExecOutput& out = progress.exec_output();
+  received_ += out.data().size();
+  if (received_ > granted_) {  // a guest that ignores flow control is not buffered without bound
+    return Error(ErrorKind::kProtocol, "exec: the agent sent " + std::to_string(received_) +
+                                           " bytes of output against " + std::to_string(granted_) + " of credit");
+  }
   const bool is_err = out.stream() == v1::ExecOutput::STREAM_STDERR;
   auto& cb = is_err ? streams_.on_stderr : streams_.on_stdout;
   if (cb) {
@@ -79,6 +85,7 @@ std::optional<Error> ExecCall::on_progress(Link& link, std::uint64_t id, const v
   unacked_ += out.data().size();
   if (unacked_ >= window_ / 2) {
     send_credit(link, id, unacked_);
+    granted_ += unacked_;
     unacked_ = 0;
   }
   return std::nullopt;
@@ -179,6 +186,7 @@ DownloadCall::DownloadCall(v1::FileReadRequest request, DownloadSink sink, Trans
   if (request_.chunk_size() == 0) request_.set_chunk_size(transfer_.chunk_size);
   if (request_.window() == 0) request_.set_window(transfer_.window ? transfer_.window : TransferOptions().window);
   if (!transfer_.verify_sha256) request_.set_skip_sha256(true);
+  granted_ = request_.window();
 }
 
 void DownloadCall::fill_request(v1::Request* request) { *request->mutable_file_read() = request_; }
@@ -191,6 +199,14 @@ std::optional<Error> DownloadCall::on_progress(Link& link, std::uint64_t id, con
                                            std::to_string(request_.offset() + received_));
   }
   if (c.data().empty()) return std::nullopt;
+  if (received_ + c.data().size() > granted_) {
+    return Error(ErrorKind::kProtocol, "download: the agent sent " + std::to_string(received_ + c.data().size()) +
+                                           " bytes against " + std::to_string(granted_) + " of credit");
+  }
+  if (request_.length() != 0 && received_ + c.data().size() > request_.length()) {
+    return Error(ErrorKind::kProtocol, "download: the agent sent more than the " + std::to_string(request_.length()) +
+                                           " bytes asked for");
+  }
   if (Result<void> r = sink_(c.data()); !r) return r.error();
   if (!request_.skip_sha256()) sha_.update(c.data());
   received_ += c.data().size();
@@ -199,6 +215,7 @@ std::optional<Error> DownloadCall::on_progress(Link& link, std::uint64_t id, con
         TransferProgress{received_, transfer_.expected_total ? transfer_.expected_total : request_.length()});
   if (unacked_ >= request_.window() / 4) {
     send_credit(link, id, unacked_);
+    granted_ += unacked_;
     unacked_ = 0;
   }
   return std::nullopt;

@@ -44,6 +44,8 @@ class ExecCall final : public Call {
   ExecOutcome outcome_;
   std::uint64_t window_ = kDefaultWindow;
   std::uint64_t unacked_ = 0;
+  std::uint64_t granted_ = 0;  // output credit given to the agent, window included
+  std::uint64_t received_ = 0;
 };
 
 // Host -> guest file transfer: chunks sent within the agent's credit and
@@ -91,6 +93,7 @@ class DownloadCall final : public Call {
   Callback<TransferResult> done_;
   std::uint64_t received_ = 0;
   std::uint64_t unacked_ = 0;
+  std::uint64_t granted_ = 0;  // credit given to the agent, window included
   wire::Sha256 sha_;
 };
 

@@ -152,6 +152,65 @@ TEST_F(HostLink, AnAgentAnnouncingANewSessionFailsCallsInFlightAndIsHandshakenAg
   EXPECT_EQ(restarted->second, "first");
 }
 
+TEST_F(HostLink, AnAgentSendingBeyondItsCreditFailsTheCallInsteadOfBeingBuffered) {
+  // A hostile guest ignores flow control: the library must not hold what it
+  // sends past the credit it granted.
+  listen_fake();
+  auto o = options();
+  o.keepalive_interval = 0ms;
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok());
+  auto agent = added.value();
+  auto peer = accept_fake();
+  ASSERT_TRUE(peer);
+  answer_hello(*peer, "hostile");
+  ASSERT_TRUE(agent->wait_ready(10s).ok());
+
+  std::promise<host::Result<host::ExecOutcome>> exec_done;
+  v1::ExecRequest ex;
+  ex.add_argv("/bin/yes");
+  ex.set_output_window(1000);
+  agent->exec(ex, {}, {.timeout = 0ms}, [&exec_done](host::Result<host::ExecOutcome> r) { exec_done.set_value(std::move(r)); });
+  auto req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_exec(); });
+  ASSERT_TRUE(req);
+  v1::Envelope out;
+  out.set_id(req->id());
+  out.mutable_progress()->mutable_exec_output()->set_stream(v1::ExecOutput::STREAM_STDOUT);
+  out.mutable_progress()->mutable_exec_output()->set_data(std::string(400, 'y'));
+  peer->send(out);  // 400 of 1000: fine, and under half the window, so no credit back yet
+  out.mutable_progress()->mutable_exec_output()->set_data(std::string(601, 'y'));
+  peer->send(out);  // 1001 of 1000
+  auto r = exec_done.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kProtocol);
+  EXPECT_EQ(r.error().message(), "exec: the agent sent 1001 bytes of output against 1000 of credit");
+
+  std::promise<host::Result<host::TransferResult>> read_done;
+  std::string sink;
+  v1::FileReadRequest rd;
+  rd.set_path("/x");
+  host::TransferOptions t;
+  t.window = 4096;
+  agent->download(
+      rd, [&sink](std::string_view d) -> host::Result<void> {
+        sink.append(d);
+        return {};
+      },
+      t, {.timeout = 0ms}, [&read_done](host::Result<host::TransferResult> x) { read_done.set_value(std::move(x)); });
+  auto rreq = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_file_read(); });
+  ASSERT_TRUE(rreq);
+  v1::Envelope chunk;
+  chunk.set_id(rreq->id());
+  chunk.mutable_progress()->mutable_file_chunk()->set_offset(0);
+  chunk.mutable_progress()->mutable_file_chunk()->set_data(std::string(5000, 'z'));
+  peer->send(chunk);
+  auto d = read_done.get_future().get();
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().kind(), ErrorKind::kProtocol);
+  EXPECT_EQ(d.error().message(), "download: the agent sent 5000 bytes against 4096 of credit");
+  EXPECT_EQ(sink, "");
+}
+
 TEST_F(HostLink, StaleFramesAndGarbageBeforeTheHandshakeAreDiscardedAndCounted) {
   listen_fake();
   auto added = manager_->add(options());

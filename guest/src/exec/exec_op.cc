@@ -121,20 +121,27 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
       paused = true;  // the program blocks on a full pipe until credit comes
       return;
     }
-    auto buf = std::make_shared<std::string>(kReadChunk, '\0');
-    pipe.async_read_some(asio::buffer(buf->data(), buf->size()),
-                         [self = shared_from_this(), &pipe, stream, buf](const asio::error_code& ec, std::size_t n) {
-                           self->on_output(pipe, stream, buf, ec, n);
-                         });
+    // Within the credit, which the host holds us to: each read reserves what
+    // it may send (stdout and stderr read at once), and gives back what it did
+    // not. Once truncated, output is read and discarded, in any amount.
+    const std::uint64_t reserved = truncated_ ? 0 : std::min<std::uint64_t>(kReadChunk, credit_);
+    credit_ -= reserved;
+    auto buf = std::make_shared<std::string>(truncated_ ? kReadChunk : reserved, '\0');
+    pipe.async_read_some(asio::buffer(buf->data(), buf->size()), [self = shared_from_this(), &pipe, stream, buf,
+                                                                  reserved](const asio::error_code& ec, std::size_t n) {
+      self->on_output(pipe, stream, buf, reserved, ec, n);
+    });
   }
 
   void on_output(asio::posix::stream_descriptor& pipe, Stream stream, const std::shared_ptr<std::string>& buf,
-                 const asio::error_code& ec, std::size_t n) {
+                 std::uint64_t reserved, const asio::error_code& ec, std::size_t n) {
     if (answered_) return;
     if (ec) {
+      credit_ += reserved;
       (stream == v1::ExecOutput::STREAM_STDOUT ? stdout_done_ : stderr_done_) = true;
       asio::error_code ignored;
       pipe.close(ignored);
+      resume();  // the other stream may have paused on the credit this read held
       return maybe_finish();
     }
     std::uint64_t& counted = stream == v1::ExecOutput::STREAM_STDOUT ? stdout_bytes_ : stderr_bytes_;
@@ -158,9 +165,10 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
       }
       s->send(env);
       sent_ += keep;
-      credit_ -= std::min<std::uint64_t>(credit_, keep);
     }
+    credit_ += reserved - std::min<std::uint64_t>(reserved, keep);
     read(pipe, stream);
+    resume();  // the other stream may have paused on the credit this read held
   }
 
   void write_stdin() {
