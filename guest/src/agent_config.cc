@@ -108,6 +108,23 @@ bool AgentConfig::allows(const std::string& kind) const {
 
 ConfigLoad parse_config(const std::string& text, const std::string& origin, AgentConfig* config) {
   ConfigLoad out;
+  // toml++ 3.3 (Debian 12) reaches __builtin_unreachable on some non-ASCII
+  // characters (upstream issues #190 and #295): undefined behaviour in the
+  // agent for one stray byte. Every setting is ASCII, so refuse the rest.
+  std::size_t line = 1, column = 1;
+  for (const char ch : text) {
+    if (static_cast<unsigned char>(ch) >= 0x80) {
+      out.status = Status::invalid_argument(origin + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                                            ": only ASCII is accepted in the configuration");
+      return out;
+    }
+    if (ch == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
   toml::parse_result parsed = toml::parse(text, origin);
   if (!parsed) {
     const auto& err = parsed.error();

@@ -95,6 +95,8 @@ TEST(AgentConfig, ErrorsNameTheFileLineAndKeyAndLeaveTheConfigAlone) {
       {"[policy]\nfile_roots = [\"relative\"]\n", "t.conf: policy.file_roots entries must be absolute paths: \"relative\""},
       {"[agent]\nlog_level = \"loud\"\n", "t.conf: agent.log_level must be one of trace, debug, info, warn, error, off"},
       {"agent = 3\n", "t.conf:1:9: agent must be a [section]"},
+      {"[policy]\nfile_root\xd0\x8a = [\"/\"]\n", "t.conf:2:10: only ASCII is accepted in the configuration"},
+      {"# caf\xc3\xa9\n", "t.conf:1:6: only ASCII is accepted in the configuration"},
   };
   for (const auto& k : cases) {
     AgentConfig c;
