@@ -137,7 +137,10 @@ std::string TestVm::hotplug_agent_port() {
   for (const std::string& cmd : {"chardev-add socket,id=qtx0,path=" + socket_ + ",server=on,wait=off",
                                  std::string("device_add virtserialport,bus=vser0.0,chardev=qtx0,name=org.quantix.agent.0")}) {
     const std::string line = cmd + "\n";
-    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) break;
+    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      answers += "cannot write to QEMU's monitor: " + std::string(std::strerror(errno));
+      break;
+    }
     std::string reply = until_prompt();
     // The monitor echoes the command with terminal escapes; any other text
     // after the echo is an error message.
