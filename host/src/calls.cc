@@ -27,6 +27,20 @@ std::optional<Error> Call::on_progress(Link&, std::uint64_t, const v1::Progress&
   return Error(ErrorKind::kProtocol, "the agent streamed data for a call that takes none");
 }
 
+// A transfer whose byte counts agree: its result, with the digests compared
+// unless the transfer skipped them.
+Result<TransferResult> transfer_result(const char* what, std::uint64_t bytes, bool skip_sha256, wire::Sha256& mine,
+                                       const std::string& theirs) {
+  TransferResult result{bytes, ""};
+  if (skip_sha256) return result;
+  const wire::Sha256::Digest digest = mine.finish();
+  if (theirs != wire::Sha256::bytes(digest)) {
+    return Error(ErrorKind::kProtocol, std::string(what) + ": sha256 mismatch over " + std::to_string(bytes) + " bytes");
+  }
+  result.sha256_hex = wire::Sha256::hex(digest);
+  return result;
+}
+
 Error guest_error(const v1::Error& e) {
   ErrorKind kind = ErrorKind::kGuestFailed;
   switch (e.code()) {
@@ -164,16 +178,7 @@ void UploadCall::on_response(v1::Response& response) {
     return done_(Error(ErrorKind::kProtocol, "upload: sent " + std::to_string(sent_) + " bytes, the agent wrote " +
                                                  std::to_string(r.bytes())));
   }
-  TransferResult result;
-  result.bytes = sent_;
-  if (!request_.skip_sha256()) {
-    const wire::Sha256::Digest mine = sha_.finish();
-    if (r.sha256() != wire::Sha256::bytes(mine)) {
-      return done_(Error(ErrorKind::kProtocol, "upload: sha256 mismatch over " + std::to_string(sent_) + " bytes"));
-    }
-    result.sha256_hex = wire::Sha256::hex(mine);
-  }
-  done_(std::move(result));
+  done_(transfer_result("upload", sent_, request_.skip_sha256(), sha_, r.sha256()));
 }
 
 void UploadCall::fail(Error error) { done_(std::move(error)); }
@@ -229,15 +234,7 @@ void DownloadCall::on_response(v1::Response& response) {
     return done_(Error(ErrorKind::kProtocol, "download: received " + std::to_string(received_) +
                                                  " bytes, the agent sent " + std::to_string(r.bytes())));
   }
-  TransferResult result{received_, ""};
-  if (!request_.skip_sha256()) {
-    const wire::Sha256::Digest digest = sha_.finish();
-    if (r.sha256() != wire::Sha256::bytes(digest)) {
-      return done_(Error(ErrorKind::kProtocol, "download: sha256 mismatch over " + std::to_string(received_) + " bytes"));
-    }
-    result.sha256_hex = wire::Sha256::hex(digest);
-  }
-  done_(std::move(result));
+  done_(transfer_result("download", received_, request_.skip_sha256(), sha_, r.sha256()));
 }
 
 void DownloadCall::fail(Error error) { done_(std::move(error)); }

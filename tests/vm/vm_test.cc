@@ -2,8 +2,6 @@
 // project's test guest (tests/vm/guest), driven through libqtx-host.
 // Skips only where qemu-system-x86_64 is not installed.
 #include <gtest/gtest.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -14,9 +12,7 @@
 #include <cstring>
 #include <future>
 #include <cstdio>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include "qtx/wire/sha256.h"
