@@ -162,6 +162,12 @@ int main(int argc, char** argv) {
       spdlog::critical("internal error, continuing: {}", e.what());
     }
   }
+  // Worker jobs hand their operations back to io. Let them finish, then run
+  // what they posted, so those operations die now, while the AgentContext they
+  // count against is alive (io outlives it, and would destroy them later).
+  agent.workers.join();
+  io.restart();
+  io.poll();
   spdlog::info("stopped");
   return 0;
 }
