@@ -14,7 +14,7 @@ PACKAGES="
   clang-14 libclang-rt-14-dev
   libcli11-dev libtomlplusplus-dev libcrypt-dev
   qemu-system-x86 busybox-static cpio xz-utils
-  xorriso debootstrap qemu-utils
+  xorriso debootstrap qemu-utils fdisk libyaml-cpp-dev
 "
 
 missing=""

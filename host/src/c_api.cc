@@ -7,6 +7,7 @@
 #include <exception>
 #include <memory>
 
+#include "c_api_support.h"
 #include "envelope_json.h"
 #include "qtx/host/manager.h"
 
@@ -23,6 +24,7 @@ namespace {
 namespace v1 = ::qtx::agent::v1;
 using qtx::host::Error;
 using qtx::host::ErrorKind;
+using namespace qtx::host::c_api;
 
 static_assert(QTX_ERR_CLOSED == static_cast<int>(ErrorKind::kClosed), "C and C++ error kinds must agree");
 static_assert(QTX_STATE_CLOSED == static_cast<int>(qtx::host::State::kClosed), "C and C++ states must agree");
@@ -31,47 +33,6 @@ static_assert(QTX_STATE_CLOSED == static_cast<int>(qtx::host::State::kClosed), "
 qtx::json::EnvelopeJson& json_codec() {
   static qtx::json::EnvelopeJson codec;
   return codec;
-}
-
-void fill(qtx_error* err, const Error& e) {
-  if (err == nullptr) return;
-  err->kind = static_cast<int>(e.kind());
-  err->guest_code = e.guest_code();
-  err->os_errno = e.os_errno();
-  std::snprintf(err->message, sizeof(err->message), "%s", e.message().c_str());
-}
-
-int fail(qtx_error* err, const Error& e) {
-  fill(err, e);
-  return static_cast<int>(e.kind());
-}
-
-int ok(qtx_error* err) {
-  if (err != nullptr) {
-    err->kind = QTX_OK;
-    err->guest_code = 0;
-    err->os_errno = 0;
-    err->message[0] = '\0';
-  }
-  return QTX_OK;
-}
-
-char* dup_string(const std::string& s) {
-  char* p = static_cast<char*>(std::malloc(s.size() + 1));
-  if (p != nullptr) std::memcpy(p, s.c_str(), s.size() + 1);
-  return p;
-}
-
-std::chrono::milliseconds ms(std::uint32_t v) { return std::chrono::milliseconds(v); }
-
-// Runs `fn`, turning an exception (allocation failure) into QTX_ERR_LOCAL.
-template <class Fn>
-int guarded(qtx_error* err, Fn&& fn) {
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    return fail(err, Error(ErrorKind::kLocal, e.what()));
-  }
 }
 
 void copy_hex(char* out, const std::string& hex) {

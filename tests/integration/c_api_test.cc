@@ -7,6 +7,7 @@
 #include <string>
 
 #include "qtx/host.h"
+#include "qtx/host_vm.h"
 #include "support/host_fixture.h"
 
 extern "C" int qtx_c_header_check(void);
@@ -140,6 +141,65 @@ TEST_F(CApi, SecondOwnerAndBadArguments) {
   o.socket_path = nullptr;
   EXPECT_EQ(qtx_agent_add(manager_c_, &o, &err), nullptr);
   EXPECT_EQ(err.kind, QTX_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(CApi, ProvisioningHelpers) {
+  qtx_error err;
+  uint64_t bytes = 0;
+  ASSERT_EQ(qtx_vm_parse_size("20G", &bytes, &err), QTX_OK) << err.message;
+  EXPECT_EQ(bytes, 20ull << 30);
+  EXPECT_EQ(qtx_vm_parse_size("20Q", &bytes, &err), QTX_ERR_INVALID_ARGUMENT);
+
+  const char* keys[] = {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g c", nullptr};
+  qtx_vm_user user = {};
+  user.name = "ops";
+  user.ssh_authorized_keys = keys;
+  const char* addresses[] = {"192.0.2.10/24", nullptr};
+  qtx_vm_seed seed = {};  // zeroed: the defaults
+  seed.hostname = "vm1";
+  seed.users = &user;
+  seed.n_users = 1;
+  seed.network_mode = QTX_VM_NETWORK_STATIC;
+  seed.mac = "52:54:00:00:00:01";
+  seed.addresses = addresses;
+  seed.gateway4 = "192.0.2.1";
+  char *meta = nullptr, *user_data = nullptr, *net = nullptr;
+  ASSERT_EQ(qtx_vm_render_seed(&seed, &meta, &user_data, &net, &err), QTX_OK) << err.message;
+  EXPECT_NE(std::string(user_data).find("    ssh_authorized_keys:\n      - \"ssh-ed25519 "), std::string::npos);
+  EXPECT_NE(std::string(user_data).find("install.sh"), std::string::npos);  // installs the agent by default
+  EXPECT_NE(std::string(user_data).find("growpart:\n  mode: \"auto\""), std::string::npos);
+  EXPECT_NE(std::string(net).find("    gateway4: \"192.0.2.1\"\n"), std::string::npos);
+  EXPECT_EQ(std::string(meta).rfind("instance-id: \"qtx-", 0), 0u);
+  qtx_free(meta);
+  qtx_free(user_data);
+  qtx_free(net);
+
+  seed.gateway4 = "198.51.100.1";
+  EXPECT_EQ(qtx_vm_render_seed(&seed, nullptr, nullptr, nullptr, &err), QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err.message, "gateway \"198.51.100.1\" is in none of the addresses' subnets: the guest could not reach it");
+  seed.network_mode = 7;
+  EXPECT_EQ(qtx_vm_render_seed(&seed, nullptr, nullptr, nullptr, &err), QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(qtx_vm_render_seed(nullptr, nullptr, nullptr, nullptr, &err), QTX_ERR_INVALID_ARGUMENT);
+
+  char* xml = nullptr;
+  ASSERT_EQ(qtx_vm_channel_wiring("/run/vm1.sock", nullptr, 0, QTX_VM_WIRING_LIBVIRT, &xml, &err), QTX_OK);
+  EXPECT_STREQ(xml, "<channel type='unix'>\n  <source mode='bind' path='/run/vm1.sock'/>\n"
+                    "  <target type='virtio' name='org.quantix.agent.0'/>\n</channel>\n");
+  qtx_free(xml);
+  EXPECT_EQ(qtx_vm_channel_wiring("/run/vm1.sock", nullptr, 0, 9, &xml, &err), QTX_ERR_INVALID_ARGUMENT);
+
+  int seen = -1;
+  const std::string path = socket_path();
+  EXPECT_EQ(qtx_vm_wait_ready(path.c_str(), 200, &seen, &err), QTX_ERR_TIMEOUT);
+  EXPECT_EQ(seen, QTX_VM_SEEN_SOCKET_ABSENT);
+  start_agent();
+  EXPECT_EQ(qtx_vm_wait_ready(path.c_str(), 10000, &seen, &err), QTX_OK) << err.message;
+  EXPECT_EQ(seen, QTX_VM_SEEN_READY);
+
+  EXPECT_EQ(qtx_vm_create_overlay(nullptr, "x", 0, 0, nullptr, nullptr, &err), QTX_ERR_INVALID_ARGUMENT);
+  const std::string missing = dir() + "/none.qcow2";
+  EXPECT_EQ(qtx_vm_create_overlay(missing.c_str(), (dir() + "/o.qcow2").c_str(), 0, 0, nullptr, nullptr, &err),
+            QTX_ERR_NOT_FOUND);
 }
 
 }  // namespace

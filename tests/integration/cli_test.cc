@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -172,6 +173,88 @@ TEST_F(Cli, UsageErrorsExit2) {
   auto r = qtx({"ping"});
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.err, "qtx: no socket given: use --socket PATH or set QTX_SOCKET\n");
+}
+
+// `qtx vm`: the provisioning helpers by exit code and output.
+TEST_F(Cli, VmOverlayAndItsFailures) {
+  const std::string base = dir() + "/base.qcow2";
+  ASSERT_EQ(std::system(("qemu-img create -q -f qcow2 '" + base + "' 16M").c_str()), 0);
+  const std::string out = dir() + "/vm1.qcow2";
+  auto made = qtx({"vm", "overlay", "--backing", base, out});
+  EXPECT_EQ(made.code, 0) << made.err;
+  EXPECT_EQ(made.out, "ran: qemu-img create -q -f qcow2 -b " + base + " -F qcow2 " + out + "\n" + out +
+                          ": qcow2 overlay, 16777216 bytes, on " + base + " (qcow2)\n");
+  auto again = qtx({"vm", "overlay", "--backing", base, "--size", "0", out});
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(again.out.rfind("unchanged, already made by: qemu-img create", 0), 0u) << again.out;
+
+  auto missing = qtx({"vm", "overlay", "--backing", dir() + "/nope.qcow2", dir() + "/x.qcow2"});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_EQ(missing.err.rfind("qtx: backing image " + dir() + "/nope.qcow2 does not exist: download", 0), 0u)
+      << missing.err;
+  auto small = qtx({"vm", "overlay", "--backing", base, "--size", "8M", dir() + "/x.qcow2"});
+  EXPECT_EQ(small.code, 2);
+  auto bad_size = qtx({"vm", "overlay", "--backing", base, "--size", "lots", dir() + "/x.qcow2"});
+  EXPECT_EQ(bad_size.code, 2);
+  EXPECT_EQ(bad_size.err, "qtx: bad size \"lots\": give bytes or a number with K, M, G or T (binary units), e.g. 20G\n");
+}
+
+TEST_F(Cli, VmSeedPrintsOrWritesAndRefusesBadInput) {
+  const std::string key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g ops@host";
+  auto printed = qtx({"vm", "seed", "--hostname", "vm1", "--user", "ops", "--ssh-key", key, "--address",
+                      "10.0.2.50/24", "--gateway", "10.0.2.2", "--dns", "10.0.2.3", "--mac", "52:54:00:12:34:56",
+                      "--print"});
+  EXPECT_EQ(printed.code, 0) << printed.err;
+  EXPECT_EQ(printed.out.rfind("--- meta-data\ninstance-id: \"qtx-", 0), 0u) << printed.out;
+  EXPECT_NE(printed.out.find("--- user-data\n#cloud-config\n"), std::string::npos);
+  EXPECT_NE(printed.out.find("      - \"" + key + "\"\n"), std::string::npos);
+  EXPECT_NE(printed.out.find("--- network-config\n"), std::string::npos);
+  EXPECT_NE(printed.out.find("    gateway4: \"10.0.2.2\"\n"), std::string::npos);
+
+  const std::string iso = dir() + "/seed.iso";
+  auto written = qtx({"vm", "seed", "--hostname", "vm1", "--dhcp", "--interface", "ens3", iso});
+  EXPECT_EQ(written.code, 0) << written.err;
+  EXPECT_EQ(written.out.rfind(iso + ": wrote NoCloud seed (volume id cidata), instance qtx-", 0), 0u) << written.out;
+  auto again = qtx({"vm", "seed", "--hostname", "vm1", "--dhcp", "--interface", "ens3", iso});
+  EXPECT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(again.out.rfind(iso + ": unchanged, NoCloud seed", 0), 0u) << again.out;
+  auto other = qtx({"vm", "seed", "--hostname", "vm2", iso});
+  EXPECT_EQ(other.code, 1);
+  EXPECT_EQ(other.err, "qtx: " + iso + " already exists with a different seed: remove it, or ask to overwrite it\n");
+
+  auto bad_host = qtx({"vm", "seed", "--hostname", "web_1", dir() + "/b.iso"});
+  EXPECT_EQ(bad_host.code, 2);
+  EXPECT_EQ(bad_host.err, "qtx: hostname \"web_1\" may hold only letters, digits, '-' and '.'\n");
+  auto bad_net = qtx({"vm", "seed", "--hostname", "vm1", "--address", "10.0.2.50/24", "--gateway", "10.9.9.9",
+                      "--mac", "52:54:00:12:34:56", dir() + "/b.iso"});
+  EXPECT_EQ(bad_net.code, 2);
+  auto key_without_user = qtx({"vm", "seed", "--hostname", "vm1", "--ssh-key", key, "--print"});
+  EXPECT_EQ(key_without_user.code, 2);
+  EXPECT_EQ(key_without_user.err, "qtx: SSH keys, a password and --sudo need --user NAME\n");
+  EXPECT_NE(::access((dir() + "/b.iso").c_str(), F_OK), 0);
+}
+
+TEST_F(Cli, VmWiringAndWaitReady) {
+  auto xml = qtx({"vm", "wiring", "--socket", "/run/qtx/vm1.sock", "--libvirt"});
+  EXPECT_EQ(xml.code, 0) << xml.err;
+  EXPECT_EQ(xml.out,
+            "<channel type='unix'>\n  <source mode='bind' path='/run/qtx/vm1.sock'/>\n"
+            "  <target type='virtio' name='org.quantix.agent.0'/>\n</channel>\n");
+  auto args = qtx({"vm", "wiring", "--socket", "/run/qtx/vm1.sock"});
+  EXPECT_EQ(args.code, 0) << args.err;
+  EXPECT_EQ(args.out,
+            "-chardev socket,id=qtx0,path=/run/qtx/vm1.sock,server=on,wait=off \\\n"
+            "-device virtio-serial-pci,id=qtx0-serial \\\n"
+            "-device virtserialport,bus=qtx0-serial.0,chardev=qtx0,name=org.quantix.agent.0\n");
+  EXPECT_EQ(qtx({"vm", "wiring", "--socket", "relative.sock"}).code, 2);
+
+  auto absent = qtx({"vm", "wait-ready", "--socket", socket_path(), "--timeout", "0.3"});
+  EXPECT_EQ(absent.code, 3);
+  EXPECT_NE(absent.err.find("socket " + socket_path() + " never appeared"), std::string::npos) << absent.err;
+  start_agent();
+  auto ready = qtx({"--json", "vm", "wait-ready", "--socket", socket_path(), "--timeout", "10"});
+  EXPECT_EQ(ready.code, 0) << ready.err;
+  EXPECT_EQ(ready.out.rfind("{\"seen\":\"ready\",\"elapsed_ms\":", 0), 0u) << ready.out;
 }
 
 }  // namespace

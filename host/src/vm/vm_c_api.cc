@@ -1,0 +1,152 @@
+// The C API of the provisioning helpers (qtx/host_vm.h) over qtx/host/vm.h.
+#include "qtx/host_vm.h"
+
+#include "c_api_support.h"
+#include "qtx/host/vm.h"
+
+namespace {
+
+using namespace qtx::host;
+using namespace qtx::host::c_api;
+
+static_assert(QTX_VM_SEEN_READY == static_cast<int>(vm::ReadyReport::Seen::kReady), "C and C++ must agree");
+
+std::string str(const char* s) { return s == nullptr ? std::string() : std::string(s); }
+
+std::vector<std::string> list(const char* const* items) {
+  std::vector<std::string> v;
+  for (; items != nullptr && *items != nullptr; ++items) v.emplace_back(*items);
+  return v;
+}
+
+Result<vm::SeedOptions> seed_options(const qtx_vm_seed* s) {
+  if (s == nullptr) return Error(ErrorKind::kInvalidArgument, "no seed given");
+  if (s->n_users > 0 && s->users == nullptr) return Error(ErrorKind::kInvalidArgument, "n_users without users");
+  if (s->network_mode < QTX_VM_NETWORK_NONE || s->network_mode > QTX_VM_NETWORK_STATIC) {
+    return Error(ErrorKind::kInvalidArgument, "unknown network mode " + std::to_string(s->network_mode));
+  }
+  vm::SeedOptions o;
+  o.hostname = str(s->hostname);
+  o.instance_id = str(s->instance_id);
+  for (std::size_t i = 0; i < s->n_users; ++i) {
+    const qtx_vm_user& u = s->users[i];
+    o.users.push_back({str(u.name), list(u.ssh_authorized_keys), str(u.password_hash), u.sudo != 0});
+  }
+  o.packages = list(s->packages);
+  o.install_agent = s->skip_agent_install == 0;
+  if (s->agent_iso_label != nullptr) o.agent_iso_label = s->agent_iso_label;
+  o.grow_root = s->no_grow_root == 0;
+  o.network.mode = static_cast<vm::NetworkConfig::Mode>(s->network_mode);
+  o.network.mac = str(s->mac);
+  o.network.interface = str(s->interface);
+  o.network.addresses = list(s->addresses);
+  o.network.gateway4 = str(s->gateway4);
+  o.network.gateway6 = str(s->gateway6);
+  o.network.dns = list(s->dns);
+  o.network.search = list(s->search);
+  return o;
+}
+
+Error missing(const char* what) { return Error(ErrorKind::kInvalidArgument, std::string(what) + " is NULL"); }
+
+}  // namespace
+
+extern "C" {
+
+int qtx_vm_parse_size(const char* text, uint64_t* bytes, qtx_error* err) {
+  return guarded(err, [&] {
+    if (text == nullptr || bytes == nullptr) return fail(err, missing("text or bytes"));
+    auto r = vm::parse_size(text);
+    if (!r) return fail(err, r.error());
+    *bytes = *r;
+    return ok(err);
+  });
+}
+
+int qtx_vm_create_overlay(const char* backing, const char* output, uint64_t size_bytes, int flags, char** command,
+                          int* created, qtx_error* err) {
+  return guarded(err, [&] {
+    if (backing == nullptr || output == nullptr) return fail(err, missing("backing or output"));
+    vm::OverlayOptions o;
+    o.backing = backing;
+    o.output = output;
+    o.size = size_bytes;
+    o.overwrite = (flags & QTX_VM_OVERWRITE) != 0;
+    auto r = vm::create_overlay(o);
+    if (!r) return fail(err, r.error());
+    if (command != nullptr) *command = dup_string(r->command);
+    if (created != nullptr) *created = r->created ? 1 : 0;
+    return ok(err);
+  });
+}
+
+int qtx_vm_render_seed(const qtx_vm_seed* seed, char** meta_data, char** user_data, char** network_config,
+                       qtx_error* err) {
+  return guarded(err, [&] {
+    auto o = seed_options(seed);
+    if (!o) return fail(err, o.error());
+    auto r = vm::render_seed(*o);
+    if (!r) return fail(err, r.error());
+    if (meta_data != nullptr) *meta_data = dup_string(r->meta_data);
+    if (user_data != nullptr) *user_data = dup_string(r->user_data);
+    if (network_config != nullptr) *network_config = dup_string(r->network_config);
+    return ok(err);
+  });
+}
+
+int qtx_vm_write_seed_iso(const qtx_vm_seed* seed, const char* output, int flags, char** instance_id, int* created,
+                          qtx_error* err) {
+  return guarded(err, [&] {
+    if (output == nullptr) return fail(err, missing("output"));
+    auto o = seed_options(seed);
+    if (!o) return fail(err, o.error());
+    vm::SeedIsoOptions iso;
+    iso.output = output;
+    iso.overwrite = (flags & QTX_VM_OVERWRITE) != 0;
+    auto r = vm::write_seed_iso(*o, iso);
+    if (!r) return fail(err, r.error());
+    if (instance_id != nullptr) *instance_id = dup_string(r->files.instance_id);
+    if (created != nullptr) *created = r->created ? 1 : 0;
+    return ok(err);
+  });
+}
+
+int qtx_vm_channel_wiring(const char* socket_path, const char* port, int host_listens, int format, char** text,
+                          qtx_error* err) {
+  return guarded(err, [&] {
+    if (socket_path == nullptr || text == nullptr) return fail(err, missing("socket_path or text"));
+    vm::ChannelOptions o;
+    o.socket = socket_path;
+    if (port != nullptr) o.port = port;
+    o.host_listens = host_listens != 0;
+    std::string out;
+    if (format == QTX_VM_WIRING_QEMU) {
+      auto r = vm::qemu_channel_args(o);
+      if (!r) return fail(err, r.error());
+      for (const auto& a : *r) out += a + "\n";
+    } else if (format == QTX_VM_WIRING_LIBVIRT) {
+      auto r = vm::libvirt_channel_xml(o);
+      if (!r) return fail(err, r.error());
+      out = *r;
+    } else {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "unknown wiring format " + std::to_string(format)));
+    }
+    *text = dup_string(out);
+    return ok(err);
+  });
+}
+
+int qtx_vm_wait_ready(const char* socket_path, uint32_t timeout_ms, int* seen, qtx_error* err) {
+  return guarded(err, [&] {
+    if (socket_path == nullptr) return fail(err, missing("socket_path"));
+    auto r = vm::wait_ready(socket_path, ms(timeout_ms));
+    if (!r) return fail(err, r.error());
+    if (seen != nullptr) *seen = static_cast<int>(r->seen);
+    if (r->seen == vm::ReadyReport::Seen::kReady) return ok(err);
+    return fail(err, Error(ErrorKind::kTimeout, std::string("no agent after ") + std::to_string(r->elapsed.count()) +
+                                                    " ms (" + vm::seen_name(r->seen) + ")" +
+                                                    (r->last_error.empty() ? "" : ": " + r->last_error)));
+  });
+}
+
+}  // extern "C"
