@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every qtx test on a fresh Debian 12 machine: installs what is missing,
 # builds with gcc and warnings as errors, runs the unit and integration tests,
-# the real-VM tests and the installed-package check; then builds everything
+# the real-VM tests, a smoke run of the benchmark harness and the
+# installed-package check; then builds everything
 # again with clang, warnings as errors, ASan+UBSan and the fuzz targets, runs
 # the unit and integration tests there and a short run of every fuzz target.
 # (The systemd-guest test, label vm-systemd, takes minutes and runs apart:
@@ -22,7 +23,7 @@ stage "setup"
 scripts/setup.sh
 
 stage "build (warnings as errors)"
-cmake -S . -B build -G Ninja -DQTX_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -G Ninja -DQTX_WERROR=ON -DQTX_BUILD_BENCHMARKS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$JOBS"
 
 stage "unit and integration tests"
@@ -30,6 +31,9 @@ ctest --test-dir build -L 'unit|integration' --output-on-failure -j "$JOBS"
 
 stage "real-VM tests (QEMU, TCG; the guest is built from Debian packages)"
 ctest --test-dir build -L '^vm$' --output-on-failure
+
+stage "benchmark harness smoke run: qtx beside qemu-ga, tiny sizes (figures printed, never asserted)"
+build/bin/agent_compare --quick --transport all --json build/agent_compare.json --plot build/agent_compare.png
 
 stage "the installed package: find_package(qtx), pkg-config qtx-host, examples"
 scripts/check-package.sh build

@@ -3,13 +3,18 @@
 # (apt-get download + dpkg-deb -x, never installed), busybox-static, the
 # virtio modules, and the static qtx-agent, packed into an initramfs.
 #
-#   build-guest.sh AGENT_BINARY OUT_DIR
+#   build-guest.sh AGENT_BINARY OUT_DIR [QEMU_GA_BINARY]
+#
+# With QEMU_GA_BINARY (the benchmark's guest), qemu-ga and the shared
+# libraries it loads are added, and init runs it on org.qemu.guest_agent.0.
 #
 # Writes OUT_DIR/vmlinuz and OUT_DIR/initramfs.cpio.gz. The kernel package
-# is cached in OUT_DIR and fetched only when missing.
+# is cached in OUT_DIR (or taken from $QTX_KERNEL_DEB_DIR) and fetched only
+# when missing.
 set -euo pipefail
 agent=$1
 out=$2
+qga=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 
@@ -25,6 +30,11 @@ if [ -z "$kpkg" ]; then
   exit 1
 fi
 deb=$(ls "$out"/"$kpkg"_*.deb 2>/dev/null | head -1 || true)
+# Another guest's cached copy ($QTX_KERNEL_DEB_DIR), before the archive.
+if [ -z "$deb" ] && [ -n "${QTX_KERNEL_DEB_DIR:-}" ]; then
+  cached=$(ls "$QTX_KERNEL_DEB_DIR"/"$kpkg"_*.deb 2>/dev/null | head -1 || true)
+  [ -z "$cached" ] || { cp "$cached" "$out/"; deb=$out/$(basename "$cached"); }
+fi
 if [ -z "$deb" ]; then
   (cd "$out" && apt-get download "$kpkg" >/dev/null 2>&1)
   deb=$(ls "$out"/"$kpkg"_*.deb | head -1)
@@ -56,6 +66,14 @@ for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_
     *) cp "$src" "$root/lib/modules/" ;;
   esac
 done
+if [ -n "$qga" ]; then
+  cp "$qga" "$root/sbin/qemu-ga"
+  # Each library at its own path, and the loader.
+  for lib in $(ldd "$qga" | awk '/=> \// {print $3} /^\t\/lib/ {print $1}'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+fi
 echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
 echo "root:x:0:" >"$root/etc/group"
 echo "root:*:19000:0:99999:7:::" >"$root/etc/shadow"

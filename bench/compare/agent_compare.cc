@@ -1,0 +1,387 @@
+// agent_compare: qtx and the QEMU Guest Agent measured by the same code on
+// the same transport in one run, printed as a table with ratios and written
+// as JSON, with a plot (docs/benchmarks.md).
+//
+//   agent_compare [--transport unix|vm|all] [--quick] [--mib N] [--reps N]
+//                 [--idle-seconds S] [--scale 1,10,100,1000]
+//                 [--json FILE] [--plot FILE.png]
+//
+// Transports: "unix" runs both agents on this host, each listening on a
+// unix socket; "vm" boots the test guest with both agents on virtio-serial
+// ports of one controller, beside a bare port for the transport's ceiling.
+// Speed goals are reported, never asserted: --quick is the CI smoke run.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "drivers.h"
+#include "measure.h"
+#include "proc_stats.h"
+#include "report.h"
+#include "support/agent_process.h"
+#include "vm_transport.h"
+
+extern char** environ;
+
+namespace qtx::bench {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::AgentProcess;
+
+// --- the bare transport: an echo server, for the round-trip floor ---------
+
+class UnixEcho {
+ public:
+  explicit UnixEcho(const std::string& path) {
+    listen_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+    if (::bind(listen_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(listen_, 1) != 0) {
+      die("echo socket " + path);
+    }
+    thread_ = std::thread([this] {
+      const int c = ::accept(listen_, nullptr, nullptr);
+      char buf[4096];
+      for (;;) {
+        const ssize_t n = ::read(c, buf, sizeof(buf));
+        if (n <= 0 || ::write(c, buf, static_cast<std::size_t>(n)) != n) break;
+      }
+      ::close(c);
+    });
+    client_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(client_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) die("echo connect");
+  }
+  ~UnixEcho() {
+    ::close(client_);
+    thread_.join();
+    ::close(listen_);
+  }
+  int fd() const { return client_; }
+
+ private:
+  int listen_ = -1, client_ = -1;
+  std::thread thread_;
+};
+
+// --- qemu-ga as a process on this host ------------------------------------
+
+class QgaProcess {
+ public:
+  QgaProcess(const std::string& binary, const std::string& socket, const std::string& state_dir) {
+    std::vector<std::string> args = {binary, "-m", "unix-listen", "-p", socket, "-t", state_dir};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (::posix_spawn(&pid_, binary.c_str(), nullptr, nullptr, argv.data(), environ) != 0) die("cannot run " + binary);
+  }
+  ~QgaProcess() {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+std::string find_qga() {
+  for (const char* p : {"/usr/sbin/qemu-ga", "/usr/bin/qemu-ga"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  return "";
+}
+
+// --- host scale: one host process, N agents ---------------------------------
+
+void measure_scale(const Plan& plan, const std::string& dir, std::vector<Metric>* out) {
+  rlimit nofile{};
+  ::getrlimit(RLIMIT_NOFILE, &nofile);
+  nofile.rlim_cur = nofile.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &nofile);
+  for (int n : plan.scale) {
+    std::vector<std::unique_ptr<AgentProcess>> procs;
+    for (int i = 0; i < n; ++i) {
+      procs.push_back(std::make_unique<AgentProcess>("unix-listen:" + dir + "/s" + std::to_string(i) + ".sock",
+                                                     "[telemetry]\ninterval_ms = 3600000\n", "warn"));
+    }
+    const long before = status_kib(::getpid(), "VmRSS");
+    Metric rate, mem;
+    {
+      host::Manager manager;
+      std::vector<std::shared_ptr<host::Agent>> agents;
+      for (int i = 0; i < n; ++i) {
+        host::AgentOptions o;
+        o.endpoint = host::Endpoint::connect(dir + "/s" + std::to_string(i) + ".sock");
+        o.reconnect_min = 10ms;
+        auto a = manager.add(o);
+        if (!a) die(a.error().to_string());
+        agents.push_back(a.value());
+      }
+      for (auto& a : agents) {
+        if (auto r = a->wait_ready(120s); !r) die(r.error().to_string());
+      }
+      const long after = status_kib(::getpid(), "VmRSS");
+      for (int rep = 0; rep < plan.reps; ++rep) {
+        // 64 pings in flight in all, spread over the agents round-robin.
+        std::mutex mu;
+        std::condition_variable cv;
+        int in_flight = 0, done = 0;
+        const int total = std::max(plan.window_pings, 2 * n);
+        const auto t = Clock::now();
+        for (int i = 0; i < total; ++i) {
+          std::unique_lock<std::mutex> lock(mu);
+          cv.wait(lock, [&] { return in_flight < 64; });
+          ++in_flight;
+          lock.unlock();
+          agents[static_cast<std::size_t>(i % n)]->ping({}, {}, [&](host::Result<agent::v1::PingResponse> r) {
+            if (!r) die("scale ping: " + r.error().to_string());
+            std::lock_guard<std::mutex> g(mu);
+            --in_flight;
+            ++done;
+            cv.notify_all();
+          });
+        }
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return done == total; });
+        rate.qtx.add(total / seconds_since(t));
+      }
+      mem.qtx.add(static_cast<double>(after - before) / n);
+    }
+    rate.transport = mem.transport = "unix";
+    rate.name = "host scale: " + std::to_string(n) + " agents, requests/s";
+    rate.unit = "req/s";
+    rate.note = n == plan.scale.front() ? "one host process, 64 pings in flight over all agents; qemu-ga has no host "
+                                          "library to compare"
+                                        : "";
+    mem.name = "host scale: " + std::to_string(n) + " agents, RSS per connection";
+    mem.unit = "KiB";
+    mem.higher_is_better = false;
+    out->push_back(rate);
+    out->push_back(mem);
+  }
+}
+
+// --- the unix transport -------------------------------------------------------
+
+void run_unix(const Plan& plan, const std::string& dir, std::vector<Metric>* out, std::vector<Series>* chunk_plot,
+              std::vector<Series>* window_plot) {
+  const std::string qga_bin = find_qga();
+  if (qga_bin.empty()) die("qemu-ga is not installed (apt-get install qemu-guest-agent; scripts/setup.sh does)");
+  std::printf("unix transport: qtx-agent and %s on unix sockets in %s\n", qga_bin.c_str(), dir.c_str());
+  std::fflush(stdout);
+
+  double echo_p50 = 0;
+  {
+    UnixEcho echo(dir + "/echo.sock");
+    echo_round_trips(echo.fd(), 200);  // warm-up
+    Samples p50;
+    for (int rep = 0; rep < plan.reps; ++rep) p50.add(percentile(echo_round_trips(echo.fd(), plan.pings), 0.5));
+    echo_p50 = p50.median();
+  }
+
+  AgentFigures q, g;
+  Samples q_rss_idle, q_rss_peak, g_rss_idle, g_rss_peak;
+  {
+    AgentProcess agent("unix-listen:" + dir + "/qtx.sock", "[telemetry]\ninterval_ms = 3600000\n", "warn");
+    host::Manager manager;
+    auto d = connect_qtx(manager, dir + "/qtx.sock");
+    if (!d) die("qtx-agent did not become ready");
+    d->ping();
+    q_rss_idle.add(static_cast<double>(status_kib(agent.pid(), "VmRSS")));
+    measure_agent(*d, false, plan, dir, &q);
+    q_rss_peak.add(static_cast<double>(status_kib(agent.pid(), "VmHWM")));
+  }
+  {
+    const std::string state = dir + "/qga-state";
+    ::mkdir(state.c_str(), 0700);
+    QgaProcess qga(qga_bin, dir + "/qga.sock", state);
+    auto d = connect_qga(dir + "/qga.sock");
+    if (!d) die("qemu-ga did not answer");
+    d->ping();
+    g_rss_idle.add(static_cast<double>(status_kib(qga.pid(), "VmRSS")));
+    measure_agent(*d, true, plan, dir, &g);
+    g_rss_peak.add(static_cast<double>(status_kib(qga.pid(), "VmHWM")));
+  }
+  add_common_metrics("unix", plan, q, g, echo_p50, NAN, NAN, out);
+
+  Metric rss;
+  rss.transport = "unix";
+  rss.name = "agent RSS, idle with a host";
+  rss.unit = "KiB";
+  rss.higher_is_better = false;
+  rss.qtx = q_rss_idle;
+  rss.qga = g_rss_idle;
+  rss.goal = "<= qemu-ga";
+  rss.met = rss.qtx.median() <= rss.qga.median() ? 1 : 0;
+  out->push_back(rss);
+  rss.name = "agent RSS, peak through the file transfers";
+  rss.qtx = q_rss_peak;
+  rss.qga = g_rss_peak;
+  rss.met = rss.qtx.median() <= rss.qga.median() ? 1 : 0;
+  rss.note = "VmHWM: qtx streams with a credit window; qemu-ga holds a whole chunk and its base64";
+  out->push_back(rss);
+
+  Metric size;
+  size.transport = "unix";
+  size.name = "agent binary, stripped";
+  size.unit = "KiB";
+  size.higher_is_better = false;
+  size.qtx.add(static_cast<double>(stripped_size(AgentProcess::agent_binary())) / 1024);
+  size.qga.add(static_cast<double>(stripped_size(qga_bin)) / 1024);
+  size.note = "qtx-agent is static; qemu-ga also loads " +
+              std::to_string(shared_libraries_size(qga_bin) >> 10) + " KiB of shared libraries (glib, ...)";
+  out->push_back(size);
+
+  // Idle with no host: wakeups (context switches) per second.
+  {
+    Metric idle;
+    idle.transport = "unix";
+    idle.name = "wakeups/s with no host connected";
+    idle.unit = "1/s";
+    idle.higher_is_better = false;
+    idle.goal = "<= 1/s";
+    AgentProcess agent("unix-listen:" + dir + "/idle.sock", "", "warn");
+    const std::string state = dir + "/qga-idle-state";
+    ::mkdir(state.c_str(), 0700);
+    QgaProcess qga(qga_bin, dir + "/qga-idle.sock", state);
+    std::this_thread::sleep_for(1s);  // both past their start-up
+    const long q0 = context_switches(agent.pid()), g0 = context_switches(qga.pid());
+    std::this_thread::sleep_for(std::chrono::duration<double>(plan.idle_seconds));
+    idle.qtx.add(static_cast<double>(context_switches(agent.pid()) - q0) / plan.idle_seconds);
+    idle.qga.add(static_cast<double>(context_switches(qga.pid()) - g0) / plan.idle_seconds);
+    idle.met = idle.qtx.median() <= 1.0 ? 1 : 0;
+    idle.note = "context switches of every thread over " + std::to_string(static_cast<int>(plan.idle_seconds)) +
+                " s, from /proc";
+    out->push_back(idle);
+  }
+
+  // CPU per telemetry sample (qtx pushes them; qemu-ga has no telemetry).
+  {
+    AgentProcess agent("unix-listen:" + dir + "/tele.sock", "[telemetry]\ninterval_ms = 100\n", "warn");
+    host::Manager manager;
+    host::AgentOptions o;
+    o.endpoint = host::Endpoint::connect(dir + "/tele.sock");
+    auto a = manager.add(o);
+    if (!a || !a.value()->wait_ready(30s)) die("telemetry agent");
+    const double cpu0 = cpu_seconds(agent.pid());
+    const auto n0 = a.value()->stats().telemetry_samples;
+    std::this_thread::sleep_for(std::chrono::duration<double>(plan.telemetry_seconds));
+    const double cpu = cpu_seconds(agent.pid()) - cpu0;
+    const auto n = a.value()->stats().telemetry_samples - n0;
+    Metric t;
+    t.transport = "unix";
+    t.name = "agent CPU per telemetry sample";
+    t.unit = "ms";
+    t.higher_is_better = false;
+    if (n > 0) t.qtx.add(cpu * 1e3 / static_cast<double>(n));
+    t.note = std::to_string(n) + " samples at 100 ms; CPU from /proc in clock ticks; qemu-ga pushes no telemetry";
+    out->push_back(t);
+  }
+
+  measure_scale(plan, dir, out);
+
+  plot_series(plan, q, g, "", chunk_plot, window_plot);
+}
+
+}  // namespace
+}  // namespace qtx::bench
+
+int main(int argc, char** argv) {
+  using namespace qtx::bench;
+  Plan plan;
+  std::string transport = "unix", json = "agent_compare.json", png = "agent_compare.png";
+  bool reps_given = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) die(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--transport") {
+      transport = next();
+    } else if (a == "--quick") {
+      plan.reps = 2;
+      plan.pings = 200;
+      plan.window_pings = 1000;
+      plan.mib = 4;
+      plan.execs = 3;
+      plan.idle_seconds = 2;
+      plan.telemetry_seconds = 1;
+      plan.scale = {1, 10};
+      plan.qga_chunks = {64 << 10, 1 << 20};
+      plan.windows = {1, 64};
+    } else if (a == "--mib") {
+      plan.mib = std::strtoul(next().c_str(), nullptr, 10);
+    } else if (a == "--reps") {
+      plan.reps = std::atoi(next().c_str());
+      reps_given = true;
+    } else if (a == "--idle-seconds") {
+      plan.idle_seconds = std::atof(next().c_str());
+    } else if (a == "--scale") {
+      plan.scale.clear();
+      const std::string list = next();
+      for (std::size_t at = 0; at < list.size();) {
+        plan.scale.push_back(std::atoi(list.c_str() + at));
+        const auto comma = list.find(',', at);
+        at = comma == std::string::npos ? list.size() : comma + 1;
+      }
+    } else if (a == "--json") {
+      json = next();
+    } else if (a == "--plot") {
+      png = next();
+    } else if (a == "-h" || a == "--help") {
+      std::printf(
+          "usage: agent_compare [--transport unix|vm|all] [--quick] [--mib N] [--reps N] [--idle-seconds S]\n"
+          "                     [--scale 1,10,100,1000] [--json FILE] [--plot FILE.png]\n");
+      return 0;
+    } else {
+      die("unknown argument " + a + " (--help)");
+    }
+  }
+  (void)reps_given;
+  if (plan.reps < 1 || plan.mib < 1) die("--reps and --mib must be at least 1");
+  if (transport != "unix" && transport != "vm" && transport != "all") die("--transport is unix, vm or all");
+  ::signal(SIGPIPE, SIG_IGN);
+
+  char tmpl[] = "/tmp/qtx-compare.XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) die("mkdtemp");
+  const std::string dir = tmpl;
+  std::vector<Metric> metrics;
+  std::vector<Series> chunk_plot, window_plot;
+  std::string accel = "none (unix sockets on the host)";
+  if (transport == "unix" || transport == "all") run_unix(plan, dir, &metrics, &chunk_plot, &window_plot);
+  if (transport == "vm" || transport == "all") {
+    if (!run_vm(plan, dir, &metrics, &chunk_plot, &window_plot, &accel)) die("the VM transport could not run");
+  }
+  const Machine machine = describe_machine(accel);
+  print_table(machine, metrics);
+  if (!write_json(json, machine, metrics)) die("cannot write " + json);
+  std::printf("\nJSON: %s\n", json.c_str());
+  if (plot(png, "file read throughput vs qemu-ga chunk size", "chunk (KiB)", chunk_plot,
+           "ping requests/s vs requests in flight", "requests in flight", window_plot)) {
+    std::printf("plot: %s\n", png.c_str());
+  } else {
+    std::printf("plot: not made (gnuplot missing or failed)\n");
+  }
+  (void)std::system(("rm -rf '" + dir + "'").c_str());
+  return 0;
+}
