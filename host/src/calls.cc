@@ -94,7 +94,14 @@ std::optional<Error> ExecCall::on_progress(Link& link, std::uint64_t id, const v
   if (cb) {
     cb(out.data());
   } else {
-    (is_err ? outcome_.stderr_data : outcome_.stdout_data).append(out.data());
+    std::string& sink = is_err ? outcome_.stderr_data : outcome_.stdout_data;
+    if (sink.size() + out.data().size() > streams_.max_collected) {
+      return Error(ErrorKind::kLocal, std::string("exec: the command's ") + (is_err ? "stderr" : "stdout") +
+                                          " passed the " + std::to_string(streams_.max_collected) +
+                                          " bytes this call collects (ExecStreams::max_collected): the command was "
+                                          "cancelled. Stream its output with a callback instead.");
+    }
+    sink.append(out.data());
   }
   unacked_ += out.data().size();
   if (unacked_ >= window_ / 2) {

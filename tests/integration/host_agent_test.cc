@@ -107,6 +107,35 @@ TEST_F(HostAgent, ExecStreamsLargeOutputThroughCredit) {
   EXPECT_TRUE(r->stdout_data.empty());
 }
 
+TEST_F(HostAgent, CollectedOutputIsBoundedAndTheCommandCancelledBeyondIt) {
+  start_agent();
+  auto agent = connect();
+  ASSERT_TRUE(agent);
+  const std::string pidfile = dir() + "/pid";
+  host::ExecStreams collect;
+  collect.max_collected = 1024 * 1024;
+  // Prints 1 MiB + 1 byte, then waits: only the bound can end the call.
+  auto r = agent->exec(argv({"/bin/sh", "-c",
+                             "echo $$ > " + pidfile + ".tmp; mv " + pidfile + ".tmp " + pidfile +
+                                 "; head -c 1048577 /dev/zero; exec sleep 60"}),
+                       collect);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kLocal);
+  EXPECT_EQ(r.error().message(),
+            "exec: the command's stdout passed the 1048576 bytes this call collects (ExecStreams::max_collected): the "
+            "command was cancelled. Stream its output with a callback instead.");
+  // The guest killed the command, and the connection serves the next call.
+  const pid_t pid = std::stoi(slurp(pidfile));
+  auto gone = agent->exec(argv({"/bin/sh", "-c", "while kill -0 " + std::to_string(pid) + " 2>/dev/null; do sleep 0.01; done"}),
+                          {}, {.timeout = 10s});
+  EXPECT_TRUE(gone.ok()) << gone.error().to_string();
+  // Exactly the bound is still collected.
+  auto exact = agent->exec(argv({"/bin/sh", "-c", "head -c 1048576 /dev/zero"}), collect);
+  ASSERT_TRUE(exact.ok()) << exact.error().to_string();
+  EXPECT_EQ(exact->stdout_data.size(), 1048576u);
+  EXPECT_EQ(agent->stats().handshakes, 1u);
+}
+
 TEST_F(HostAgent, UploadAndDownloadBytesWithSha256) {
   start_agent();
   auto agent = connect();

@@ -114,10 +114,14 @@ template <class T>
 using Callback = std::function<void(Result<T>)>;
 
 // exec: output as it arrives, or collected into ExecOutcome when no stream
-// callback is given.
+// callback is given. What is collected is bounded: a stream that would pass
+// max_collected bytes ends the call with kLocal and cancels the command in
+// the guest (a guest cannot make the host buffer without limit). Give a
+// callback to receive more.
 struct ExecStreams {
   std::function<void(std::string_view data)> on_stdout;
   std::function<void(std::string_view data)> on_stderr;
+  std::size_t max_collected = 64u * 1024 * 1024;  // per stream
 };
 struct ExecOutcome {
   v1::ExecResult result;
