@@ -126,6 +126,21 @@ bool write_json(const std::string& path, const Machine& m, const std::vector<Met
   return static_cast<bool>(f.flush());
 }
 
+bool write_markdown(const std::string& path, const Machine& m, const std::vector<Metric>& metrics) {
+  std::ofstream f(path);
+  f << "Machine: " << m.cores << " cores, " << m.cpu << ", kernel " << m.kernel << "; guest: " << m.accel
+    << ". Median of the repetitions, (min-max) beside it; advantage: how many times better qtx is.\n\n"
+    << "| via | metric | unit | qtx | qemu-ga | ceiling | advantage | goal | |\n"
+    << "|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& x : metrics) {
+    const double adv = x.advantage();
+    f << "| " << x.transport << " | " << x.name << " | " << x.unit << " | " << with_spread(x.qtx) << " | "
+      << with_spread(x.qga) << " | " << fmt(x.ceiling) << " | " << (std::isnan(adv) ? "-" : fmt(adv) + "x") << " | "
+      << x.goal << " | " << (x.met == 1 ? "met" : (x.met == 0 ? "**missed**" : "")) << " |\n";
+  }
+  return static_cast<bool>(f.flush());
+}
+
 bool plot(const std::string& png, const std::string& left_title, const std::string& left_xlabel,
           const std::vector<Series>& left, const std::string& right_title, const std::string& right_xlabel,
           const std::vector<Series>& right) {

@@ -41,6 +41,8 @@ Machine describe_machine(const std::string& accel);
 
 void print_table(const Machine& m, const std::vector<Metric>& metrics);
 bool write_json(const std::string& path, const Machine& m, const std::vector<Metric>& metrics);
+// The same table in Markdown, for docs/benchmarks.md.
+bool write_markdown(const std::string& path, const Machine& m, const std::vector<Metric>& metrics);
 
 // A series for the plot: x values and y values of one agent.
 struct Series {
