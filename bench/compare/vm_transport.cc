@@ -19,15 +19,11 @@ namespace {
 namespace v1 = ::qtx::agent::v1;
 using namespace std::chrono_literals;
 
-// A shell line run in the guest through the qtx agent; its stdout.
+// A shell line run in the guest through the qtx agent; its output.
 std::string guest_sh(host::Agent& agent, const std::string& script) {
-  v1::ExecRequest ex;
-  ex.add_argv("/bin/sh");
-  ex.add_argv("-c");
-  ex.add_argv(script);
-  auto r = agent.exec(ex, {}, {.timeout = 60s});
-  if (!r) die("guest: " + r.error().to_string());
-  return r->stdout_data;
+  std::string out = testing::guest_sh(agent, script, std::chrono::seconds(60));
+  if (out.rfind("exec failed: ", 0) == 0) die("guest: " + out);
+  return out;
 }
 
 // The /dev node of the guest's port named `name`.

@@ -87,7 +87,13 @@ int run_seed(bool json, SeedArgs a) {
   if (a.dhcp && any_static) return report_error(json, Error(ErrorKind::kInvalidArgument, "--dhcp and --address exclude each other"));
   if (a.dhcp) n.mode = vm::NetworkConfig::Mode::kDhcp;
   if (any_static) n.mode = vm::NetworkConfig::Mode::kStatic;
-  for (const auto& gw : a.gateways) (gw.find(':') == std::string::npos ? n.gateway4 : n.gateway6) = gw;
+  for (const auto& gw : a.gateways) {
+    std::string& slot = gw.find(':') == std::string::npos ? n.gateway4 : n.gateway6;
+    if (!slot.empty()) {
+      return report_error(json, Error(ErrorKind::kInvalidArgument, "--gateway given twice for one address family"));
+    }
+    slot = gw;
+  }
   a.seed.install_agent = !a.no_agent;
   a.seed.grow_root = !a.no_grow;
 

@@ -228,6 +228,10 @@ TEST_F(Cli, VmSeedPrintsOrWritesAndRefusesBadInput) {
   auto bad_net = qtx({"vm", "seed", "--hostname", "vm1", "--address", "10.0.2.50/24", "--gateway", "10.9.9.9",
                       "--mac", "52:54:00:12:34:56", dir() + "/b.iso"});
   EXPECT_EQ(bad_net.code, 2);
+  auto two_gateways = qtx({"vm", "seed", "--hostname", "vm1", "--address", "10.0.2.50/24", "--gateway", "10.0.2.2",
+                           "--gateway", "10.0.2.3", "--mac", "52:54:00:12:34:56", "--print"});
+  EXPECT_EQ(two_gateways.code, 2);
+  EXPECT_EQ(two_gateways.err, "qtx: --gateway given twice for one address family\n");
   auto key_without_user = qtx({"vm", "seed", "--hostname", "vm1", "--ssh-key", key, "--print"});
   EXPECT_EQ(key_without_user.code, 2);
   EXPECT_EQ(key_without_user.err, "qtx: SSH keys, a password and --sudo need --user NAME\n");

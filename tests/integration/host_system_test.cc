@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -137,6 +139,57 @@ TEST_F(HostSystem, FreezeAndThaw) {
   status = agent->freeze_status({});
   ASSERT_TRUE(status.ok());
   EXPECT_FALSE(status->frozen());
+}
+
+// A full filesystem on either side: the transfer fails with ENOSPC named,
+// nothing partial is left on the full side, and the connection serves on.
+TEST_F(HostSystem, DiskFullOnEitherSideLeavesNothingPartial) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to mount a small tmpfs";
+  const std::string full = dir() + "/full";
+  ASSERT_EQ(::mkdir(full.c_str(), 0755), 0);
+  if (::mount("tmpfs", full.c_str(), "tmpfs", 0, "size=1m") != 0) GTEST_SKIP() << "cannot mount a tmpfs here";
+  struct Unmount {
+    std::string mnt;
+    ~Unmount() { ::umount2(mnt.c_str(), MNT_DETACH); }
+  } unmount{full};
+  auto listing = [&full] {
+    std::string names;
+    for (const auto& e : std::filesystem::directory_iterator(full)) names += e.path().filename().string() + " ";
+    return names;
+  };
+  start_agent();
+  auto agent = connect();
+  ASSERT_TRUE(agent);
+
+  // Guest side full: 2 MiB into 1 MiB.
+  v1::FileWriteRequest w;
+  w.set_path(full + "/big.bin");
+  auto up = agent->upload_bytes(std::string(2 << 20, 'x'), w);
+  ASSERT_FALSE(up.ok());
+  EXPECT_EQ(up.error().kind(), ErrorKind::kGuestFailed) << up.error().to_string();
+  EXPECT_EQ(up.error().os_errno(), ENOSPC) << up.error().to_string();
+  EXPECT_EQ(listing(), "");
+
+  // Host side full: a 2 MiB download into 1 MiB.
+  const std::string remote = dir() + "/remote.bin";
+  {
+    std::ofstream f(remote, std::ios::binary);
+    f << std::string(2 << 20, 'y');
+  }
+  v1::FileReadRequest r;
+  r.set_path(remote);
+  auto down = agent->download_file(r, full + "/back.bin");
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.error().kind(), ErrorKind::kLocal) << down.error().to_string();
+  EXPECT_EQ(down.error().os_errno(), ENOSPC) << down.error().to_string();
+  EXPECT_EQ(listing(), "");
+
+  // Room again: the same connection carries the next transfer.
+  w.set_path(full + "/small.bin");
+  auto small = agent->upload_bytes(std::string(100 * 1024, 'z'), w);
+  ASSERT_TRUE(small.ok()) << small.error().to_string();
+  EXPECT_EQ(slurp(full + "/small.bin"), std::string(100 * 1024, 'z'));
+  EXPECT_EQ(agent->stats().handshakes, 1u);
 }
 
 }  // namespace

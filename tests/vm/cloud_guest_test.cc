@@ -31,16 +31,6 @@ namespace vm = ::qtx::host::vm;
 const std::string kKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g ops@host";
 const std::string kMac = "52:54:00:12:34:56";
 
-std::string guest_sh(host::Agent& agent, const std::string& script, std::chrono::milliseconds timeout = 120s) {
-  v1::ExecRequest ex;
-  ex.add_argv("/bin/sh");
-  ex.add_argv("-c");
-  ex.add_argv(script);
-  auto r = agent.exec(ex, {}, {.timeout = timeout});
-  if (!r) return "exec failed: " + r.error().to_string();
-  return r->stdout_data + r->stderr_data;
-}
-
 std::string file_sha256(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   wire::Sha256 h;
@@ -122,7 +112,7 @@ TEST_F(CloudGuest, OverlaySeedAndWiringFromTheLibraryBringUpAConfiguredGuestWith
 
   // cloud-init ran every stage, and none failed.
   EXPECT_EQ(guest_sh(*agent, "cloud-init status --wait >/dev/null; cloud-init status", 600s), "status: done\n")
-      << guest_sh(*agent, "cat /var/log/cloud-init-output.log | tail -40");
+      << guest_sh(*agent, "tail -40 /var/log/cloud-init-output.log 2>&1");
   EXPECT_EQ(guest_sh(*agent, "cat /var/lib/cloud/data/instance-id"), written->files.instance_id + "\n");
   EXPECT_EQ(guest_sh(*agent, "hostname; hostname -f"), "vm1\nvm1.example.test\n");
   EXPECT_EQ(guest_sh(*agent, "cat /home/ops/.ssh/authorized_keys"), kKey + "\n");
@@ -132,7 +122,7 @@ TEST_F(CloudGuest, OverlaySeedAndWiringFromTheLibraryBringUpAConfiguredGuestWith
   EXPECT_EQ(guest_sh(*agent, "ip -4 route show default | cut -d' ' -f1-3"), "default via 10.0.2.2\n");
   // growpart and resize_rootfs: the 1.5 GiB partition now fills the 3 GiB disk.
   const double root_gib = std::atof(guest_sh(*agent, "df -B1 --output=size / | tail -1").c_str()) / (1 << 30);
-  EXPECT_GT(root_gib, 2.8) << guest_sh(*agent, "lsblk; grep -i growpart /var/log/cloud-init.log | tail -5");
+  EXPECT_GT(root_gib, 2.8) << guest_sh(*agent, "lsblk 2>&1; grep -i growpart /var/log/cloud-init.log | tail -5");
   EXPECT_EQ(guest_sh(*agent, "systemctl is-active qtx-agent.service"), "active\n");
 
   v1::PowerRequest off;

@@ -22,17 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using host::ErrorKind;
 
-// Runs `script` in the guest through the agent; its stdout, or the failure.
-std::string guest_sh(host::Agent& agent, const std::string& script) {
-  v1::ExecRequest ex;
-  ex.add_argv("/bin/sh");
-  ex.add_argv("-c");
-  ex.add_argv(script);
-  auto r = agent.exec(ex, {}, {.timeout = 60s});
-  if (!r) return "exec failed: " + r.error().to_string();
-  return r->stdout_data;
-}
-
 double after(const std::string& text, const std::string& marker) {
   const auto at = text.find(marker);
   return at == std::string::npos ? -1 : std::atof(text.c_str() + at + marker.size());

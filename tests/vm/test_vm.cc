@@ -161,6 +161,16 @@ std::string TestVm::hotplug_agent_port() {
   return answers;
 }
 
+std::string guest_sh(host::Agent& agent, const std::string& script, std::chrono::milliseconds timeout) {
+  v1::ExecRequest ex;
+  ex.add_argv("/bin/sh");
+  ex.add_argv("-c");
+  ex.add_argv(script);
+  auto r = agent.exec(ex, {}, {.timeout = timeout});
+  if (!r) return "exec failed: " + r.error().to_string();
+  return r->stdout_data;
+}
+
 host::Result<double> dd_through_raw_port(host::Agent& agent, const TestVm& vm, bool to_guest, std::size_t bytes) {
   constexpr std::size_t kBlock = 64 * 1024;
   const std::size_t blocks = bytes / kBlock;

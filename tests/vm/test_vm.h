@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,11 @@ class TestVm {
   pid_t pid_ = -1;
   std::string console_, socket_, raw_socket_, monitor_;
 };
+
+// Runs `script` with /bin/sh -c in the guest through `agent`: its stdout
+// (add 2>&1 for stderr), or "exec failed: <error>".
+std::string guest_sh(host::Agent& agent, const std::string& script,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
 // Moves `bytes` through the raw port with dd in the guest (64 KiB blocks,
 // started through `agent`) and returns the rate in MB/s measured on the host

@@ -17,6 +17,7 @@
 # unchanged.
 set -euo pipefail
 out=$1
+here=$(cd "$(dirname "$0")" && pwd)
 stamp=$out/.built-by-$(sha256sum "$0" | cut -c1-16)
 if [ -f "$stamp" ] && [ -f "$out/disk.qcow2" ]; then
   echo "build-cloud-guest: $out/disk.qcow2 is up to date"
@@ -27,10 +28,7 @@ for tool in debootstrap qemu-img sfdisk mkfs.ext4; do
   command -v "$tool" >/dev/null || { echo "build-cloud-guest: $tool is missing (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 
-# The archive apt uses here (deb822 or one-line sources), else Debian's.
-mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -1 || true)
-[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
-[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+. "$here/../debian-mirror.sh"
 
 rm -rf "$out"
 mkdir -p "$out"

@@ -22,10 +22,7 @@ fi
 [ "$(id -u)" -eq 0 ] || { echo "build-systemd-guest: debootstrap needs root" >&2; exit 1; }
 command -v debootstrap >/dev/null || { echo "build-systemd-guest: apt-get install debootstrap (scripts/setup.sh does)" >&2; exit 1; }
 
-# The archive apt uses here (deb822 or one-line sources), else Debian's.
-mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -1 || true)
-[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
-[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+. "$here/../debian-mirror.sh"
 
 rm -rf "$out"
 mkdir -p "$out"
