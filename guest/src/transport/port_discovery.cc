@@ -23,6 +23,20 @@ std::string read_first_line(const std::string& path) {
   return line;
 }
 
+// The vportNpM entries of /sys/class/virtio-ports, sorted.
+std::vector<std::string> sysfs_ports(const std::string& cls) {
+  std::vector<std::string> ports;
+  DIR* d = ::opendir(cls.c_str());
+  if (d == nullptr) return ports;
+  while (dirent* e = ::readdir(d)) {
+    std::string entry = e->d_name;
+    if (entry.rfind("vport", 0) == 0) ports.push_back(entry);
+  }
+  ::closedir(d);
+  std::sort(ports.begin(), ports.end());
+  return ports;
+}
+
 }  // namespace
 
 std::string find_virtio_port(const std::string& name, const PortRoots& roots) {
@@ -31,21 +45,20 @@ std::string find_virtio_port(const std::string& name, const PortRoots& roots) {
   if (exists(link)) return link;
 
   const std::string cls = roots.sys + "/class/virtio-ports";
-  DIR* d = ::opendir(cls.c_str());
-  if (d == nullptr) return "";
-  std::vector<std::string> ports;
-  while (dirent* e = ::readdir(d)) {
-    std::string entry = e->d_name;
-    if (entry.rfind("vport", 0) == 0) ports.push_back(entry);
-  }
-  ::closedir(d);
-  std::sort(ports.begin(), ports.end());
-  for (const auto& port : ports) {
+  for (const auto& port : sysfs_ports(cls)) {
     if (read_first_line(cls + "/" + port + "/name") != name) continue;
     const std::string node = roots.dev + "/" + port;
     if (exists(node)) return node;
   }
   return "";
+}
+
+bool virtio_port_name_pending(const PortRoots& roots) {
+  const std::string cls = roots.sys + "/class/virtio-ports";
+  for (const auto& port : sysfs_ports(cls)) {
+    if (!exists(cls + "/" + port + "/name")) return true;
+  }
+  return false;
 }
 
 }  // namespace qtx::agent

@@ -15,4 +15,10 @@ struct PortRoots {
 // The device path for port `name`, or "" when no such port exists (yet).
 std::string find_virtio_port(const std::string& name, const PortRoots& roots = PortRoots());
 
+// True while some port has no name yet. The kernel creates the port (and,
+// through devtmpfs, its /dev node) first and its sysfs `name` only when the
+// host's name message arrives; nothing a file watch sees marks that moment
+// in a guest without udev.
+bool virtio_port_name_pending(const PortRoots& roots = PortRoots());
+
 }  // namespace qtx::agent

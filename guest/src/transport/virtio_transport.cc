@@ -11,6 +11,7 @@
 #include <asio/error.hpp>
 #include <asio/post.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace qtx::agent {
@@ -22,7 +23,16 @@ struct VirtioTransport::Attempt {
   OpenHandler handler;
   std::string path;
   bool done = false;
+  bool woken = false;      // the device wait was cancelled to look again, not to give up
+  int name_polls_left = 0;  // while a port's name is pending (see poll_pending_name)
 };
+
+namespace {
+// A port's name normally follows its node within milliseconds; under
+// emulation, within a second or two. Looked for this often, this long.
+constexpr std::chrono::milliseconds kNamePoll{20};
+constexpr int kNamePolls = 500;  // 10 s after each device event
+}  // namespace
 
 VirtioTransport::VirtioTransport(asio::io_context& io, std::string port_name, PortRoots roots)
     : io_(io), name_(std::move(port_name)), roots_(std::move(roots)) {}
@@ -41,6 +51,7 @@ bool VirtioTransport::host_connected(int fd) {
 
 void VirtioTransport::async_open(OpenHandler handler) {
   auto a = std::make_shared<Attempt>(io_, std::move(handler));
+  a->name_polls_left = kNamePolls;  // at start, a port may be there with its name still to come
   current_ = a;
   try_open(a);
 }
@@ -53,6 +64,7 @@ void VirtioTransport::try_open(const std::shared_ptr<Attempt>& a) {
   if (a->done) return;
   a->path = find_virtio_port(name_, roots_);
   if (a->path.empty()) return wait_for_device(a);
+  if (name_poll_) name_poll_->cancel();
   int fd = ::open(a->path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     if (errno == ENOENT || errno == ENODEV || errno == ENXIO) return wait_for_device(a);
@@ -97,17 +109,38 @@ void VirtioTransport::drain_inotify() {
 void VirtioTransport::wait_for_device(const std::shared_ptr<Attempt>& a) {
   Status s = ensure_inotify();
   if (!s) return finish(a, s);
+  a->woken = false;
   inotify_->async_wait(asio::posix::descriptor_base::wait_read, [this, a](const asio::error_code& ec) {
     if (a->done) return;
-    if (ec) return finish(a, Status::io_error("waiting for the port: " + ec.message()));
+    if (ec && !(ec == asio::error::operation_aborted && a->woken)) {
+      return finish(a, Status::io_error("waiting for the port: " + ec.message()));
+    }
+    a->woken = false;
+    if (!ec) a->name_polls_left = kNamePolls;  // a device event: a name may follow
     drain_inotify();
     try_open(a);
   });
   // Armed first, checked second: a port that appeared meanwhile is not missed.
-  if (!find_virtio_port(name_, roots_).empty()) {
-    inotify_->cancel();
-    asio::post(io_, [this, a] { try_open(a); });
-  }
+  if (!find_virtio_port(name_, roots_).empty()) return wake(a);
+  // A port whose name has not arrived yet makes no event when it does
+  // (without udev): look again until it has one, for a bounded time.
+  if (a->name_polls_left > 0 && virtio_port_name_pending(roots_)) poll_pending_name(a);
+}
+
+void VirtioTransport::wake(const std::shared_ptr<Attempt>& a) {
+  a->woken = true;
+  inotify_->cancel();
+}
+
+void VirtioTransport::poll_pending_name(const std::shared_ptr<Attempt>& a) {
+  if (!name_poll_) name_poll_ = std::make_unique<asio::steady_timer>(io_);
+  name_poll_->expires_after(kNamePoll);
+  name_poll_->async_wait([this, a](const asio::error_code& ec) {
+    if (ec || a->done || a->woken) return;
+    --a->name_polls_left;
+    if (!find_virtio_port(name_, roots_).empty()) return wake(a);
+    if (a->name_polls_left > 0 && virtio_port_name_pending(roots_)) poll_pending_name(a);
+  });
 }
 
 namespace {
@@ -146,6 +179,7 @@ void VirtioTransport::finish(const std::shared_ptr<Attempt>& a, Status s) {
   if (a->done) return;
   a->done = true;
   if (inotify_) inotify_->cancel();
+  if (name_poll_) name_poll_->cancel();
   if (sigio_) {
     asio::error_code ignored;
     sigio_->cancel(ignored);

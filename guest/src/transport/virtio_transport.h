@@ -19,6 +19,7 @@
 
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <memory>
 
@@ -44,6 +45,10 @@ class VirtioTransport : public Transport {
   void try_open(const std::shared_ptr<Attempt>& a);
   void wait_for_device(const std::shared_ptr<Attempt>& a);
   void wait_for_host(const std::shared_ptr<Attempt>& a);
+  // Ends the device wait to look again (the wait's handler calls try_open).
+  void wake(const std::shared_ptr<Attempt>& a);
+  // While a port's name is pending, looks again every kNamePoll.
+  void poll_pending_name(const std::shared_ptr<Attempt>& a);
   void finish(const std::shared_ptr<Attempt>& a, Status s);
   Status ensure_inotify();
   void drain_inotify();
@@ -56,6 +61,7 @@ class VirtioTransport : public Transport {
   // SIGIO from ports in O_ASYNC mode; kept for the transport's lifetime so
   // a late SIGIO never meets the default action (terminate).
   std::unique_ptr<asio::signal_set> sigio_;
+  std::unique_ptr<asio::steady_timer> name_poll_;
   int watch_dev_ = -1;
   int watch_ports_ = -1;
   std::shared_ptr<Attempt> current_;

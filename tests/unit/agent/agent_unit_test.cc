@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 
@@ -14,6 +15,7 @@
 #include "telemetry/collector.h"
 #include "transport/port_discovery.h"
 #include "transport/transport.h"
+#include "transport/virtio_transport.h"
 
 namespace qtx::agent {
 namespace {
@@ -164,6 +166,45 @@ TEST(PortDiscovery, UdevSymlinkFirstThenSysfsScan) {
   d.write("dev/virtio-ports/org.quantix.agent.0", "");
   EXPECT_EQ(find_virtio_port("org.quantix.agent.0", roots), d.path() + "/dev/virtio-ports/org.quantix.agent.0");
   EXPECT_EQ(find_virtio_port("../etc", roots), "");
+}
+
+TEST(PortDiscovery, ANameStillToComeIsPending) {
+  TempDir d;
+  PortRoots roots{d.path() + "/dev", d.path() + "/sys"};
+  EXPECT_FALSE(virtio_port_name_pending(roots));
+  d.write("sys/class/virtio-ports/vport1p1/dev", "250:1\n");  // the port, its name not yet sent
+  EXPECT_TRUE(virtio_port_name_pending(roots));
+  d.write("sys/class/virtio-ports/vport1p1/name", "org.quantix.agent.0\n");
+  EXPECT_FALSE(virtio_port_name_pending(roots));
+}
+
+// Without udev, a hot-plugged port's node appears (an inotify event) before
+// its name does (no event): the waiting transport still opens it.
+TEST(VirtioTransport, APortWhoseNameArrivesAfterItsNodeIsOpened) {
+  TempDir d;
+  d.write("dev/.keep", "");
+  d.write("sys/class/virtio-ports/.keep", "");
+  PortRoots roots{d.path() + "/dev", d.path() + "/sys"};
+  asio::io_context io;
+  VirtioTransport t(io, "org.quantix.agent.0", roots);
+  bool opened = false;
+  int fd = -1;
+  t.async_open([&](Status s, int f) {
+    opened = s.is_ok();
+    fd = f;
+  });
+  io.poll();
+  d.write("sys/class/virtio-ports/vport1p1/dev", "250:1\n");
+  d.write("dev/vport1p1", "");  // the node: the watch fires, the name is not there
+  io.run_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(opened);
+  d.write("sys/class/virtio-ports/vport1p1/name", "org.quantix.agent.0\n");
+  // Bounds only a failing test: the transport looks again every 20 ms.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!opened && std::chrono::steady_clock::now() < deadline) io.run_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(opened);
+  EXPECT_EQ(t.describe(), "virtio:org.quantix.agent.0 (" + d.path() + "/dev/vport1p1)");
+  if (fd >= 0) ::close(fd);
 }
 
 TEST(Telemetry, CpuUsageFromProcStatDeltas) {
