@@ -5,8 +5,9 @@
 # installed-package check; then builds everything
 # again with clang, warnings as errors, ASan+UBSan and the fuzz targets, runs
 # the unit and integration tests there and a short run of every fuzz target.
-# (The systemd-guest test, label vm-systemd, takes minutes and runs apart:
-# ctest --test-dir build -L vm-systemd.)
+# (The systemd-guest and cloud-init guest tests, labels vm-systemd and
+# vm-cloud, take minutes and run apart, as root: ctest --test-dir build -L
+# vm-systemd, -L vm-cloud.)
 #
 #   scripts/test.sh
 #
