@@ -124,7 +124,8 @@ void measure_scale(const Plan& plan, const std::string& dir, std::vector<Metric>
                                                      "[telemetry]\ninterval_ms = 3600000\n", "warn"));
     }
     const long before = status_kib(::getpid(), "VmRSS");
-    Metric rate, mem;
+    Metric rate = make_metric("unix", "host scale: " + std::to_string(n) + " agents, requests/s", "req/s", true);
+    Metric mem = make_metric("unix", "host scale: " + std::to_string(n) + " agents, RSS per connection", "KiB", false);
     {
       host::Manager manager;
       std::vector<std::shared_ptr<host::Agent>> agents;
@@ -166,15 +167,9 @@ void measure_scale(const Plan& plan, const std::string& dir, std::vector<Metric>
       }
       mem.qtx.add(static_cast<double>(after - before) / n);
     }
-    rate.transport = mem.transport = "unix";
-    rate.name = "host scale: " + std::to_string(n) + " agents, requests/s";
-    rate.unit = "req/s";
     rate.note = n == plan.scale.front() ? "one host process, 64 pings in flight over all agents; qemu-ga has no host "
                                           "library to compare"
                                         : "";
-    mem.name = "host scale: " + std::to_string(n) + " agents, RSS per connection";
-    mem.unit = "KiB";
-    mem.higher_is_better = false;
     out->push_back(rate);
     out->push_back(mem);
   }
@@ -225,11 +220,7 @@ void run_unix(const Plan& plan, const std::string& dir, std::vector<Metric>* out
   }
   add_common_metrics("unix", plan, q, g, echo_p50, NAN, NAN, out);
 
-  Metric rss;
-  rss.transport = "unix";
-  rss.name = "agent RSS, idle with a host";
-  rss.unit = "KiB";
-  rss.higher_is_better = false;
+  Metric rss = make_metric("unix", "agent RSS, idle with a host", "KiB", false);
   rss.qtx = q_rss_idle;
   rss.qga = g_rss_idle;
   rss.goal = "<= qemu-ga";
@@ -249,11 +240,7 @@ void run_unix(const Plan& plan, const std::string& dir, std::vector<Metric>* out
   rss.note = "VmHWM: qtx streams with a credit window; qemu-ga holds a whole chunk and its base64";
   out->push_back(rss);
 
-  Metric size;
-  size.transport = "unix";
-  size.name = "agent binary, stripped";
-  size.unit = "KiB";
-  size.higher_is_better = false;
+  Metric size = make_metric("unix", "agent binary, stripped", "KiB", false);
   size.qtx.add(static_cast<double>(stripped_size(AgentProcess::agent_binary())) / 1024);
   size.qga.add(static_cast<double>(stripped_size(qga_bin)) / 1024);
   size.note = "qtx-agent is static; qemu-ga also loads " +
@@ -262,11 +249,7 @@ void run_unix(const Plan& plan, const std::string& dir, std::vector<Metric>* out
 
   // Idle with no host: wakeups (context switches) per second.
   {
-    Metric idle;
-    idle.transport = "unix";
-    idle.name = "wakeups/s with no host connected";
-    idle.unit = "1/s";
-    idle.higher_is_better = false;
+    Metric idle = make_metric("unix", "wakeups/s with no host connected", "1/s", false);
     idle.goal = "<= 1/s";
     AgentProcess agent("unix-listen:" + dir + "/idle.sock", "", "warn");
     const std::string state = dir + "/qga-idle-state";
@@ -296,11 +279,7 @@ void run_unix(const Plan& plan, const std::string& dir, std::vector<Metric>* out
     std::this_thread::sleep_for(std::chrono::duration<double>(plan.telemetry_seconds));
     const double cpu = cpu_seconds(agent.pid()) - cpu0;
     const auto n = a.value()->stats().telemetry_samples - n0;
-    Metric t;
-    t.transport = "unix";
-    t.name = "agent CPU per telemetry sample";
-    t.unit = "ms";
-    t.higher_is_better = false;
+    Metric t = make_metric("unix", "agent CPU per telemetry sample", "ms", false);
     if (n > 0) t.qtx.add(cpu * 1e3 / static_cast<double>(n));
     t.note = std::to_string(n) + " samples at 100 ms; CPU from /proc in clock ticks; qemu-ga pushes no telemetry";
     out->push_back(t);

@@ -144,11 +144,7 @@ void measure_agent(Driver& d, bool is_qga, const Plan& plan, const std::string& 
 void add_common_metrics(const std::string& via, const Plan& plan, const AgentFigures& q, const AgentFigures& g,
                         double floor_p50, double ceiling_read, double ceiling_write, std::vector<Metric>* out) {
   auto row = [&](const std::string& name, const std::string& unit, bool higher, const Samples& a, const Samples& b) {
-    Metric m;
-    m.transport = via;
-    m.name = name;
-    m.unit = unit;
-    m.higher_is_better = higher;
+    Metric m = make_metric(via, name, unit, higher);
     m.qtx = a;
     m.qga = b;
     out->push_back(m);

@@ -26,6 +26,15 @@ double Metric::advantage() const {
   return higher_is_better ? a / b : b / a;
 }
 
+Metric make_metric(std::string transport, std::string name, std::string unit, bool higher_is_better) {
+  Metric m;
+  m.transport = std::move(transport);
+  m.name = std::move(name);
+  m.unit = std::move(unit);
+  m.higher_is_better = higher_is_better;
+  return m;
+}
+
 Machine describe_machine(const std::string& accel) {
   Machine m;
   m.cores = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));

@@ -33,6 +33,9 @@ struct Metric {
   double advantage() const;
 };
 
+// A metric named and oriented; its samples, goal and note are set after.
+Metric make_metric(std::string transport, std::string name, std::string unit, bool higher_is_better);
+
 struct Machine {
   int cores = 0;
   std::string cpu, accel, kernel;

@@ -128,7 +128,9 @@ bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, 
                                           ")/status")
                          .c_str());
   };
-  Metric rss_idle, anon_idle, rss_peak;
+  Metric rss_idle = make_metric("vm", "agent RSS in the guest, idle", "KiB", false);
+  Metric anon_idle = make_metric("vm", "agent anonymous memory (RssAnon) in the guest, idle", "KiB", false);
+  Metric rss_peak = make_metric("vm", "agent RSS in the guest, peak through transfers", "KiB", false);
   rss_idle.qtx.add(guest_kib("VmRSS", "qtx-agent"));
   rss_idle.qga.add(guest_kib("VmRSS", "qemu-ga"));
   anon_idle.qtx.add(guest_kib("RssAnon", "qtx-agent"));
@@ -140,15 +142,9 @@ bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, 
 
   add_common_metrics("vm", plan, qf, gf, floor.median(), ceiling_read.median(), ceiling_write.median(), out);
   for (auto* m : {&rss_idle, &anon_idle, &rss_peak}) {
-    m->transport = "vm";
-    m->unit = "KiB";
-    m->higher_is_better = false;
     m->goal = "<= qemu-ga";
     m->met = m->qtx.median() <= m->qga.median() ? 1 : 0;
   }
-  rss_idle.name = "agent RSS in the guest, idle";
-  rss_peak.name = "agent RSS in the guest, peak through transfers";
-  anon_idle.name = "agent anonymous memory (RssAnon) in the guest, idle";
   anon_idle.note = "RSS less the pages mapped from files (the binary, shared libraries)";
   rss_idle.note = "qtx-agent is static: its RSS is mostly clean pages of its own text, read ahead in 64 KiB runs";
   out->push_back(rss_idle);
@@ -166,11 +162,7 @@ bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, 
     if (!via.exec({"/bin/sh", "-c", script}, &code, &n, &count) || code != 0) die("reading " + std::string(process));
     return std::atof(count.c_str());
   };
-  Metric idle;
-  idle.transport = "vm";
-  idle.name = "wakeups/s in the guest, no host connected";
-  idle.unit = "1/s";
-  idle.higher_is_better = false;
+  Metric idle = make_metric("vm", "wakeups/s in the guest, no host connected", "1/s", false);
   {
     // qemu-ga alone: its client gone, counted through qtx.
     g.reset();
