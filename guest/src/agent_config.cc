@@ -27,8 +27,11 @@ class TableReader {
   void integer(const char* key, T* dst, std::int64_t lo, std::int64_t hi) {
     const toml::node* n = take(key);
     if (n == nullptr || !out_->status) return;
+    // Type first: value<int64_t>() of a float node converts it, which is
+    // undefined for one out of range (3e77).
+    if (!n->is_integer()) return fail(n, "must be an integer");
     auto v = n->value<std::int64_t>();
-    if (!n->is_integer() || !v) return fail(n, "must be an integer");
+    if (!v) return fail(n, "must be an integer");
     if (*v < lo || *v > hi) {
       return fail(n, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
     }

@@ -93,6 +93,8 @@ TEST(AgentConfig, ErrorsNameTheFileLineAndKeyAndLeaveTheConfigAlone) {
       {"[agent\n", "t.conf:1:7: "},
       {"[telemetry]\ninterval_ms = \"fast\"\n", "t.conf:2:15: telemetry.interval_ms must be an integer"},
       {"[telemetry]\ninterval_ms = 5\n", "t.conf:2:15: telemetry.interval_ms must be between 100 and 86400000"},
+      {"[limits]\nmax_message = 3.3e77\n", "t.conf:2:15: limits.max_message must be an integer"},
+      {"[limits]\nmax_message = 65536.0\n", "t.conf:2:15: limits.max_message must be an integer"},
       {"[policy]\ndeny = \"exec\"\n", "t.conf:2:8: policy.deny must be an array of strings"},
       {"[policy]\nfile_roots = [\"relative\"]\n", "t.conf: policy.file_roots entries must be absolute paths: \"relative\""},
       {"[agent]\nlog_level = \"loud\"\n", "t.conf: agent.log_level must be one of trace, debug, info, warn, error, off"},
