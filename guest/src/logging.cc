@@ -4,6 +4,8 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <google/protobuf/stubs/logging.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -68,6 +70,19 @@ std::shared_ptr<HoldableStderrSink>& sink() {
   return s;
 }
 
+// The protobuf runtime's own messages. A host can provoke them at will (a
+// string field with invalid UTF-8 in an otherwise valid frame), so they go
+// through our logger at debug level instead of straight to stderr: they can
+// neither flood the journal nor bypass the hold while filesystems are frozen.
+// The frame itself is refused and counted by the session.
+void protobuf_log(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+  if (level >= google::protobuf::LOGLEVEL_FATAL) {
+    spdlog::critical("protobuf {}:{}: {}", file, line, message);
+  } else {
+    spdlog::debug("protobuf {}:{}: {}", file, line, message);
+  }
+}
+
 }  // namespace
 
 void set_log_hold(bool hold) { sink()->set_hold(hold); }
@@ -84,6 +99,7 @@ void setup_logging(const std::string& level) {
   logger->set_formatter(std::move(formatter));
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
+  google::protobuf::SetLogHandler(&protobuf_log);
   set_log_level(level);
 }
 

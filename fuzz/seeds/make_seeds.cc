@@ -1,0 +1,232 @@
+// Writes the seed corpus of the protocol fuzzers (fuzz/frame_script.h):
+//
+//   qtx_fuzz_seeds agent_dispatch DIR    conversations a host has with an agent
+//   qtx_fuzz_seeds host_responses DIR    what an agent says to a host's calls
+//
+// The committed corpora under fuzz/corpus were made with it; found crashes
+// are added there by hand and never regenerated.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "frame_script.h"
+#include "qtx/agent/v1/envelope.pb.h"
+
+namespace {
+
+namespace v1 = qtx::agent::v1;
+using qtx::fuzz::Step;
+
+// An envelope body as the script carries it: serialized without its seal.
+// The agent_dispatch target puts its temporary root where this name stands.
+const std::string kRoot = "/tmp/qtx-fuzz-XXXXXX";
+
+std::string body(const v1::Envelope& env) { return env.SerializeAsString(); }
+
+class Script {
+ public:
+  Script& request(std::uint64_t id, const std::function<void(v1::Request*)>& fill) {
+    v1::Envelope env;
+    env.set_id(id);
+    fill(env.mutable_request());
+    return sealed(env);
+  }
+  Script& sealed(const v1::Envelope& env) {
+    qtx::fuzz::append_step({Step::Kind::kSealed, 0, body(env)}, &out_);
+    return *this;
+  }
+  Script& addressed(std::uint8_t target, const v1::Envelope& env) {
+    qtx::fuzz::append_step({Step::Kind::kAddressed, target, body(env)}, &out_);
+    return *this;
+  }
+  Script& raw(std::string bytes) {
+    qtx::fuzz::append_step({Step::Kind::kRaw, 0, std::move(bytes)}, &out_);
+    return *this;
+  }
+  Script& progress_chunk(std::uint64_t id, std::uint64_t offset, std::string data) {
+    v1::Envelope env;
+    env.set_id(id);
+    auto* c = env.mutable_progress()->mutable_file_chunk();
+    c->set_offset(offset);
+    c->set_data(std::move(data));
+    return sealed(env);
+  }
+  Script& credit(std::uint64_t id, std::uint64_t bytes) {
+    v1::Envelope env;
+    env.set_id(id);
+    env.mutable_credit()->set_bytes(bytes);
+    return sealed(env);
+  }
+  Script& cancel(std::uint64_t id) {
+    v1::Envelope env;
+    env.set_id(id);
+    env.mutable_cancel();
+    return sealed(env);
+  }
+  const std::string& bytes() const { return out_; }
+
+ private:
+  std::string out_;
+};
+
+Script& hello(Script& s) {
+  return s.request(1, [](v1::Request* r) {
+    r->mutable_hello()->set_nonce(0x0123456789abcdefULL);
+    r->mutable_hello()->set_protocol_version(1);
+    r->mutable_hello()->set_client("fuzz");
+  });
+}
+
+std::map<std::string, std::string> agent_dispatch_seeds() {
+  std::map<std::string, std::string> seeds;
+  auto add = [&](const std::string& name, const Script& s) { seeds[name] = s.bytes(); };
+  {
+    Script s;
+    hello(s).request(2, [](auto* r) { r->mutable_ping(); }).request(3, [](auto* r) { r->mutable_info(); });
+    s.request(4, [](auto* r) { r->mutable_telemetry_config()->set_interval_ms(1000); });
+    add("handshake", s);
+  }
+  {
+    Script s;
+    hello(s).request(2, [](auto* r) { r->mutable_file_list()->set_path(kRoot + "/files"); });
+    s.request(3, [](auto* r) { r->mutable_file_stat()->set_path(kRoot + "/files/a.txt"); });
+    s.request(4, [](auto* r) { r->mutable_file_hash()->set_path(kRoot + "/files/sub/b.bin"); });
+    s.request(5, [](auto* r) { r->mutable_file_mkdir()->set_path(kRoot + "/files/new/deeper"); r->mutable_file_mkdir()->set_parents(true); });
+    s.request(6, [](auto* r) { r->mutable_file_remove()->set_path(kRoot + "/files/sub"); r->mutable_file_remove()->set_recursive(true); });
+    s.request(7, [](auto* r) { r->mutable_file_set_attr()->set_path(kRoot + "/files/a.txt"); r->mutable_file_set_attr()->set_mode(0600); });
+    add("file_commands", s);
+  }
+  {
+    Script s;  // escapes: absolute paths outside, "..", symlinks out
+    s.request(2, [](auto* r) { r->mutable_file_stat()->set_path("/etc/passwd"); });
+    s.request(3, [](auto* r) { r->mutable_file_read()->set_path(kRoot + "/files/../../etc/shadow"); });
+    s.request(4, [](auto* r) { r->mutable_file_read()->set_path(kRoot + "/files/escape"); });
+    s.request(5, [](auto* r) { r->mutable_file_list()->set_path(kRoot + "/files/slash/etc"); });
+    s.request(6, [](auto* r) { r->mutable_file_remove()->set_path(kRoot + "/files/slash"); r->mutable_file_remove()->set_recursive(true); });
+    add("path_escapes", s);
+  }
+  {
+    Script s;
+    s.request(2, [](auto* r) {
+      auto* w = r->mutable_file_write();
+      w->set_path(kRoot + "/files/up.bin");
+      w->set_mode(0644);
+      w->set_atomic(true);
+    });
+    s.progress_chunk(2, 0, "first part ").progress_chunk(2, 11, "second part");
+    v1::Envelope end;
+    end.set_id(2);
+    end.mutable_progress()->mutable_file_chunk()->set_offset(22);
+    end.mutable_progress()->mutable_file_chunk()->set_last(true);
+    s.sealed(end);
+    s.request(3, [](auto* r) { r->mutable_file_read()->set_path(kRoot + "/files/sub/b.bin"); r->mutable_file_read()->set_chunk_size(1024); });
+    s.credit(3, 8192);
+    add("file_transfers", s);
+  }
+  {
+    Script s;  // a write whose chunks skip, overlap and overflow
+    s.request(2, [](auto* r) { r->mutable_file_write()->set_path(kRoot + "/files/bad.bin"); });
+    s.progress_chunk(2, 5, "gap").progress_chunk(2, 0, "xx").progress_chunk(2, 1, "overlap");
+    s.request(2, [](auto* r) { r->mutable_ping(); });  // the id is in use
+    s.cancel(2);
+    add("file_write_disorder", s);
+  }
+  {
+    Script s;
+    s.request(2, [](auto* r) {
+      auto* e = r->mutable_exec();
+      e->add_argv("/bin/echo");
+      e->add_argv("hi");
+      e->set_stdin("input");
+      e->set_output_window(16);
+    });
+    s.credit(2, 64);
+    s.request(3, [](auto* r) {
+      auto* e = r->mutable_exec();
+      e->add_argv("/bin/cat");
+      e->set_stdin_stream(true);
+      e->set_timeout_ms(200);
+      e->add_env("A=b");
+      e->set_cwd(kRoot + "/files");
+      e->set_user("qtx");
+    });
+    v1::Envelope in;
+    in.set_id(3);
+    in.mutable_progress()->mutable_exec_input()->set_data("streamed");
+    s.sealed(in);
+    in.mutable_progress()->mutable_exec_input()->set_eof(true);
+    s.sealed(in);
+    s.request(4, [](auto* r) { r->mutable_exec()->add_argv("no-such-program"); });
+    s.request(5, [](auto* r) { r->mutable_exec()->add_argv(std::string("nul\0byte", 8)); });
+    add("exec", s);
+  }
+  {
+    Script s;
+    s.request(2, [](auto* r) { r->mutable_set_password()->set_user("qtx"); r->mutable_set_password()->set_password("secret"); });
+    s.request(3, [](auto* r) {
+      auto* k = r->mutable_ssh_keys();
+      k->set_user("qtx");
+      k->set_action(v1::SshKeysRequest::ACTION_ADD);
+      k->add_keys("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey2 second@host");
+    });
+    s.request(4, [](auto* r) { r->mutable_ssh_keys()->set_user("qtx"); r->mutable_ssh_keys()->set_action(v1::SshKeysRequest::ACTION_LIST); });
+    s.request(5, [](auto* r) { r->mutable_hostname_get(); });
+    s.request(6, [](auto* r) { r->mutable_time_get(); });
+    s.request(7, [](auto* r) { r->mutable_network(); });
+    s.request(8, [](auto* r) { r->mutable_process_list(); });
+    s.request(9, [](auto* r) { r->mutable_freeze_status(); });
+    add("system_commands", s);
+  }
+  {
+    Script s;  // denied by the fuzzing policy: answered, never carried out
+    s.request(2, [](auto* r) { r->mutable_power()->set_action(v1::PowerRequest::ACTION_REBOOT); });
+    s.request(3, [](auto* r) { r->mutable_freeze(); });
+    s.request(4, [](auto* r) { r->mutable_time_set()->set_unix_time_ns(1); });
+    s.request(5, [](auto* r) { r->mutable_hostname_set()->set_hostname("evil"); });
+    s.request(6, [](auto* r) { r->mutable_process_kill()->set_pid(1); });
+    add("denied", s);
+  }
+  {
+    Script s;  // garbage, torn frames, messages only an agent sends, id 0
+    s.raw("garbage before anything").raw(std::string("QTX\x01\x00\x00\x00\x10partial", 15));
+    hello(s);
+    s.request(0, [](auto* r) { r->mutable_ping(); });
+    v1::Envelope resp;
+    resp.set_id(7);
+    resp.mutable_response()->mutable_ping();
+    s.sealed(resp);
+    s.request(8, [](auto* r) { (void)r; });  // a request of no kind
+    s.raw(std::string("QTX\x01\xff\xff\xff\xff", 8));
+    s.request(9, [](auto* r) { r->mutable_ping(); });
+    s.raw(std::string("QTX\x01\x00\x00\x01\x00", 8));  // a header whose body never comes
+    add("hostile_stream", s);
+  }
+  return seeds;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: qtx_fuzz_seeds agent_dispatch|host_responses DIR\n");
+    return 2;
+  }
+  const std::string target = argv[1];
+  std::map<std::string, std::string> seeds;
+  if (target == "agent_dispatch") {
+    seeds = agent_dispatch_seeds();
+  } else {
+    std::fprintf(stderr, "qtx_fuzz_seeds: unknown target \"%s\"\n", argv[1]);
+    return 2;
+  }
+  std::filesystem::create_directories(argv[2]);
+  for (const auto& [name, bytes] : seeds) {
+    std::ofstream(std::filesystem::path(argv[2]) / name, std::ios::binary) << bytes;
+  }
+  std::printf("%zu seeds written to %s\n", seeds.size(), argv[2]);
+  return 0;
+}
