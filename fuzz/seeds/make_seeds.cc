@@ -208,6 +208,114 @@ std::map<std::string, std::string> agent_dispatch_seeds() {
   return seeds;
 }
 
+// host_responses: targets are the host's requests in order: 0 hello, 1 ping,
+// 2 info, 3 file_list, 4 process_list, 5 network, 6 ssh_keys, 7 exec
+// (collected), 8 exec (streamed), 9 download, 10 upload.
+enum Target : std::uint8_t { kHello, kPing, kInfo, kList, kProcs, kNet, kKeys, kExecCollected, kExecStreamed, kDownload, kUpload };
+
+v1::Envelope response(const std::function<void(v1::Response*)>& fill) {
+  v1::Envelope env;
+  fill(env.mutable_response());
+  return env;
+}
+v1::Envelope exec_output(v1::ExecOutput::Stream stream, std::string data) {
+  v1::Envelope env;
+  auto* o = env.mutable_progress()->mutable_exec_output();
+  o->set_stream(stream);
+  o->set_data(std::move(data));
+  o->set_pid(42);
+  return env;
+}
+v1::Envelope chunk(std::uint64_t offset, std::string data) {
+  v1::Envelope env;
+  env.mutable_progress()->mutable_file_chunk()->set_offset(offset);
+  env.mutable_progress()->mutable_file_chunk()->set_data(std::move(data));
+  return env;
+}
+v1::Envelope credit_of(std::uint64_t bytes) {
+  v1::Envelope env;
+  env.mutable_credit()->set_bytes(bytes);
+  return env;
+}
+v1::Envelope event(const std::function<void(v1::Event*)>& fill) {
+  v1::Envelope env;
+  fill(env.mutable_event());
+  return env;
+}
+
+std::map<std::string, std::string> host_responses_seeds() {
+  std::map<std::string, std::string> seeds;
+  auto add = [&](const std::string& name, const Script& s) { seeds[name] = s.bytes(); };
+  {
+    Script s;  // what a well-behaved agent answers
+    s.addressed(kPing, response([](auto* r) { r->mutable_ping(); }));
+    s.addressed(kInfo, response([](auto* r) { r->mutable_info()->set_hostname("vm"); }));
+    s.addressed(kList, response([](auto* r) {
+      auto* e = r->mutable_file_list()->add_entries();
+      e->set_path("etc");
+      e->set_type(v1::FILE_TYPE_DIRECTORY);
+    }));
+    s.addressed(kProcs, response([](auto* r) { r->mutable_process_list()->add_processes()->set_name("init"); }));
+    s.addressed(kNet, response([](auto* r) { r->mutable_network()->add_interfaces()->set_name("eth0"); }));
+    s.addressed(kKeys, response([](auto* r) { r->mutable_ssh_keys()->add_keys("ssh-ed25519 AAAA k"); }));
+    s.addressed(kExecCollected, exec_output(v1::ExecOutput::STREAM_STDOUT, "hello\n"));
+    s.addressed(kExecCollected, response([](auto* r) { r->mutable_exec()->set_exit_code(0); r->mutable_exec()->set_stdout_bytes(6); }));
+    s.addressed(kExecStreamed, exec_output(v1::ExecOutput::STREAM_STDERR, "oops"));
+    s.addressed(kExecStreamed, response([](auto* r) { r->mutable_exec()->set_signal(9); }));
+    s.addressed(kDownload, chunk(0, "abc"));
+    s.addressed(kDownload, response([](auto* r) { r->mutable_file_read()->set_bytes(3); r->mutable_file_read()->set_file_size(3); }));
+    s.addressed(kUpload, credit_of(65536));
+    s.addressed(kUpload, response([](auto* r) { r->mutable_file_write()->set_bytes(20000); }));
+    add("proper_answers", s);
+  }
+  {
+    Script s;  // answers of the wrong kind, twice, or to no call
+    s.addressed(kPing, response([](auto* r) { r->mutable_info(); }));
+    s.addressed(kInfo, response([](auto* r) { r->mutable_ping(); }));
+    s.addressed(kInfo, response([](auto* r) { r->mutable_ping(); }));
+    s.addressed(kExecCollected, response([](auto* r) { r->mutable_file_read(); }));
+    s.addressed(kDownload, exec_output(v1::ExecOutput::STREAM_STDOUT, "not a chunk"));
+    s.addressed(kUpload, chunk(0, "the host is the writer"));
+    s.addressed(kHello, response([](auto* r) { r->mutable_hello()->set_nonce(1); }));
+    s.addressed(200, response([](auto* r) { r->mutable_ping(); }));  // an id no call has
+    s.addressed(kList, response([](auto* r) {
+      auto* e = r->mutable_error();
+      e->set_code(v1::ERROR_CODE_DENIED);
+      e->set_message("\x1b[31mred\nforged log line");
+    }));
+    add("wrong_kinds", s);
+  }
+  {
+    Script s;  // claims meant to make the host allocate or wrap
+    s.addressed(kDownload, chunk(~0ULL - 2, "xyz"));
+    s.addressed(kDownload, response([](auto* r) { r->mutable_file_read()->set_bytes(~0ULL); r->mutable_file_read()->set_file_size(~0ULL); }));
+    s.addressed(kUpload, credit_of(~0ULL));
+    s.addressed(kUpload, credit_of(~0ULL));
+    s.addressed(kExecCollected, response([](auto* r) { r->mutable_exec()->set_stdout_bytes(~0ULL); r->mutable_exec()->set_pid(~0U); }));
+    s.addressed(kExecStreamed, exec_output(v1::ExecOutput::STREAM_UNSPECIFIED, "which stream?"));
+    add("huge_claims", s);
+  }
+  {
+    Script s;  // collected output past the host's bound
+    for (int i = 0; i < 6; ++i) s.addressed(kExecCollected, exec_output(v1::ExecOutput::STREAM_STDOUT, std::string(1000, 'o')));
+    s.addressed(kExecCollected, response([](auto* r) { r->mutable_exec()->set_exit_code(0); }));
+    add("exec_flood", s);
+  }
+  {
+    Script s;  // events, the agent restarting under the host, garbage between frames
+    s.sealed(event([](auto* e) { e->mutable_telemetry()->set_seq(1); }));
+    s.raw("\x00\x01garbage QTX");
+    s.sealed(event([](auto* e) { e->mutable_freeze_state()->set_frozen(true); }));
+    s.raw(std::string("QTX\x01\x7f\xff\xff\xff", 8));
+    s.addressed(kPing, response([](auto* r) { r->mutable_ping(); }));
+    s.sealed(event([](auto* e) { e->mutable_agent_started()->mutable_agent()->set_instance_id("other"); }));
+    s.addressed(kInfo, response([](auto* r) { r->mutable_info(); }));
+    s.raw(std::string("QTX\x01\x00\x00\x00\x40torn", 12));
+    add("events_and_garbage", s);
+  }
+  return seeds;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -219,6 +327,8 @@ int main(int argc, char** argv) {
   std::map<std::string, std::string> seeds;
   if (target == "agent_dispatch") {
     seeds = agent_dispatch_seeds();
+  } else if (target == "host_responses") {
+    seeds = host_responses_seeds();
   } else {
     std::fprintf(stderr, "qtx_fuzz_seeds: unknown target \"%s\"\n", argv[1]);
     return 2;

@@ -10,6 +10,7 @@
 #include "handlers/handlers.h"
 #include "reply.h"
 #include "session.h"
+#include "qtx/printable.h"
 
 namespace qtx::agent {
 namespace {
@@ -114,7 +115,7 @@ void dispatch_request(Session& session, std::uint64_t id, const v1::Request& req
                                        std::string("filesystems are frozen: thaw before ") + k->name));
     return;
   }
-  if (k->state_changing) spdlog::info("audit: {} (id {}) {}", k->name, id, log_safe(describe_target(request)));
+  if (k->state_changing) spdlog::info("audit: {} (id {}) {}", k->name, id, printable(describe_target(request)));
   try {
     k->handle(session, id, request);
   } catch (const std::exception& e) {
@@ -132,22 +133,6 @@ std::vector<v1::Capability> capabilities(const AgentConfig& config) {
     c.set_allowed(allowed(k, config));
     out.push_back(std::move(c));
   }
-  return out;
-}
-
-std::string log_safe(std::string_view s, std::size_t max) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s.substr(0, max)) {
-    if (c < 0x20 || c == 0x7f || c == '\\') {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > max) out += "...";
   return out;
 }
 

@@ -21,7 +21,4 @@ void dispatch_request(Session& session, std::uint64_t id, const v1::Request& req
 // Every implemented request kind, with whether `config` allows it.
 std::vector<v1::Capability> capabilities(const AgentConfig& config);
 
-// `s` made safe for one log line: control bytes escaped, at most `max` bytes.
-std::string log_safe(std::string_view s, std::size_t max = 200);
-
 }  // namespace qtx::agent

@@ -38,7 +38,9 @@ class Call {
   virtual void fail(Error error) = 0;
 };
 
-// The Error for a Response carrying agent::v1::Error.
+// The Error for a Response carrying agent::v1::Error. Its message is the
+// guest's, escaped by qtx::printable and cut to kMaxGuestMessage bytes.
+inline constexpr std::size_t kMaxGuestMessage = 1024;
 Error guest_error(const agent::v1::Error& error);
 
 }  // namespace qtx::host::detail

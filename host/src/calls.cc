@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "link.h"
+#include "qtx/printable.h"
 
 namespace qtx::host::detail {
 namespace {
@@ -55,7 +56,9 @@ Error guest_error(const v1::Error& e) {
     case v1::ERROR_CODE_FAILED_PRECONDITION: kind = ErrorKind::kFailedPrecondition; break;
     default: kind = ErrorKind::kGuestFailed; break;
   }
-  return Error(kind, e.message(), e.code(), e.os_errno());
+  // The guest's words, made printable and bounded: an application logs
+  // error messages, and a guest must not forge its log lines.
+  return Error(kind, printable(e.message(), kMaxGuestMessage), e.code(), e.os_errno());
 }
 
 // --- UnaryCall ---------------------------------------------------------------------

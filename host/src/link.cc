@@ -10,6 +10,7 @@
 
 #include "calls.h"
 #include "qtx/wire/envelope_codec.h"
+#include "qtx/printable.h"
 
 namespace qtx::host::detail {
 namespace {
@@ -347,7 +348,7 @@ void Link::dispatch(v1::Envelope& env) {
     // returns) so they fail now, and handshake again.
     const std::string who = env.event().agent_started().agent().instance_id();
     Error cause(ErrorKind::kDisconnected, who == last_instance_ ? "the agent started a new session"
-                                                                : "the agent restarted (instance " + who + ")");
+                                                                : "the agent restarted (instance " + printable(who, 64) + ")");
     asio::post(io_->io(), [self = shared_from_this(), epoch = epoch_, cause] {
       if (!self->closed_ && epoch == self->epoch_) self->drop(cause);
     });

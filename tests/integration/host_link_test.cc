@@ -211,6 +211,46 @@ TEST_F(HostLink, AnAgentSendingBeyondItsCreditFailsTheCallInsteadOfBeingBuffered
   EXPECT_EQ(sink, "");
 }
 
+TEST_F(HostLink, AGuestsErrorTextCannotForgeLogLinesOrDriveATerminal) {
+  // An application logs Error::message(); the guest writes part of it.
+  listen_fake();
+  auto o = options();
+  o.keepalive_interval = 0ms;
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok());
+  auto agent = added.value();
+  auto peer = accept_fake();
+  ASSERT_TRUE(peer);
+  answer_hello(*peer, "hostile");
+  ASSERT_TRUE(agent->wait_ready(10s).ok());
+
+  std::promise<host::Result<v1::PingResponse>> first, second;
+  agent->ping({}, {.timeout = 0ms}, [&first](host::Result<v1::PingResponse> r) { first.set_value(std::move(r)); });
+  auto req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_ping(); });
+  ASSERT_TRUE(req);
+  v1::Envelope answer;
+  answer.set_id(req->id());
+  auto* err = answer.mutable_response()->mutable_error();
+  err->set_code(v1::ERROR_CODE_DENIED);
+  err->set_message("no\n2026-11-23 qtx: all fine\x1b[2J\xc2\x9b" "0m\\");
+  peer->send(answer);
+  auto r = first.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kDenied);
+  EXPECT_EQ(r.error().message(), "no\\x0a2026-11-23 qtx: all fine\\x1b[2J\\xc2\\x9b0m\\x5c");
+
+  // A long one is cut.
+  agent->ping({}, {.timeout = 0ms}, [&second](host::Result<v1::PingResponse> x) { second.set_value(std::move(x)); });
+  req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_ping(); });
+  ASSERT_TRUE(req);
+  answer.set_id(req->id());
+  err->set_message(std::string(100000, 'a'));
+  peer->send(answer);
+  auto r2 = second.get_future().get();
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.error().message(), std::string(1024, 'a') + "...");
+}
+
 TEST_F(HostLink, StaleFramesAndGarbageBeforeTheHandshakeAreDiscardedAndCounted) {
   listen_fake();
   auto added = manager_->add(options());

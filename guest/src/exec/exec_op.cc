@@ -22,6 +22,7 @@
 #include "reply.h"
 #include "session.h"
 #include "system/accounts.h"
+#include "qtx/printable.h"
 
 extern char** environ;
 
@@ -288,8 +289,8 @@ void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
                                                                  std::to_string(agent.config.max_concurrent_execs) + ")"));
   }
   ++agent.running_execs;  // until reaped (or the spawn fails)
-  spdlog::info("audit: exec (id {}) {}{}", id, log_safe(req.argv(0)),
-               req.user().empty() ? "" : " as " + log_safe(req.user()));
+  spdlog::info("audit: exec (id {}) {}{}", id, printable(req.argv(0)),
+               req.user().empty() ? "" : " as " + printable(req.user()));
   const std::uint32_t timeout_ms = req.timeout_ms() ? req.timeout_ms() : agent.config.exec_default_timeout_ms;
   auto weak = s.weak();
   auto pending = std::make_shared<PendingOperation>(weak, id);

@@ -28,6 +28,7 @@
 #include "system/atomic_file.h"
 #include "telemetry/collector.h"
 #include "util/unique_fd.h"
+#include "qtx/printable.h"
 
 namespace qtx::agent {
 namespace {
@@ -146,7 +147,7 @@ void handle_set_password(Session& s, std::uint64_t id, const v1::SetPasswordRequ
     }
     if (!found) return reply.error(v1::ERROR_CODE_NOT_FOUND, req.user() + " has no entry in " + shadow);
     if (int err = replace_file(shadow, out, 0640, 0, 0)) return reply.send(errno_response("writing " + shadow, err));
-    spdlog::info("audit: password set for {}", log_safe(req.user()));
+    spdlog::info("audit: password set for {}", printable(req.user()));
     reply.done();
   });
 }
@@ -159,7 +160,7 @@ void handle_ssh_keys(Session& s, std::uint64_t id, const v1::SshKeysRequest& req
     for (const auto& k : req.keys()) {
       if (!plausible_key(k)) {
         return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
-                                            "not an authorized_keys line: \"" + log_safe(k, 60) + "\""));
+                                            "not an authorized_keys line: \"" + printable(k, 60) + "\""));
       }
     }
   }
@@ -194,7 +195,7 @@ void handle_ssh_keys(Session& s, std::uint64_t id, const v1::SshKeysRequest& req
         // A symlink: never read through it (it could point at any file);
         // a change replaces it with a regular file.
         if (!change) return reply.error(v1::ERROR_CODE_DENIED, "authorized_keys of " + req.user() + " is a symlink");
-        spdlog::warn("authorized_keys of {} is a symlink: replacing it", log_safe(req.user()));
+        spdlog::warn("authorized_keys of {} is a symlink: replacing it", printable(req.user()));
       } else if (errno != ENOENT) {
         return reply.send(errno_response("reading authorized_keys of " + req.user(), errno));
       }
@@ -225,7 +226,7 @@ void handle_ssh_keys(Session& s, std::uint64_t id, const v1::SshKeysRequest& req
         return reply.send(errno_response("writing authorized_keys of " + req.user(), err));
       }
       spdlog::info("audit: ssh_keys {} for {} ({} keys now)",
-                   req.action() == v1::SshKeysRequest::ACTION_ADD ? "add" : "remove", log_safe(req.user()), keys.size());
+                   req.action() == v1::SshKeysRequest::ACTION_ADD ? "add" : "remove", printable(req.user()), keys.size());
     }
     v1::Response r;
     r.mutable_ssh_keys();  // an empty list is still an ssh_keys answer
