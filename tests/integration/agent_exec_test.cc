@@ -113,6 +113,65 @@ TEST_F(Exec, OutputBeyondTheLimitIsTruncatedAndTheProgramFinishes) {
   EXPECT_EQ(run.response->exec().exit_code(), 0);
 }
 
+TEST_F(Exec, ASilentStderrHoldsNoCreditThatStdoutNeeds) {
+  // Each pipe's pending read used to set credit aside. A credit that came
+  // while stdout's read was pending went to stderr's; once stderr held more
+  // than half the window, stdout could never send the half window after
+  // which a host grants more, and both sides waited for the other.
+  start();
+  auto req = argv({"/bin/sh", "-c", "head -c 40960 /dev/zero; read go; head -c 1048576 /dev/zero"});
+  req.set_stdin_stream(true);
+  req.set_output_window(65536);
+  req.set_timeout_ms(20000);
+  v1::Envelope env;
+  env.set_id(2);
+  *env.mutable_request()->mutable_exec() = req;
+  conn_->send(env);
+  std::size_t out = 0;
+  while (out < 40960) {
+    auto e = conn_->recv_until([](const v1::Envelope& x) { return x.id() == 2; });
+    ASSERT_TRUE(e && e->has_progress()) << "agent log:\n" << agent_->log();
+    out += e->progress().exec_output().data().size();
+  }
+  ASSERT_EQ(out, 40960u);
+  // stdout's next read is pending (the program waits on stdin) when this
+  // credit, more than half the window, arrives.
+  v1::Envelope credit;
+  credit.set_id(2);
+  credit.mutable_credit()->set_bytes(40960);
+  conn_->send(credit);
+  v1::Envelope go;
+  go.set_id(2);
+  go.mutable_progress()->mutable_exec_input()->set_data("go\n");
+  go.mutable_progress()->mutable_exec_input()->set_eof(true);
+  conn_->send(go);
+  // From here a host that grants whenever half the window is unacknowledged.
+  // (The program writes more than its pipe holds, so it cannot exit and
+  // close stderr, which used to give that credit back.)
+  std::uint64_t unacked = 0;
+  std::optional<v1::Response> response;
+  while (!response) {
+    auto e = conn_->recv_until([](const v1::Envelope& x) { return x.id() == 2; });
+    ASSERT_TRUE(e) << "stalled after " << out << " bytes; agent log:\n" << agent_->log();
+    if (e->has_response()) {
+      response = e->response();
+      break;
+    }
+    const std::size_t n = e->progress().exec_output().data().size();
+    out += n;
+    unacked += n;
+    if (unacked >= 32768) {
+      credit.mutable_credit()->set_bytes(unacked);
+      conn_->send(credit);
+      unacked = 0;
+    }
+  }
+  ASSERT_TRUE(response->has_exec()) << describe(response);
+  EXPECT_EQ(out, 40960u + 1048576u);
+  EXPECT_EQ(response->exec().exit_code(), 0);
+  EXPECT_FALSE(response->exec().timed_out());
+}
+
 TEST_F(Exec, TimeoutKillsTheProcessGroup) {
   start();
   auto req = argv({"/bin/sh", "-c", "sleep 30 & sleep 30"});

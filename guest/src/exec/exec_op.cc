@@ -55,6 +55,11 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     } else {
       stderr_done_ = true;
     }
+    // Read only after a readiness wait (see read()); a spurious wake must
+    // not block the io thread.
+    asio::error_code ignored;
+    stdout_.non_blocking(true, ignored);
+    if (stderr_.is_open()) stderr_.non_blocking(true, ignored);
     if (!req.stdin().empty()) stdin_queue_.push_back(req.stdin());
     stdin_eof_ = !stdin_stream_;
   }
@@ -114,6 +119,10 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     }
   }
 
+  // Waits until the pipe has something, then reads what the credit allows.
+  // No credit is set aside while waiting: a stream that stays silent (stderr,
+  // mostly) must not hold the window the other one needs, or both sides
+  // would wait for each other (the host grants only for data it received).
   void read(asio::posix::stream_descriptor& pipe, Stream stream) {
     bool& done = stream == v1::ExecOutput::STREAM_STDOUT ? stdout_done_ : stderr_done_;
     bool& paused = stream == v1::ExecOutput::STREAM_STDOUT ? stdout_paused_ : stderr_paused_;
@@ -122,16 +131,31 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
       paused = true;  // the program blocks on a full pipe until credit comes
       return;
     }
-    // Within the credit, which the host holds us to: each read reserves what
-    // it may send (stdout and stderr read at once), and gives back what it did
-    // not. Once truncated, output is read and discarded, in any amount.
+    pipe.async_wait(asio::posix::stream_descriptor::wait_read,
+                    [self = shared_from_this(), &pipe, stream](const asio::error_code& ec) {
+                      self->on_readable(pipe, stream, ec);
+                    });
+  }
+
+  void on_readable(asio::posix::stream_descriptor& pipe, Stream stream, const asio::error_code& ec) {
+    if (answered_ || !pipe.is_open()) return;
+    if (!ec && !may_send()) {  // the other stream used the credit meanwhile
+      (stream == v1::ExecOutput::STREAM_STDOUT ? stdout_paused_ : stderr_paused_) = true;
+      return;
+    }
+    // Within the credit, which the host holds us to. Once truncated, output
+    // is read and discarded, in any amount.
     const std::uint64_t reserved = truncated_ ? 0 : std::min<std::uint64_t>(kReadChunk, credit_);
     credit_ -= reserved;
     auto buf = std::make_shared<std::string>(truncated_ ? kReadChunk : reserved, '\0');
-    pipe.async_read_some(asio::buffer(buf->data(), buf->size()), [self = shared_from_this(), &pipe, stream, buf,
-                                                                  reserved](const asio::error_code& ec, std::size_t n) {
-      self->on_output(pipe, stream, buf, reserved, ec, n);
-    });
+    asio::error_code rec = ec;
+    std::size_t n = 0;
+    if (!rec) n = pipe.read_some(asio::buffer(buf->data(), buf->size()), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) {
+      credit_ += reserved;
+      return read(pipe, stream);
+    }
+    on_output(pipe, stream, buf, reserved, rec, n);
   }
 
   void on_output(asio::posix::stream_descriptor& pipe, Stream stream, const std::shared_ptr<std::string>& buf,
