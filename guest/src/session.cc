@@ -30,6 +30,13 @@ const char* end_name(Session::End e) {
   return "unknown";
 }
 
+// A stream socket's peer closing with data unread (reset) or before our
+// write (broken pipe): the host left, as with an end of file, so the next
+// host is waited for at once. Errors of a port itself keep the backoff.
+bool host_went_away(const asio::error_code& ec) {
+  return ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+}
+
 }  // namespace
 
 Session::Session(AgentContext& agent, int fd, EndHandler on_end)
@@ -111,6 +118,7 @@ void Session::do_read() {
                           self->reading_ = false;
                           if (self->stopped_ || self->draining_) return;
                           if (ec == asio::error::eof) return self->stop(End::kHostClosed, "");
+                          if (host_went_away(ec)) return self->stop(End::kHostClosed, ec.message());
                           if (ec) return self->stop(End::kReadError, ec.message());
                           self->bytes_in_ += n;
                           self->decoder_.feed(self->read_buf_.get(), n);
@@ -249,6 +257,7 @@ void Session::write_next() {
   asio::async_write(port_, write_batch_, [self = shared_from_this()](const asio::error_code& ec, std::size_t) {
     if (self->stopped_) return;
     self->write_timer_.cancel();
+    if (host_went_away(ec)) return self->stop(End::kHostClosed, ec.message());
     if (ec) return self->stop(End::kWriteError, ec.message());
     self->after_write();
   });

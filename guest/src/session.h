@@ -42,7 +42,7 @@ namespace qtx::agent {
 class Session : public std::enable_shared_from_this<Session>, private wire::FrameDecoder::Handler {
  public:
   enum class End {
-    kHostClosed,      // EOF: the host went away
+    kHostClosed,      // the host went away: end of file, reset, broken pipe
     kReadError,
     kWriteTimeout,    // the host stopped reading
     kWriteError,

@@ -198,16 +198,20 @@ void Link::drop(const Error& cause) {
   outbox_bytes_ = 0;
   writing_frames_ = 0;
   room_waiters_.clear();
-  fail_all(Error(ErrorKind::kDisconnected, "connection to " + name_ + " lost: " + cause.message(), 0,
-                 cause.os_errno()));
+  // The state changes before the calls fail, so a caller that reacts to
+  // kDisconnected by waiting for ready waits for the next connection.
+  const Error lost(ErrorKind::kDisconnected, "connection to " + name_ + " lost: " + cause.message(), 0,
+                   cause.os_errno());
   if (options_.endpoint.kind == Endpoint::Kind::kAdopt) {
     // An adopted socket cannot be reopened: this is the end.
     closed_ = true;
     set_state(State::kClosed, &cause);
+    fail_all(lost);
     io_->remove(this);
     return;
   }
   set_state(State::kDisconnected, &cause);
+  fail_all(lost);
   schedule_reopen();
 }
 

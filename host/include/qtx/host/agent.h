@@ -16,7 +16,9 @@
 // (re)connect starts with a hello carrying a fresh random nonce; everything
 // received before the matching answer is discarded and counted. A call made
 // while the agent is not ready fails at once with kDisconnected; when the
-// connection drops, every call in flight fails at once with kDisconnected.
+// connection drops, the state leaves kReady and then every call in flight
+// fails at once with kDisconnected (so wait_ready() after such a failure
+// waits for the next connection).
 #pragma once
 
 #include <chrono>
