@@ -15,7 +15,7 @@ PACKAGES="
   libcli11-dev libtomlplusplus-dev libcrypt-dev
   qemu-system-x86 busybox-static cpio xz-utils
   xorriso debootstrap qemu-utils fdisk libyaml-cpp-dev
-  qemu-guest-agent gnuplot-nox
+  qemu-guest-agent gnuplot-nox faketime
 "
 
 missing=""

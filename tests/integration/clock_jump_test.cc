@@ -1,0 +1,154 @@
+// libqtx-host while the host's wall clock jumps a year forward and back in
+// the middle of calls: deadlines, keepalive and the handshake run on the
+// monotonic clock, so no call fails early, none waits late, and the
+// connection stays up. The wall clock is moved for this process only, by
+// libfaketime (Debian package faketime): main() re-executes the test with it
+// preloaded, offsets read from a file at every call, the monotonic clock
+// left alone. The agent runs without it.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <string>
+
+#include "support/host_fixture.h"
+
+namespace qtx::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using host::ErrorKind;
+
+constexpr const char* kFakeTime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+const char* offset_file() { return std::getenv("FAKETIME_TIMESTAMP_FILE"); }
+
+// Moves this process's wall clock to real time + `offset` ("+365d", "-365d").
+void set_wall_clock_offset(const std::string& offset) {
+  const std::string tmp = std::string(offset_file()) + ".tmp";
+  std::ofstream(tmp) << offset << "\n";
+  ASSERT_EQ(std::rename(tmp.c_str(), offset_file()), 0);
+}
+
+double wall_days_from_now(std::chrono::system_clock::time_point real) {
+  return std::chrono::duration<double, std::ratio<86400>>(std::chrono::system_clock::now() - real).count();
+}
+
+class ClockJump : public HostFixture {
+ protected:
+  void SetUp() override {
+    HostFixture::SetUp();
+    ASSERT_NE(offset_file(), nullptr) << "not running under libfaketime: install the faketime package (scripts/setup.sh)";
+    set_wall_clock_offset("+0");
+    start_agent();
+  }
+  void TearDown() override {
+    set_wall_clock_offset("+0");
+    HostFixture::TearDown();
+  }
+
+  host::AgentOptions jumpy_options() {
+    auto o = options();
+    o.handshake_timeout = 2s;
+    o.keepalive_interval = 300ms;
+    o.keepalive_timeout = 3s;
+    return o;
+  }
+};
+
+TEST_F(ClockJump, AYearForwardInTheMiddleOfACallFailsNothing) {
+  auto agent = connect(jumpy_options());
+  ASSERT_TRUE(agent);
+  Mailbox<std::string> out;
+  std::promise<host::Result<host::ExecOutcome>> done;
+  host::ExecStreams streams;
+  streams.on_stdout = [&out](std::string_view d) { out.post(std::string(d)); };
+  v1::ExecRequest e;
+  e.add_argv("/bin/sh");
+  e.add_argv("-c");
+  e.add_argv("echo started; sleep 1.5; echo finished");
+  agent->exec(e, streams, {.timeout = 10s}, [&done](host::Result<host::ExecOutcome> r) { done.set_value(std::move(r)); });
+  ASSERT_TRUE(out.take([](const std::string& s) { return s.find("started") != std::string::npos; }));
+
+  const auto real = std::chrono::system_clock::now();
+  set_wall_clock_offset("+365d");
+  ASSERT_GT(wall_days_from_now(real), 364.0) << "libfaketime did not move the wall clock";
+
+  auto result = done.get_future();
+  ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
+  auto r = result.get();
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->result.exit_code(), 0);
+  // Keepalive pinged through the sleep across the jump; nothing reconnected.
+  EXPECT_TRUE(agent->ping({}).ok());
+  EXPECT_EQ(agent->stats().connects, 1u);
+  EXPECT_EQ(agent->state(), host::State::kReady);
+}
+
+TEST_F(ClockJump, AYearBackDelaysNoDeadline) {
+  auto agent = connect(jumpy_options());
+  ASSERT_TRUE(agent);
+  Mailbox<std::string> out;
+  std::promise<host::Result<host::ExecOutcome>> done;
+  host::ExecStreams streams;
+  streams.on_stdout = [&out](std::string_view d) { out.post(std::string(d)); };
+  v1::ExecRequest e;
+  e.add_argv("/bin/sh");
+  e.add_argv("-c");
+  e.add_argv("echo started; exec sleep 30");
+  const auto start = std::chrono::steady_clock::now();
+  agent->exec(e, streams, {.timeout = 1s}, [&done](host::Result<host::ExecOutcome> r) { done.set_value(std::move(r)); });
+  ASSERT_TRUE(out.take([](const std::string& s) { return s.find("started") != std::string::npos; }));
+
+  const auto real = std::chrono::system_clock::now();
+  set_wall_clock_offset("-365d");
+  ASSERT_LT(wall_days_from_now(real), -364.0) << "libfaketime did not move the wall clock";
+
+  // The 1 s deadline still ends the call, a second or so after it began.
+  auto result = done.get_future();
+  ASSERT_EQ(result.wait_for(10s), std::future_status::ready) << "the deadline waited for the wall clock";
+  auto r = result.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kTimeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  // The connection lives on, and keepalive still runs on time.
+  EXPECT_TRUE(agent->ping({}).ok());
+  EXPECT_EQ(agent->stats().connects, 1u);
+}
+
+}  // namespace
+}  // namespace qtx::testing
+
+// Re-executes this program with libfaketime preloaded (once), then runs the
+// tests with LD_PRELOAD cleared, so the agent the tests start runs on the
+// real clock.
+int main(int argc, char** argv) {
+  if (std::getenv("FAKETIME_TIMESTAMP_FILE") == nullptr && ::access(qtx::testing::kFakeTime, R_OK) == 0) {
+    char tmpl[] = "/tmp/qtx-faketime.XXXXXX";
+    const int fd = ::mkstemp(tmpl);
+    if (fd >= 0) {
+      (void)!::write(fd, "+0\n", 3);
+      ::close(fd);
+      ::setenv("LD_PRELOAD", qtx::testing::kFakeTime, 1);
+      ::setenv("FAKETIME_TIMESTAMP_FILE", tmpl, 1);
+      ::setenv("FAKETIME_NO_CACHE", "1", 1);
+      ::setenv("DONT_FAKE_MONOTONIC", "1", 1);
+      if (qtx::testing::kUnderAsan) {
+        // ASan wants its runtime first; libfaketime preloaded goes before it.
+        const char* asan = std::getenv("ASAN_OPTIONS");
+        ::setenv("ASAN_OPTIONS", (std::string(asan ? asan : "") + ":verify_asan_link_order=0").c_str(), 1);
+      }
+      ::execv("/proc/self/exe", argv);
+      std::perror("re-executing under libfaketime");
+      return 1;
+    }
+  }
+  ::unsetenv("LD_PRELOAD");
+  ::testing::InitGoogleTest(&argc, argv);
+  const int rc = RUN_ALL_TESTS();
+  if (const char* f = std::getenv("FAKETIME_TIMESTAMP_FILE")) ::unlink(f);
+  return rc;
+}
