@@ -163,9 +163,10 @@ class FaultInjection : public HostFixture {
     const std::uint64_t total = whole.bytes[direction];
     ASSERT_GT(total, 500u);
     int cuts = 0, failed_calls = 0;
-    // Every count in the plain build; under ASan, which checks the same code
-    // for memory errors at several times the cost, every fifth.
-    const std::uint64_t stride = kUnderAsan ? 5 : 1;
+    // Every count in the plain build; under a sanitizer, which checks the
+    // same code for memory errors or races at several times the cost, every
+    // fifth.
+    const std::uint64_t stride = kUnderAsan || kUnderTsan ? 5 : 1;
     for (std::uint64_t k = 0; k <= total; k += stride) {
       FaultShim::Plan plan;
       plan.cut_direction = direction;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The host library's concurrency tests under ThreadSanitizer: libqtx-host's
+# I/O thread against callers on other threads, the Manager, the C API, and
+# the fault-injection shim. Builds only what they need, with clang, into
+# build-tsan/ (a few minutes on 2 cores; not part of scripts/test.sh, whose
+# 25-minute budget it does not fit).
+#
+#   scripts/tsan.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-$(nproc)}
+TESTS="host_agent_test host_link_test host_manager_test c_api_test fault_injection_test"
+
+CC=clang-14 CXX=clang++-14 cmake -S . -B build-tsan -G Ninja -DQTX_WERROR=ON -DQTX_SANITIZE=thread \
+  -DQTX_BUILD_TESTS=ON -DQTX_BUILD_VM_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# shellcheck disable=SC2086
+cmake --build build-tsan -j "$JOBS" --target qtx-agent $TESTS
+# halt_on_error: the first race fails the test instead of scrolling past.
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+for t in $TESTS; do
+  echo "=== $t"
+  build-tsan/bin/$t --gtest_brief=1
+done
+echo "=== no data race reported"
