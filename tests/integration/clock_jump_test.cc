@@ -57,21 +57,29 @@ class ClockJump : public HostFixture {
     o.keepalive_timeout = 3s;
     return o;
   }
+
+  // Starts `sh -c script` with `deadline`; returns once it printed
+  // "started", with its result to come in *done.
+  bool start_exec(host::Agent& agent, const std::string& script, std::chrono::milliseconds deadline,
+                  std::promise<host::Result<host::ExecOutcome>>* done) {
+    host::ExecStreams streams;
+    streams.on_stdout = [this](std::string_view d) { out_.post(std::string(d)); };
+    v1::ExecRequest e;
+    e.add_argv("/bin/sh");
+    e.add_argv("-c");
+    e.add_argv(script);
+    agent.exec(e, streams, {.timeout = deadline}, [done](host::Result<host::ExecOutcome> r) { done->set_value(std::move(r)); });
+    return out_.take([](const std::string& s) { return s.find("started") != std::string::npos; }).has_value();
+  }
+
+  Mailbox<std::string> out_;
 };
 
 TEST_F(ClockJump, AYearForwardInTheMiddleOfACallFailsNothing) {
   auto agent = connect(jumpy_options());
   ASSERT_TRUE(agent);
-  Mailbox<std::string> out;
   std::promise<host::Result<host::ExecOutcome>> done;
-  host::ExecStreams streams;
-  streams.on_stdout = [&out](std::string_view d) { out.post(std::string(d)); };
-  v1::ExecRequest e;
-  e.add_argv("/bin/sh");
-  e.add_argv("-c");
-  e.add_argv("echo started; sleep 1.5; echo finished");
-  agent->exec(e, streams, {.timeout = 10s}, [&done](host::Result<host::ExecOutcome> r) { done.set_value(std::move(r)); });
-  ASSERT_TRUE(out.take([](const std::string& s) { return s.find("started") != std::string::npos; }));
+  ASSERT_TRUE(start_exec(*agent, "echo started; sleep 1.5; echo finished", 10s, &done));
 
   const auto real = std::chrono::system_clock::now();
   set_wall_clock_offset("+365d");
@@ -91,17 +99,9 @@ TEST_F(ClockJump, AYearForwardInTheMiddleOfACallFailsNothing) {
 TEST_F(ClockJump, AYearBackDelaysNoDeadline) {
   auto agent = connect(jumpy_options());
   ASSERT_TRUE(agent);
-  Mailbox<std::string> out;
   std::promise<host::Result<host::ExecOutcome>> done;
-  host::ExecStreams streams;
-  streams.on_stdout = [&out](std::string_view d) { out.post(std::string(d)); };
-  v1::ExecRequest e;
-  e.add_argv("/bin/sh");
-  e.add_argv("-c");
-  e.add_argv("echo started; exec sleep 30");
   const auto start = std::chrono::steady_clock::now();
-  agent->exec(e, streams, {.timeout = 1s}, [&done](host::Result<host::ExecOutcome> r) { done.set_value(std::move(r)); });
-  ASSERT_TRUE(out.take([](const std::string& s) { return s.find("started") != std::string::npos; }));
+  ASSERT_TRUE(start_exec(*agent, "echo started; exec sleep 30", 1s, &done));
 
   const auto real = std::chrono::system_clock::now();
   set_wall_clock_offset("-365d");

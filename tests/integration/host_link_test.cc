@@ -75,6 +75,30 @@ class HostLink : public HostFixture {
     return fd >= 0 ? std::make_unique<AgentConnection>(fd) : nullptr;
   }
   void listen_fake() { listener_ = std::make_unique<HostListener>(socket_path()); }
+
+  // A scripted agent that has answered the handshake as `instance`, and the
+  // library's Agent on it, ready; keepalive off, so only the test speaks.
+  struct Scripted {
+    std::shared_ptr<host::Agent> agent;
+    std::unique_ptr<AgentConnection> peer;
+  };
+  Scripted ready_fake(const std::string& instance) {
+    listen_fake();
+    auto o = options();
+    o.keepalive_interval = 0ms;
+    auto added = manager_->add(o);
+    EXPECT_TRUE(added.ok());
+    if (!added.ok()) return {};
+    Scripted s{added.value(), accept_fake()};
+    if (!s.peer) return {};
+    answer_hello(*s.peer, instance);
+    if (!s.agent->wait_ready(10s).ok()) {
+      ADD_FAILURE() << "not ready after the handshake";
+      return {};
+    }
+    return s;
+  }
+
   std::unique_ptr<HostListener> listener_;
 };
 
@@ -155,16 +179,8 @@ TEST_F(HostLink, AnAgentAnnouncingANewSessionFailsCallsInFlightAndIsHandshakenAg
 TEST_F(HostLink, AnAgentSendingBeyondItsCreditFailsTheCallInsteadOfBeingBuffered) {
   // A hostile guest ignores flow control: the library must not hold what it
   // sends past the credit it granted.
-  listen_fake();
-  auto o = options();
-  o.keepalive_interval = 0ms;
-  auto added = manager_->add(o);
-  ASSERT_TRUE(added.ok());
-  auto agent = added.value();
-  auto peer = accept_fake();
-  ASSERT_TRUE(peer);
-  answer_hello(*peer, "hostile");
-  ASSERT_TRUE(agent->wait_ready(10s).ok());
+  auto [agent, peer] = ready_fake("hostile");
+  ASSERT_TRUE(agent && peer);
 
   std::promise<host::Result<host::ExecOutcome>> exec_done;
   v1::ExecRequest ex;
@@ -213,16 +229,8 @@ TEST_F(HostLink, AnAgentSendingBeyondItsCreditFailsTheCallInsteadOfBeingBuffered
 
 TEST_F(HostLink, AGuestsErrorTextCannotForgeLogLinesOrDriveATerminal) {
   // An application logs Error::message(); the guest writes part of it.
-  listen_fake();
-  auto o = options();
-  o.keepalive_interval = 0ms;
-  auto added = manager_->add(o);
-  ASSERT_TRUE(added.ok());
-  auto agent = added.value();
-  auto peer = accept_fake();
-  ASSERT_TRUE(peer);
-  answer_hello(*peer, "hostile");
-  ASSERT_TRUE(agent->wait_ready(10s).ok());
+  auto [agent, peer] = ready_fake("hostile");
+  ASSERT_TRUE(agent && peer);
 
   std::promise<host::Result<v1::PingResponse>> first, second;
   agent->ping({}, {.timeout = 0ms}, [&first](host::Result<v1::PingResponse> r) { first.set_value(std::move(r)); });

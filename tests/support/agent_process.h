@@ -11,30 +11,24 @@ namespace qtx::testing {
 // Whether this build runs under AddressSanitizer (gcc and clang say so
 // differently). RSS bounds hold only without it, whose shadow memory and
 // quarantine inflate RSS; under ASan, LeakSanitizer checks the agent at exit
-// instead (and the fixtures require exit status 0).
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kUnderAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+// instead (and the fixtures require exit status 0). Likewise whether it runs
+// under ThreadSanitizer, for tests that sample instead of sweeping there.
+#if defined(__has_feature)
+#define QTX_TEST_HAS_FEATURE(x) __has_feature(x)
+#else
+#define QTX_TEST_HAS_FEATURE(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || QTX_TEST_HAS_FEATURE(address_sanitizer)
 inline constexpr bool kUnderAsan = true;
 #else
 inline constexpr bool kUnderAsan = false;
 #endif
+#if defined(__SANITIZE_THREAD__) || QTX_TEST_HAS_FEATURE(thread_sanitizer)
+inline constexpr bool kUnderTsan = true;
 #else
-inline constexpr bool kUnderAsan = false;
+inline constexpr bool kUnderTsan = false;
 #endif
 inline constexpr bool kRssIsMeaningful = !kUnderAsan;
-#if defined(__SANITIZE_THREAD__)
-inline constexpr bool kUnderTsan = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-inline constexpr bool kUnderTsan = true;
-#else
-inline constexpr bool kUnderTsan = false;
-#endif
-#else
-inline constexpr bool kUnderTsan = false;
-#endif
 
 class AgentProcess {
  public:
