@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <future>
 
 #include "qtx/wire/envelope_codec.h"
@@ -257,6 +259,66 @@ TEST_F(HostLink, AGuestsErrorTextCannotForgeLogLinesOrDriveATerminal) {
   auto r2 = second.get_future().get();
   ASSERT_FALSE(r2.ok());
   EXPECT_EQ(r2.error().message(), std::string(1024, 'a') + "...");
+}
+
+// Entries in /proc/self/fd, and VmRSS in KiB, of this process.
+int own_fds() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+long own_rss_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+TEST_F(HostLink, TenThousandReconnectsLeakNoDescriptorsOrMemory) {
+  // The agent (here a script) goes away right after every handshake; the
+  // library reconnects each time. Counted at the same point of every cycle:
+  // ready, with the scripted peer's socket open.
+  listen_fake();
+  Mailbox<StateChange> states;
+  auto o = options();
+  o.keepalive_interval = 0ms;
+  o.reconnect_min = 1ms;
+  o.reconnect_max = 1ms;
+  o.callbacks = record_states(&states);
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok());
+  auto agent = added.value();
+  std::unique_ptr<AgentConnection> peer;
+  auto cycle = [&] {
+    peer = accept_fake();
+    ASSERT_TRUE(peer);
+    answer_hello(*peer, "same");
+    ASSERT_TRUE(states.take([](const StateChange& c) { return c.state == State::kReady; }));
+  };
+  for (int i = 0; i < 100; ++i) {  // warm-up: allocator caches, the I/O thread's buffers
+    ASSERT_NO_FATAL_FAILURE(cycle());
+    peer->close();
+  }
+  ASSERT_NO_FATAL_FAILURE(cycle());
+  const int fds_before = own_fds();
+  const long rss_before = own_rss_kib();
+  const int cycles = kUnderAsan || kUnderTsan ? 1000 : 10000;
+  for (int i = 0; i < cycles; ++i) {
+    peer->close();
+    ASSERT_NO_FATAL_FAILURE(cycle()) << "cycle " << i;
+  }
+  EXPECT_EQ(own_fds(), fds_before);
+  if (kRssIsMeaningful) {
+    EXPECT_LT(own_rss_kib() - rss_before, 2048) << "RSS grew from " << rss_before << " KiB";
+  }
+  const auto stats = agent->stats();
+  EXPECT_EQ(stats.handshakes, 101u + cycles);
+  EXPECT_EQ(stats.connects, 101u + cycles);
+  EXPECT_EQ(stats.restarts_seen, 0u);
+  std::printf("[ figure ] %d reconnect cycles: fds %d -> %d, RSS %ld -> %ld KiB\n", cycles, fds_before, own_fds(),
+              rss_before, own_rss_kib());
 }
 
 TEST_F(HostLink, StaleFramesAndGarbageBeforeTheHandshakeAreDiscardedAndCounted) {
