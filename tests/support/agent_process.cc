@@ -18,7 +18,10 @@
 
 namespace qtx::testing {
 
-std::string AgentProcess::agent_binary() { return QTX_AGENT_BINARY; }
+std::string AgentProcess::agent_binary() {
+  const char* given = std::getenv("QTX_AGENT_BINARY");
+  return given != nullptr && *given != '\0' ? given : QTX_AGENT_BINARY;
+}
 
 AgentProcess::AgentProcess(const std::string& socket_path, const std::string& config_toml,
                            const std::string& log_level, bool own_uts_namespace) {

@@ -55,7 +55,9 @@ class AgentProcess {
   std::string log() const;     // what the agent wrote to stderr so far
   std::string config_path() const { return dir_ + "/agent.conf"; }
 
-  static std::string agent_binary();  // QTX_AGENT_BINARY from the build
+  // $QTX_AGENT_BINARY when set (say, a plain agent for tests built with a
+  // sanitizer), else the build's own.
+  static std::string agent_binary();
 
   // Waits for any child process to exit, with a deadline (through a pidfd).
   class Waiter {
