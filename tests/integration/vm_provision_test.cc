@@ -3,6 +3,7 @@
 // xorriso and read back from the image, and wait-ready against every stage
 // a VM's socket can be in, up to the real agent.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -125,6 +126,20 @@ TEST_F(VmProvision, AMissingBackingImageIsNamedWithWhereToGetOne) {
   EXPECT_NE(r.error().message().find(o.backing + " does not exist: download a cloud image"), std::string::npos)
       << r.error().message();
   EXPECT_FALSE(exists(o.output));
+}
+
+TEST_F(VmProvision, AnApplicationIgnoringSigchldGetsAnErrorNotAFalseSuccess) {
+  // With SIGCHLD at SIG_IGN, a tool's exit status cannot be read back.
+  struct sigaction ignore {}, before {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGCHLD, &ignore, &before), 0);
+  auto r = vm::create_overlay(overlay(0));
+  ::sigaction(SIGCHLD, &before, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kLocal);
+  EXPECT_NE(r.error().message().find("its exit status is lost"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("SIGCHLD"), std::string::npos) << r.error().message();
+  EXPECT_EQ(r.error().os_errno(), ECHILD);
 }
 
 TEST_F(VmProvision, TheBackingFormatIsDetectedNotGuessed) {

@@ -87,7 +87,17 @@ Result<ToolOutput> run_tool(const std::vector<std::string>& argv, const std::str
     }
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  pid_t waited;
+  while ((waited = ::waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+  }
+  if (waited < 0) {
+    // With SIGCHLD set to SIG_IGN the kernel reaps the child itself and its
+    // exit status is gone: the tool's success cannot be known.
+    const int e = errno;
+    return Error(ErrorKind::kLocal,
+                 argv[0] + ": its exit status is lost (waitpid: " + std::strerror(e) +
+                     "); is SIGCHLD ignored (SIG_IGN) in this process?",
+                 0, e);
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
