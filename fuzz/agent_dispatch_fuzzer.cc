@@ -11,7 +11,9 @@
 //
 // The handlers run against a temporary root, so nothing the fuzzer sends can
 // touch this machine: file commands are confined to it (policy.file_roots),
-// the account files and home directories live in it, the requests that act
+// the account files and home directories live in it (its symlinks that lead
+// out lead to a canary directory beside it, checked after every input), the
+// requests that act
 // on the machine itself (power, freeze, thaw, time_set, hostname_set,
 // process_kill) are denied by policy, and every program exec starts is
 // replaced at execve by /bin/cat (this target links with --wrap=execve), so
@@ -34,6 +36,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -70,6 +73,7 @@ constexpr auto kQuiet = std::chrono::milliseconds(5);
 // stream is sealed, so a corpus works in every process (and the protobuf
 // lengths around the name stay right).
 constexpr std::string_view kRootTemplate = "/tmp/qtx-fuzz-XXXXXX";
+constexpr const char* kCanaryText = "outside the root\n";
 
 void replace_root(std::string* s, const std::string& root) {
   for (auto at = s->find(kRootTemplate); at != std::string::npos; at = s->find(kRootTemplate, at + root.size())) {
@@ -94,6 +98,8 @@ class Sandbox {
     if (::mkdtemp(tmpl.data()) == nullptr) fail("mkdtemp failed");
     root_ = tmpl;
     root_str_ = tmpl;
+    canary_ = tmpl + ".canary";
+    make_canary();
     reset();
 
     qtx::agent::AgentConfig c;
@@ -121,6 +127,7 @@ class Sandbox {
     open_up();
     std::error_code ignored;
     fs::remove_all(root_, ignored);
+    fs::remove_all(canary_, ignored);
   }
 
   // The same small tree before every input, so an input means the same
@@ -142,8 +149,25 @@ class Sandbox {
     write_text(root_ / "home/qtx/.ssh/authorized_keys", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFuzz fuzz@host\n");
     write_text(root_ / "files/a.txt", "hello\n");
     write_text(root_ / "files/sub/b.bin", std::string(4096, 'b'));
-    fs::create_symlink("/etc/passwd", root_ / "files/escape", ec);
-    fs::create_directory_symlink("/", root_ / "files/slash", ec);
+    // The ways out point at a canary beside the root, never at the real
+    // machine: a confinement bug the fuzzer finds costs a canary.
+    fs::create_symlink(canary_ / "secret", root_ / "files/escape", ec);
+    fs::create_directory_symlink(canary_, root_ / "files/slash", ec);
+  }
+
+  // The canary beside the root, as reset() expects it.
+  void make_canary() {
+    fs::create_directories(canary_ / "dir");
+    write_text(canary_ / "secret", kCanaryText);
+  }
+  // False when anything reached the canary: a write, a removal, a new file.
+  bool canary_intact() const {
+    std::error_code ec;
+    std::ifstream f(canary_ / "secret", std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::size_t entries = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(canary_, ec)) ++entries;
+    return !ec && text == kCanaryText && entries == 2 && fs::is_directory(canary_ / "dir", ec);
   }
 
   // Directories an input made unreadable must be opened up to be removed.
@@ -162,6 +186,7 @@ class Sandbox {
 
  private:
   fs::path root_;
+  fs::path canary_;  // outside the root; only symlinks in the root lead to it
   std::string root_str_;
   asio::io_context io_;
   std::unique_ptr<qtx::agent::AgentContext> agent_;
@@ -321,7 +346,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool written = false;
   host.write(std::move(stream), &written);
   run_until(io, [&] { return written || ended; }, [] { return std::string("the script was not taken"); });
-  while (!host.all_answered() && !ended && io.run_one_for(kQuiet) != 0) {
+  if (ended) fail("the session ended while the script was being written: " + outcome.detail);
+  const auto quiet_deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (!host.all_answered() && !ended && std::chrono::steady_clock::now() < quiet_deadline &&
+         io.run_one_for(kQuiet) != 0) {
   }
   std::string cancels;
   for (const auto& [id, n] : mirror.expected) {
@@ -344,12 +372,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   run_until(io, [&] { return ended && host.eof(); },
             [] { return std::string("the session did not end after the host closed"); });
   // The close shows as an end of file, a reset (unread bytes were left) or
-  // a broken pipe (the agent was writing); never as the agent giving up.
-  using End = qtx::agent::Session::End;
-  if (outcome.end == End::kOutboxOverflow || outcome.end == End::kWriteTimeout) {
-    fail("the session ended by itself: " + outcome.detail);
+  // a broken pipe (the agent was writing): all three are the host leaving.
+  if (outcome.end != qtx::agent::Session::End::kHostClosed) {
+    fail("the session did not end as the host leaving: " + outcome.detail);
   }
   session.reset();
+  if (!box.canary_intact()) fail("a request reached the canary outside the root");
   run_until(io, [&] { return box.agent().running_execs == 0 && box.agent().open_transfers == 0; },
             [&] {
               return "left behind: " + std::to_string(box.agent().running_execs) + " execs, " +

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "fuzz_input.h"
-#include "qtx/wire/format.h"
+#include "qtx/wire/encoder.h"
 #include "qtx/wire/seal.h"
 
 namespace qtx::fuzz {
@@ -62,10 +62,8 @@ inline std::vector<Step> read_script(FuzzInput& in) {
 inline std::string sealed_frame(std::string_view body) {
   std::string payload;
   wire::append_sealed(body, &payload);
-  std::string frame(wire::kHeaderSize, '\0');
-  std::copy(wire::kMagic.begin(), wire::kMagic.end(), frame.begin());
-  wire::store_be32(static_cast<std::uint32_t>(payload.size()), frame.data() + wire::kMagicSize);
-  return frame + payload;
+  const auto header = wire::frame_header(static_cast<std::uint32_t>(payload.size()));
+  return std::string(header.data(), header.size()) + payload;
 }
 
 // The inverse of read_script, for writing seeds.

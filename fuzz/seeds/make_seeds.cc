@@ -101,12 +101,16 @@ std::map<std::string, std::string> agent_dispatch_seeds() {
     add("file_commands", s);
   }
   {
-    Script s;  // escapes: absolute paths outside, "..", symlinks out
+    Script s;  // escapes: absolute paths outside, "..", symlinks out (to the target's canary)
     s.request(2, [](auto* r) { r->mutable_file_stat()->set_path("/etc/passwd"); });
     s.request(3, [](auto* r) { r->mutable_file_read()->set_path(kRoot + "/files/../../etc/shadow"); });
     s.request(4, [](auto* r) { r->mutable_file_read()->set_path(kRoot + "/files/escape"); });
     s.request(5, [](auto* r) { r->mutable_file_list()->set_path(kRoot + "/files/slash/etc"); });
     s.request(6, [](auto* r) { r->mutable_file_remove()->set_path(kRoot + "/files/slash"); r->mutable_file_remove()->set_recursive(true); });
+    // The canary's own path shares the root's as a prefix.
+    s.request(7, [](auto* r) { r->mutable_file_write()->set_path(kRoot + ".canary/secret"); });
+    s.progress_chunk(7, 0, "overwritten");
+    s.request(8, [](auto* r) { r->mutable_file_remove()->set_path(kRoot + ".canary"); r->mutable_file_remove()->set_recursive(true); });
     add("path_escapes", s);
   }
   {

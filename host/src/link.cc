@@ -254,9 +254,9 @@ void Link::close() {
       }
       self->outbox_.clear();
       self->room_waiters_.clear();
-      self->fail_all(Error(ErrorKind::kClosed, self->name_ + " was closed"));
       self->owner_lock_ = OwnerLock();
-      self->set_state(State::kClosed, nullptr);
+      self->set_state(State::kClosed, nullptr);  // first, as in drop()
+      self->fail_all(Error(ErrorKind::kClosed, self->name_ + " was closed"));
       self->io_->remove(self.get());
     }
     done->set_value();

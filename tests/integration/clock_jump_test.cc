@@ -59,9 +59,11 @@ class ClockJump : public HostFixture {
   }
 
   // Starts `sh -c script` with `deadline`; returns once it printed
-  // "started", with its result to come in *done.
+  // "started", with its result to come in *done (shared with the callback,
+  // which may outlive a failed assertion).
+  using Done = std::shared_ptr<std::promise<host::Result<host::ExecOutcome>>>;
   bool start_exec(host::Agent& agent, const std::string& script, std::chrono::milliseconds deadline,
-                  std::promise<host::Result<host::ExecOutcome>>* done) {
+                  const Done& done) {
     host::ExecStreams streams;
     streams.on_stdout = [this](std::string_view d) { out_.post(std::string(d)); };
     v1::ExecRequest e;
@@ -78,14 +80,14 @@ class ClockJump : public HostFixture {
 TEST_F(ClockJump, AYearForwardInTheMiddleOfACallFailsNothing) {
   auto agent = connect(jumpy_options());
   ASSERT_TRUE(agent);
-  std::promise<host::Result<host::ExecOutcome>> done;
-  ASSERT_TRUE(start_exec(*agent, "echo started; sleep 1.5; echo finished", 10s, &done));
+  auto done = std::make_shared<std::promise<host::Result<host::ExecOutcome>>>();
+  ASSERT_TRUE(start_exec(*agent, "echo started; sleep 1.5; echo finished", 10s, done));
 
   const auto real = std::chrono::system_clock::now();
   set_wall_clock_offset("+365d");
   ASSERT_GT(wall_days_from_now(real), 364.0) << "libfaketime did not move the wall clock";
 
-  auto result = done.get_future();
+  auto result = done->get_future();
   ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
   auto r = result.get();
   ASSERT_TRUE(r.ok()) << r.error().to_string();
@@ -99,16 +101,16 @@ TEST_F(ClockJump, AYearForwardInTheMiddleOfACallFailsNothing) {
 TEST_F(ClockJump, AYearBackDelaysNoDeadline) {
   auto agent = connect(jumpy_options());
   ASSERT_TRUE(agent);
-  std::promise<host::Result<host::ExecOutcome>> done;
+  auto done = std::make_shared<std::promise<host::Result<host::ExecOutcome>>>();
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(start_exec(*agent, "echo started; exec sleep 30", 1s, &done));
+  ASSERT_TRUE(start_exec(*agent, "echo started; exec sleep 30", 1s, done));
 
   const auto real = std::chrono::system_clock::now();
   set_wall_clock_offset("-365d");
   ASSERT_LT(wall_days_from_now(real), -364.0) << "libfaketime did not move the wall clock";
 
   // The 1 s deadline still ends the call, a second or so after it began.
-  auto result = done.get_future();
+  auto result = done->get_future();
   ASSERT_EQ(result.wait_for(10s), std::future_status::ready) << "the deadline waited for the wall clock";
   auto r = result.get();
   ASSERT_FALSE(r.ok());
@@ -135,6 +137,7 @@ int main(int argc, char** argv) {
       ::setenv("LD_PRELOAD", qtx::testing::kFakeTime, 1);
       ::setenv("FAKETIME_TIMESTAMP_FILE", tmpl, 1);
       ::setenv("FAKETIME_NO_CACHE", "1", 1);
+      ::setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);  // and its older name:
       ::setenv("DONT_FAKE_MONOTONIC", "1", 1);
       if (qtx::testing::kUnderAsan) {
         // ASan wants its runtime first; libfaketime preloaded goes before it.

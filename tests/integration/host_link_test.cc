@@ -233,32 +233,33 @@ TEST_F(HostLink, AGuestsErrorTextCannotForgeLogLinesOrDriveATerminal) {
   // An application logs Error::message(); the guest writes part of it.
   auto [agent, peer] = ready_fake("hostile");
   ASSERT_TRUE(agent && peer);
+  // Shared with the callback, which may outlive a failed assertion here.
+  auto ping_with_error = [&, agent = agent](const std::string& message) -> std::optional<host::Error> {
+    auto done = std::make_shared<std::promise<host::Result<v1::PingResponse>>>();
+    agent->ping({}, {.timeout = 0ms}, [done](host::Result<v1::PingResponse> r) { done->set_value(std::move(r)); });
+    auto req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_ping(); });
+    if (!req) return std::nullopt;
+    v1::Envelope answer;
+    answer.set_id(req->id());
+    auto* err = answer.mutable_response()->mutable_error();
+    err->set_code(v1::ERROR_CODE_DENIED);
+    err->set_message(message);
+    peer->send(answer);
+    auto result = done->get_future();
+    if (result.wait_for(10s) != std::future_status::ready) return std::nullopt;
+    auto r = result.get();
+    if (r.ok()) return std::nullopt;
+    return r.error();
+  };
 
-  std::promise<host::Result<v1::PingResponse>> first, second;
-  agent->ping({}, {.timeout = 0ms}, [&first](host::Result<v1::PingResponse> r) { first.set_value(std::move(r)); });
-  auto req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_ping(); });
-  ASSERT_TRUE(req);
-  v1::Envelope answer;
-  answer.set_id(req->id());
-  auto* err = answer.mutable_response()->mutable_error();
-  err->set_code(v1::ERROR_CODE_DENIED);
-  err->set_message("no\n2026-11-23 qtx: all fine\x1b[2J\xc2\x9b" "0m\\");
-  peer->send(answer);
-  auto r = first.get_future().get();
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind(), ErrorKind::kDenied);
-  EXPECT_EQ(r.error().message(), "no\\x0a2026-11-23 qtx: all fine\\x1b[2J\\xc2\\x9b0m\\x5c");
-
+  auto e = ping_with_error("no\n2026-11-23 qtx: all fine\x1b[2J\xc2\x9b" "0m\\");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->kind(), ErrorKind::kDenied);
+  EXPECT_EQ(e->message(), "no\\x0a2026-11-23 qtx: all fine\\x1b[2J\\xc2\\x9b0m\\x5c");
   // A long one is cut.
-  agent->ping({}, {.timeout = 0ms}, [&second](host::Result<v1::PingResponse> x) { second.set_value(std::move(x)); });
-  req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_ping(); });
-  ASSERT_TRUE(req);
-  answer.set_id(req->id());
-  err->set_message(std::string(100000, 'a'));
-  peer->send(answer);
-  auto r2 = second.get_future().get();
-  ASSERT_FALSE(r2.ok());
-  EXPECT_EQ(r2.error().message(), std::string(1024, 'a') + "...");
+  e = ping_with_error(std::string(100000, 'a'));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->message(), std::string(1024, 'a') + "...");
 }
 
 // Entries in /proc/self/fd, and VmRSS in KiB, of this process.

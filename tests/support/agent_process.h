@@ -9,8 +9,8 @@
 namespace qtx::testing {
 
 // Whether this build runs under AddressSanitizer (gcc and clang say so
-// differently). RSS bounds hold only without it, whose shadow memory and
-// quarantine inflate RSS; under ASan, LeakSanitizer checks the agent at exit
+// differently). RSS bounds hold only without it (or ThreadSanitizer), whose
+// shadow memory and quarantine inflate RSS; under ASan, LeakSanitizer checks the agent at exit
 // instead (and the fixtures require exit status 0). Likewise whether it runs
 // under ThreadSanitizer, for tests that sample instead of sweeping there.
 #if defined(__has_feature)
@@ -28,7 +28,7 @@ inline constexpr bool kUnderTsan = true;
 #else
 inline constexpr bool kUnderTsan = false;
 #endif
-inline constexpr bool kRssIsMeaningful = !kUnderAsan;
+inline constexpr bool kRssIsMeaningful = !kUnderAsan && !kUnderTsan;
 
 class AgentProcess {
  public:

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +31,13 @@ bool write_all(int fd, const char* p, std::size_t n) {
     n -= static_cast<std::size_t>(k);
   }
   return true;
+}
+
+// Blocking sends that give up after 10 s: a peer that stops reading ends
+// the connection instead of hanging the shim's thread (and its destructor).
+void limit_send_time(int fd) {
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
 void pause_for(unsigned us) {
@@ -88,6 +96,8 @@ void FaultShim::run() {
         ::close(host);
         continue;
       }
+      limit_send_time(host);
+      limit_send_time(agent);
       ends[kToAgent] = host;
       ends[kToHost] = agent;
       first = connections_.fetch_add(1) == 0;

@@ -7,9 +7,12 @@
 //    make many cuts cheap, what was read is written whole;
 //  - optionally with a pause every few bytes (shorter than the stall
 //    timeout, so no partial frame is flushed for it);
-//  - the first connection can be cut after exactly N bytes in either
-//    direction: both sockets are closed at that byte, as a dying peer or
-//    a broken channel would; later connections pass untouched.
+//  - the first connection can be cut after N bytes in either direction:
+//    N bytes pass and, when the next one arrives, both sockets are closed
+//    instead, as a dying peer or a broken channel would; later connections
+//    pass untouched;
+//  - a side that stops reading for 10 s ends the connection (a send
+//    timeout), so the shim never hangs a test.
 // An end of file on either side closes both. One thread, one connection at
 // a time (a new one replaces the old).
 #pragma once

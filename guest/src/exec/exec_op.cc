@@ -166,7 +166,6 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
       (stream == v1::ExecOutput::STREAM_STDOUT ? stdout_done_ : stderr_done_) = true;
       asio::error_code ignored;
       pipe.close(ignored);
-      resume();  // the other stream may have paused on the credit this read held
       return maybe_finish();
     }
     std::uint64_t& counted = stream == v1::ExecOutput::STREAM_STDOUT ? stdout_bytes_ : stderr_bytes_;
@@ -193,7 +192,7 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     }
     credit_ += reserved - std::min<std::uint64_t>(reserved, keep);
     read(pipe, stream);
-    resume();  // the other stream may have paused on the credit this read held
+    resume();  // once truncated, output is read without credit: a stream paused on it goes on
   }
 
   void write_stdin() {
