@@ -166,7 +166,7 @@ class FaultInjection : public HostFixture {
     // Every count in the plain build; under a sanitizer, which checks the
     // same code for memory errors or races at several times the cost, every
     // fifth.
-    const std::uint64_t stride = kUnderAsan || kUnderTsan ? 5 : 1;
+    const std::uint64_t stride = kUnderSanitizer ? 5 : 1;
     for (std::uint64_t k = 0; k <= total; k += stride) {
       FaultShim::Plan plan;
       plan.cut_direction = direction;

@@ -305,7 +305,7 @@ TEST_F(HostLink, TenThousandReconnectsLeakNoDescriptorsOrMemory) {
   ASSERT_NO_FATAL_FAILURE(cycle());
   const int fds_before = own_fds();
   const long rss_before = own_rss_kib();
-  const int cycles = kUnderAsan || kUnderTsan ? 1000 : 10000;
+  const int cycles = kUnderSanitizer ? 1000 : 10000;
   for (int i = 0; i < cycles; ++i) {
     peer->close();
     ASSERT_NO_FATAL_FAILURE(cycle()) << "cycle " << i;

@@ -28,7 +28,8 @@ inline constexpr bool kUnderTsan = true;
 #else
 inline constexpr bool kUnderTsan = false;
 #endif
-inline constexpr bool kRssIsMeaningful = !kUnderAsan && !kUnderTsan;
+inline constexpr bool kUnderSanitizer = kUnderAsan || kUnderTsan;
+inline constexpr bool kRssIsMeaningful = !kUnderSanitizer;
 
 class AgentProcess {
  public:
