@@ -181,8 +181,10 @@ TEST_F(HostLink, AnAgentAnnouncingANewSessionFailsCallsInFlightAndIsHandshakenAg
 TEST_F(HostLink, AnAgentSendingBeyondItsCreditFailsTheCallInsteadOfBeingBuffered) {
   // A hostile guest ignores flow control: the library must not hold what it
   // sends past the credit it granted.
-  auto [agent, peer] = ready_fake("hostile");
-  ASSERT_TRUE(agent && peer);
+  auto fake = ready_fake("hostile");
+  ASSERT_TRUE(fake.agent && fake.peer);
+  auto& agent = fake.agent;
+  auto& peer = fake.peer;
 
   std::promise<host::Result<host::ExecOutcome>> exec_done;
   v1::ExecRequest ex;
@@ -231,10 +233,12 @@ TEST_F(HostLink, AnAgentSendingBeyondItsCreditFailsTheCallInsteadOfBeingBuffered
 
 TEST_F(HostLink, AGuestsErrorTextCannotForgeLogLinesOrDriveATerminal) {
   // An application logs Error::message(); the guest writes part of it.
-  auto [agent, peer] = ready_fake("hostile");
-  ASSERT_TRUE(agent && peer);
+  auto fake = ready_fake("hostile");
+  ASSERT_TRUE(fake.agent && fake.peer);
+  auto& agent = fake.agent;
+  auto& peer = fake.peer;
   // Shared with the callback, which may outlive a failed assertion here.
-  auto ping_with_error = [&, agent = agent](const std::string& message) -> std::optional<host::Error> {
+  auto ping_with_error = [&](const std::string& message) -> std::optional<host::Error> {
     auto done = std::make_shared<std::promise<host::Result<v1::PingResponse>>>();
     agent->ping({}, {.timeout = 0ms}, [done](host::Result<v1::PingResponse> r) { done->set_value(std::move(r)); });
     auto req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_ping(); });
