@@ -55,8 +55,8 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     } else {
       stderr_done_ = true;
     }
-    // Read only after a readiness wait (see read()); a spurious wake must
-    // not block the io thread.
+    // Reads are tried at once and waited for only when the pipe is empty
+    // (see read()): they must never block the io thread.
     asio::error_code ignored;
     stdout_.non_blocking(true, ignored);
     if (stderr_.is_open()) stderr_.non_blocking(true, ignored);
@@ -119,7 +119,9 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     }
   }
 
-  // Waits until the pipe has something, then reads what the credit allows.
+  // Reads what the credit allows once the pipe has something: at once when
+  // it already does (a posted try, as Asio's own speculative read, so a busy
+  // pipe neither recurses nor starves the loop), else after a readiness wait.
   // No credit is set aside while waiting: a stream that stays silent (stderr,
   // mostly) must not hold the window the other one needs, or both sides
   // would wait for each other (the host grants only for data it received).
@@ -131,13 +133,17 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
       paused = true;  // the program blocks on a full pipe until credit comes
       return;
     }
+    asio::post(agent_.io, [self = shared_from_this(), &pipe, stream] { self->try_read(pipe, stream, {}); });
+  }
+
+  void wait_readable(asio::posix::stream_descriptor& pipe, Stream stream) {
     pipe.async_wait(asio::posix::stream_descriptor::wait_read,
                     [self = shared_from_this(), &pipe, stream](const asio::error_code& ec) {
-                      self->on_readable(pipe, stream, ec);
+                      self->try_read(pipe, stream, ec);
                     });
   }
 
-  void on_readable(asio::posix::stream_descriptor& pipe, Stream stream, const asio::error_code& ec) {
+  void try_read(asio::posix::stream_descriptor& pipe, Stream stream, const asio::error_code& ec) {
     if (answered_ || !pipe.is_open()) return;
     if (!ec && !may_send()) {  // the other stream used the credit meanwhile
       (stream == v1::ExecOutput::STREAM_STDOUT ? stdout_paused_ : stderr_paused_) = true;
@@ -153,7 +159,7 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     if (!rec) n = pipe.read_some(asio::buffer(buf->data(), buf->size()), rec);
     if (rec == asio::error::would_block || rec == asio::error::try_again) {
       credit_ += reserved;
-      return read(pipe, stream);
+      return wait_readable(pipe, stream);
     }
     on_output(pipe, stream, buf, reserved, rec, n);
   }
