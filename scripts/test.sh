@@ -4,7 +4,8 @@
 # the real-VM tests, a smoke run of the benchmark harness and the
 # installed-package check; then builds everything
 # again with clang, warnings as errors, ASan+UBSan and the fuzz targets, runs
-# the unit and integration tests there and a short run of every fuzz target.
+# the unit and integration tests there and a short run of every fuzz target;
+# last, the host library's concurrency tests under ThreadSanitizer.
 # (The systemd-guest and cloud-init guest tests, labels vm-systemd and
 # vm-cloud, take minutes and run apart, as root: ctest --test-dir build -L
 # vm-systemd, -L vm-cloud.)
@@ -53,5 +54,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 
 stage "fuzz targets, ${FUZZ_SECONDS}s each"
 ctest --test-dir build-san -L fuzz --output-on-failure
+
+stage "the host library's concurrency tests under ThreadSanitizer"
+scripts/tsan.sh
 
 stage "all tests passed"
