@@ -19,7 +19,8 @@ cd "$(dirname "$0")/.."
 
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECONDS=${QTX_FUZZ_SECONDS:-20}
-stage() { printf '\n=== %s\n' "$*"; }
+# Each stage is headed by the minutes and seconds spent so far.
+stage() { printf '\n=== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 stage "setup"
 scripts/setup.sh

@@ -85,6 +85,60 @@ TEST_F(Robustness, WriteTimeoutEndsTheSessionAndTheAgentComesBack) {
   EXPECT_NE(agent_->log().find("write timed out (the host stopped reading)"), std::string::npos) << agent_->log();
 }
 
+// The literal stall, with the agent's own write timeout (10 s): the host
+// stops reading for thirty seconds with large answers owed and telemetry
+// every 100 ms. The agent's memory stays bounded all the while, its write
+// timeout ends the session once, and it connects again at once, so that
+// when the host looks again a fresh session is waiting and answers.
+TEST_F(Robustness, AHostThatStopsReadingForThirtySecondsFindsAFreshSessionAfterwards) {
+  if (kUnderSanitizer) {
+    GTEST_SKIP() << "thirty seconds of waiting, measured in the plain build; the same reset runs with a 300 ms timeout";
+  }
+  start("[telemetry]\ninterval_ms = 100\n[limits]\noutbox_bytes = 262144\n");
+  const long rss_before = agent_->rss_kib();
+  std::thread sender([&] {
+    for (int i = 0; i < 12; ++i) {
+      v1::Envelope env;
+      env.set_id(100 + i);
+      env.mutable_request()->mutable_ping()->set_payload(std::string(60000, 'p'));
+      try {
+        conn_->send(env);
+      } catch (const std::exception&) {
+        return;  // the agent gave up on this session
+      }
+    }
+  });
+  // The scenario: thirty seconds in which the host reads nothing.
+  long rss_peak = rss_before;
+  for (int second = 0; second < 30; ++second) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    rss_peak = std::max(rss_peak, agent_->rss_kib());
+  }
+  sender.join();
+  const std::string log = agent_->log();
+  const std::string timed_out = "write timed out (the host stopped reading)";
+  const auto first = log.find(timed_out);
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find(timed_out, first + 1), std::string::npos) << "the session ended more than once:\n" << log;
+  if (kRssIsMeaningful) {
+    EXPECT_LT(rss_peak, 64 * 1024) << "agent RSS from " << rss_before << " KiB to " << rss_peak << " KiB";
+  }
+  std::printf("[ figure ] 30 s stall: agent RSS %ld -> peak %ld KiB\n", rss_before, rss_peak);
+
+  auto next = accept_next();
+  ASSERT_TRUE(next) << log;
+  conn_ = std::move(next);
+  ASSERT_TRUE(conn_->hello(78));
+  v1::Envelope ping;
+  ping.set_id(200);
+  ping.mutable_request()->mutable_ping()->set_payload("after the stall");
+  conn_->send(ping);
+  auto answer = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 200; });
+  ASSERT_TRUE(answer);
+  ASSERT_TRUE(answer->has_response());
+  EXPECT_EQ(answer->response().ping().payload(), "after the stall");
+}
+
 TEST_F(Robustness, SigtermDuringATransferCancelsItAndExitsZero) {
   char tmpl[] = "/tmp/qtx-big.XXXXXX";
   int fd = ::mkstemp(tmpl);

@@ -8,9 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <thread>
 
 #include "qtx/wire/envelope_codec.h"
 #include "support/agent_client.h"
@@ -449,6 +452,108 @@ TEST_F(HostLink, APeerThatStopsReadingIsResetByTheWriteTimeout) {
   auto change = states.take([](const StateChange& c) { return c.state == State::kDisconnected && c.cause; });
   ASSERT_TRUE(change);
   EXPECT_EQ(change->cause->kind(), ErrorKind::kTimeout);
+}
+
+// The literal stall, with the library's own write timeout and keepalive
+// (10 s; 5 s / 15 s): the agent stops reading and answering for thirty
+// seconds while an endless upload and ten pings are in flight. The
+// library's memory stays bounded (the upload's source is asked only for
+// what the socket takes), every call fails with kDisconnected, the write
+// timeout resets the connection, and when the agent looks again the
+// library's next connection is waiting and serves.
+TEST_F(HostLink, APeerThatStopsReadingForThirtySecondsIsResetAndTheNextConnectionServes) {
+  if (kUnderSanitizer) {
+    GTEST_SKIP() << "thirty seconds of waiting, measured in the plain build; the same reset runs with a 300 ms timeout";
+  }
+  listen_fake();
+  Mailbox<StateChange> states;
+  auto o = options();
+  const host::AgentOptions defaults;
+  o.write_timeout = defaults.write_timeout;
+  o.keepalive_interval = defaults.keepalive_interval;
+  o.keepalive_timeout = defaults.keepalive_timeout;
+  // The reconnect after the reset waits out the rest of the stall in its
+  // handshake, so that the connection the agent finds is a live one.
+  o.handshake_timeout = 60s;
+  o.callbacks = record_states(&states);
+  auto added = manager_->add(o);
+  ASSERT_TRUE(added.ok());
+  auto agent = added.value();
+  auto peer = accept_fake();
+  ASSERT_TRUE(peer);
+  answer_hello(*peer);
+  ASSERT_TRUE(agent->wait_ready(10s).ok());
+  const long rss_before = own_rss_kib();
+
+  std::atomic<std::uint64_t> sourced{0};
+  std::promise<host::Result<host::TransferResult>> upload_done;
+  v1::FileWriteRequest w;
+  w.set_path("/endless");
+  host::UploadSource zeros = [&sourced](char* buf, std::size_t n) -> host::Result<std::size_t> {
+    std::memset(buf, 0, n);
+    sourced += n;
+    return n;
+  };
+  agent->upload(zeros, 0, w, {}, {.timeout = 0ms},
+                [&upload_done](host::Result<host::TransferResult> r) { upload_done.set_value(std::move(r)); });
+  auto req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_file_write(); });
+  ASSERT_TRUE(req);
+  v1::Envelope credit;
+  credit.set_id(req->id());
+  credit.mutable_credit()->set_bytes(1ull << 40);
+  peer->send(credit);
+  constexpr int kPings = 10;
+  Mailbox<host::Result<v1::PingResponse>> pings;
+  v1::PingRequest ping;
+  ping.set_payload(std::string(64 * 1024, 'p'));
+  for (int i = 0; i < kPings; ++i) {
+    agent->ping(ping, {.timeout = 0ms}, [&pings](host::Result<v1::PingResponse> r) { pings.post(std::move(r)); });
+  }
+
+  // The scenario: thirty seconds in which the agent reads nothing.
+  long rss_peak = rss_before;
+  for (int second = 0; second < 30; ++second) {
+    std::this_thread::sleep_for(1s);
+    rss_peak = std::max(rss_peak, own_rss_kib());
+  }
+
+  auto upload = upload_done.get_future().get();
+  ASSERT_FALSE(upload.ok());
+  EXPECT_EQ(upload.error().kind(), ErrorKind::kDisconnected);
+  EXPECT_NE(upload.error().message().find("did not complete within 10 s"), std::string::npos)
+      << upload.error().message();
+  for (int i = 0; i < kPings; ++i) {
+    auto r = pings.take(0ms);
+    ASSERT_TRUE(r) << "ping " << i << " was not failed";
+    ASSERT_FALSE(r->ok());
+    EXPECT_EQ(r->error().kind(), ErrorKind::kDisconnected);
+  }
+  EXPECT_FALSE(pings.take(0ms)) << "a ping was answered twice";
+  auto change = states.take([](const StateChange& c) { return c.state == State::kDisconnected && c.cause; }, 0ms);
+  ASSERT_TRUE(change);
+  EXPECT_EQ(change->cause->kind(), ErrorKind::kTimeout);
+  // What the upload was allowed to source: what the socket buffers and the
+  // library's bounded write queue hold (1.5 MiB here), not thirty seconds'
+  // worth.
+  EXPECT_LT(sourced.load(), 8u << 20);
+  if (kRssIsMeaningful) {
+    EXPECT_LT(rss_peak - rss_before, 16 * 1024) << "RSS from " << rss_before << " KiB to " << rss_peak << " KiB";
+  }
+  std::printf("[ figure ] 30 s stall: upload sourced %llu bytes, RSS %ld -> peak %ld KiB\n",
+              static_cast<unsigned long long>(sourced.load()), rss_before, rss_peak);
+
+  // The agent reads again: the library's next connection answers.
+  peer->close();
+  auto next = accept_fake();
+  ASSERT_TRUE(next);
+  answer_hello(*next);
+  ASSERT_TRUE(agent->wait_ready(10s).ok());
+  std::thread answerer([&] { answer_ping(*next); });
+  auto again = agent->ping(ping);
+  answerer.join();
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  EXPECT_EQ(again.value().payload(), ping.payload());
+  EXPECT_EQ(agent->stats().connects, 2u);
 }
 
 TEST_F(HostLink, SilenceBeyondTheKeepaliveTimeoutEndsTheConnection) {
