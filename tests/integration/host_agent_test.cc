@@ -357,13 +357,18 @@ TEST_F(HostAgent, TelemetryArrivesThroughCallbackAndLatest) {
   auto r = agent->telemetry_config(cfg);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_EQ(r->interval_ms(), 3600000u);
+  // One sample follows the handshake and one was asked for: seq 1, then 2.
+  auto first = samples.take();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->seq(), 1u);
   auto s = samples.take();
   ASSERT_TRUE(s);
+  EXPECT_EQ(s->seq(), 2u);
   EXPECT_GT(s->memory().total_bytes(), 0u);
   auto latest = agent->latest_telemetry();
   ASSERT_TRUE(latest);
-  EXPECT_EQ(latest->seq(), s->seq());
-  EXPECT_GE(agent->stats().telemetry_samples, 1u);
+  EXPECT_EQ(latest->seq(), 2u);
+  EXPECT_EQ(agent->stats().telemetry_samples, 2u);
 }
 
 TEST_F(HostAgent, PolicyDenialIsAKind) {
