@@ -9,6 +9,7 @@
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -151,24 +152,19 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     }
     // Within the credit, which the host holds us to. Once truncated, output
     // is read and discarded, in any amount.
-    const std::uint64_t reserved = truncated_ ? 0 : std::min<std::uint64_t>(kReadChunk, credit_);
-    credit_ -= reserved;
-    auto buf = std::make_shared<std::string>(truncated_ ? kReadChunk : reserved, '\0');
+    const std::size_t want = truncated_ ? kReadChunk : static_cast<std::size_t>(std::min<std::uint64_t>(kReadChunk, credit_));
     asio::error_code rec = ec;
     std::size_t n = 0;
-    if (!rec) n = pipe.read_some(asio::buffer(buf->data(), buf->size()), rec);
-    if (rec == asio::error::would_block || rec == asio::error::try_again) {
-      credit_ += reserved;
-      return wait_readable(pipe, stream);
-    }
-    on_output(pipe, stream, buf, reserved, rec, n);
+    if (!rec) n = pipe.read_some(asio::buffer(read_buffer_.data(), want), rec);
+    if (rec == asio::error::would_block || rec == asio::error::try_again) return wait_readable(pipe, stream);
+    on_output(pipe, stream, rec, n);
   }
 
-  void on_output(asio::posix::stream_descriptor& pipe, Stream stream, const std::shared_ptr<std::string>& buf,
-                 std::uint64_t reserved, const asio::error_code& ec, std::size_t n) {
+  // The n bytes at the front of read_buffer_ (or the end of the stream):
+  // sent within the limit, and what is sent is taken from the credit.
+  void on_output(asio::posix::stream_descriptor& pipe, Stream stream, const asio::error_code& ec, std::size_t n) {
     if (answered_) return;
     if (ec) {
-      credit_ += reserved;
       (stream == v1::ExecOutput::STREAM_STDOUT ? stdout_done_ : stderr_done_) = true;
       asio::error_code ignored;
       pipe.close(ignored);
@@ -176,6 +172,8 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     }
     std::uint64_t& counted = stream == v1::ExecOutput::STREAM_STDOUT ? stdout_bytes_ : stderr_bytes_;
     counted += n;
+    // keep <= credit_: before truncation n <= want <= credit_; after it
+    // sent_ == limit_ and keep is 0.
     std::size_t keep = n;
     if (sent_ + n > limit_) {
       keep = static_cast<std::size_t>(limit_ - sent_);
@@ -188,15 +186,15 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
       env.set_id(id_);
       auto* out = env.mutable_progress()->mutable_exec_output();
       out->set_stream(stream);
-      out->set_data(buf->data(), keep);
+      out->set_data(read_buffer_.data(), keep);
       if (!pid_sent_) {
         out->set_pid(static_cast<std::uint32_t>(pid_));
         pid_sent_ = true;
       }
       s->send(env);
       sent_ += keep;
+      credit_ -= keep;
     }
-    credit_ += reserved - std::min<std::uint64_t>(reserved, keep);
     read(pipe, stream);
     resume();  // once truncated, output is read without credit: a stream paused on it goes on
   }
@@ -280,6 +278,9 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
   asio::steady_timer timer_, grace_;
   std::uint64_t credit_;
   std::uint64_t limit_;
+  // Both pipes read into it; each read is sent (copied into the envelope)
+  // before the handler returns, so nothing in it outlives one read.
+  std::array<char, kReadChunk> read_buffer_;
   std::uint64_t sent_ = 0, stdout_bytes_ = 0, stderr_bytes_ = 0;
   std::deque<std::string> stdin_queue_;
   bool stdin_stream_, stdin_eof_ = false, stdin_writing_ = false;
