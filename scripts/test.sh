@@ -13,12 +13,12 @@
 #   scripts/test.sh
 #
 # Environment: JOBS (parallel jobs, default nproc), QTX_FUZZ_SECONDS (per fuzz
-# target, default 20).
+# target, default 15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 JOBS=${JOBS:-$(nproc)}
-FUZZ_SECONDS=${QTX_FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${QTX_FUZZ_SECONDS:-15}
 # Each stage is headed by the minutes and seconds spent so far.
 stage() { printf '\n=== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
