@@ -2,8 +2,8 @@
 # target that every qtx target links (qtx_build_flags).
 add_library(qtx_build_flags INTERFACE)
 target_compile_options(qtx_build_flags INTERFACE
-  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Woverloaded-virtual
-  -Wformat=2 -Wimplicit-fallthrough)
+  -Wall -Wextra -Wpedantic -Wshadow -Wcast-align -Wformat=2 -Wimplicit-fallthrough
+  $<$<COMPILE_LANGUAGE:CXX>:-Wnon-virtual-dtor -Woverloaded-virtual>)
 if(QTX_WERROR)
   target_compile_options(qtx_build_flags INTERFACE -Werror)
 endif()

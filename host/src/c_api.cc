@@ -166,6 +166,27 @@ int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_json, qtx_er
   });
 }
 
+}  // extern "C"
+
+namespace {
+
+// Runs req to completion with on_output (may be null) as both streams.
+qtx::host::Result<qtx::host::ExecOutcome> run_exec(qtx_agent* agent, const v1::ExecRequest& req, uint32_t timeout_ms,
+                                                  void (*on_output)(void* user, int stream, const char* data,
+                                                                    size_t n),
+                                                  void* user) {
+  qtx::host::ExecStreams streams;
+  if (on_output != nullptr) {
+    streams.on_stdout = [on_output, user](std::string_view d) { on_output(user, 1, d.data(), d.size()); };
+    streams.on_stderr = [on_output, user](std::string_view d) { on_output(user, 2, d.data(), d.size()); };
+  }
+  return agent->agent->exec(req, streams, {.timeout = ms(timeout_ms)});
+}
+
+}  // namespace
+
+extern "C" {
+
 int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const char* stdin_data, size_t stdin_len,
                    uint32_t timeout_ms, void (*on_output)(void* user, int stream, const char* data, size_t n),
                    void* user, int* exit_code, int* signal, qtx_error* err) {
@@ -176,16 +197,38 @@ int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const char* stdin_
     v1::ExecRequest req;
     for (const char* const* a = argv; *a != nullptr; ++a) req.add_argv(*a);
     if (stdin_data != nullptr && stdin_len > 0) req.set_stdin(stdin_data, stdin_len);
-    qtx::host::ExecStreams streams;
-    if (on_output != nullptr) {
-      streams.on_stdout = [on_output, user](std::string_view d) { on_output(user, 1, d.data(), d.size()); };
-      streams.on_stderr = [on_output, user](std::string_view d) { on_output(user, 2, d.data(), d.size()); };
-    }
-    auto r = agent->agent->exec(req, streams, {.timeout = ms(timeout_ms)});
+    auto r = run_exec(agent, req, timeout_ms, on_output, user);
     if (!r) return fail(err, r.error());
     const auto& x = r->result;
     if (exit_code != nullptr) *exit_code = x.has_exit_code() ? x.exit_code() : -1;
     if (signal != nullptr) *signal = x.has_signal() ? x.signal() : 0;
+    return ok(err);
+  });
+}
+
+int qtx_agent_exec_json(qtx_agent* agent, const char* request_json, const char* stdin_data, size_t stdin_len,
+                        uint32_t timeout_ms, void (*on_output)(void* user, int stream, const char* data, size_t n),
+                        void* user, char** result_json, qtx_error* err) {
+  if (request_json == nullptr || result_json == nullptr) {
+    return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_exec_json: request and result are required"));
+  }
+  return guarded(err, [&] {
+    v1::ExecRequest req;
+    std::string why;
+    if (!json_codec().json_to_message(request_json, &req, &why)) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "exec request JSON: " + why));
+    }
+    if (req.argv().empty()) return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_exec_json: argv is empty"));
+    if (req.stdin_stream()) {
+      return fail(err, Error(ErrorKind::kInvalidArgument,
+                             "qtx_agent_exec_json: stdin_stream is not available through the C API"));
+    }
+    if (stdin_data != nullptr) req.set_stdin(stdin_data, stdin_len);
+    auto r = run_exec(agent, req, timeout_ms, on_output, user);
+    if (!r) return fail(err, r.error());
+    std::string json;
+    json_codec().message_to_json(r->result, &json);
+    *result_json = dup_string(json);
     return ok(err);
   });
 }

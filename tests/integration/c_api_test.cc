@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 
@@ -99,6 +100,63 @@ TEST_F(CApi, ExecWithOutputCallbackAndStateCallback) {
   EXPECT_EQ(c.states_ready, 1);
 }
 
+TEST_F(CApi, ExecJsonTakesEveryRequestFieldAndReturnsTheResult) {
+  start_agent();
+  auto* a = add();
+  ASSERT_TRUE(a);
+  qtx_error err;
+  ASSERT_EQ(qtx_agent_wait_ready(a, 10000, &err), QTX_OK) << err.message;
+  const std::string request = "{\"argv\":[\"/bin/sh\",\"-c\",\"pwd; echo \\\"$A\\\"; cat; echo E >&2; exit 3\"],"
+                              "\"cwd\":\"" + dir() + "\",\"env\":[\"A=from env\",\"PATH=/usr/bin:/bin\"],"
+                              "\"merge_stderr\":true}";
+  Collected c;
+  char* result = nullptr;
+  ASSERT_EQ(qtx_agent_exec_json(a, request.c_str(), "in\n", 3, 10000,
+                                [](void* user, int stream, const char* d, size_t n) {
+                                  auto* col = static_cast<Collected*>(user);
+                                  (stream == 1 ? col->out : col->err).append(d, n);
+                                },
+                                &c, &result, &err),
+            QTX_OK)
+      << err.message;
+  const std::string expected = dir() + "\nfrom env\nin\nE\n";
+  EXPECT_EQ(c.out, expected);
+  EXPECT_EQ(c.err, "");
+  // pid and duration vary; the rest is exact (64-bit integers are strings).
+  const std::regex shape("\\{\"pid\":[1-9][0-9]*,\"exit_code\":3,\"stdout_bytes\":\"" +
+                         std::to_string(expected.size()) + "\"(,\"duration_ms\":\"[0-9]+\")?\\}");
+  EXPECT_TRUE(std::regex_match(std::string(result), shape)) << result;
+  qtx_free(result);
+
+  // Output beyond output_limit is cut and the result says so.
+  c = {};
+  ASSERT_EQ(qtx_agent_exec_json(a, "{\"argv\":[\"/bin/echo\",\"0123456789\"],\"output_limit\":\"4\"}", nullptr, 0, 10000,
+                                [](void* user, int, const char* d, size_t n) { static_cast<Collected*>(user)->out.append(d, n); },
+                                &c, &result, &err),
+            QTX_OK)
+      << err.message;
+  EXPECT_EQ(c.out, "0123");
+  EXPECT_NE(std::string(result).find("\"exit_code\":0,\"truncated\":true,\"stdout_bytes\":\"11\""), std::string::npos)
+      << result;
+  qtx_free(result);
+
+  // What the library refuses itself.
+  result = nullptr;
+  EXPECT_EQ(qtx_agent_exec_json(a, "{\"argv\":", nullptr, 0, 0, nullptr, nullptr, &result, &err),
+            QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(err.message).rfind("exec request JSON: ", 0), 0u) << err.message;
+  EXPECT_EQ(qtx_agent_exec_json(a, "{\"cwd\":\"/\"}", nullptr, 0, 0, nullptr, nullptr, &result, &err),
+            QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err.message, "qtx_agent_exec_json: argv is empty");
+  EXPECT_EQ(qtx_agent_exec_json(a, "{\"argv\":[\"/bin/cat\"],\"stdin_stream\":true}", nullptr, 0, 0, nullptr, nullptr,
+                                &result, &err),
+            QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err.message, "qtx_agent_exec_json: stdin_stream is not available through the C API");
+  EXPECT_EQ(qtx_agent_exec_json(a, "{\"argv\":[\"/bin/true\"]}", nullptr, 0, 0, nullptr, nullptr, nullptr, &err),
+            QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(result, nullptr);
+}
+
 TEST_F(CApi, UploadDownloadAndDenied) {
   start_agent("[policy]\ndeny = [\"exec\"]\n");
   auto* a = add();
@@ -125,6 +183,10 @@ TEST_F(CApi, UploadDownloadAndDenied) {
   const char* argv[] = {"/bin/true", nullptr};
   EXPECT_EQ(qtx_agent_exec(a, argv, nullptr, 0, 0, nullptr, nullptr, nullptr, nullptr, &err), QTX_ERR_DENIED);
   EXPECT_STREQ(err.message, "denied by the guest's policy: exec");
+  char* result = nullptr;
+  EXPECT_EQ(qtx_agent_exec_json(a, "{\"argv\":[\"/bin/true\"]}", nullptr, 0, 0, nullptr, nullptr, &result, &err),
+            QTX_ERR_DENIED);
+  EXPECT_EQ(result, nullptr);
 }
 
 TEST_F(CApi, SecondOwnerAndBadArguments) {

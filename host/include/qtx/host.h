@@ -118,6 +118,18 @@ QTX_C_API int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const ch
                              void (*on_output)(void* user, int stream, const char* data, size_t n), void* user,
                              int* exit_code, int* signal, qtx_error* err);
 
+/* The same with every field of qtx.agent.v1.ExecRequest, as JSON: env,
+ * cwd, user, output_limit, merge_stderr, e.g.
+ * {"argv":["/bin/pwd"],"cwd":"/tmp","env":["LANG=C"],"user":"nobody"}.
+ * stdin_data, when not NULL, replaces the request's stdin (a bytes field,
+ * base64 in JSON); stdin_stream is refused (there is no way to feed it
+ * here). *result_json receives the ExecResult (exit_code or signal,
+ * timed_out, truncated, duration_ms, ...); release it with qtx_free. */
+QTX_C_API int qtx_agent_exec_json(qtx_agent* agent, const char* request_json, const char* stdin_data,
+                                  size_t stdin_len, uint32_t timeout_ms,
+                                  void (*on_output)(void* user, int stream, const char* data, size_t n), void* user,
+                                  char** result_json, qtx_error* err);
+
 /* File transfers between a local path and a guest path, sha256-checked
  * end to end; sha256_hex (65 bytes, may be NULL) receives the digest.
  * on_progress(user, bytes, total) may be NULL; total is 0 when unknown. */
