@@ -107,7 +107,9 @@ class Sandbox {
     c.state_dir = (root_ / "state").string();
     c.deny = {"power", "freeze", "thaw", "time_set", "hostname_set", "process_kill"};
     c.file_roots = {root_.string()};
-    c.exec_default_timeout_ms = 5000;
+    // Longer than kDeadline: every exec must end by the Cancel, so one the
+    // Cancel cannot reach (its id lost) fails the run instead of timing out.
+    c.exec_default_timeout_ms = 60000;
     c.max_message = kMaxMessage;
     c.max_exec_output = 1 << 20;
     c.max_concurrent_execs = 4;

@@ -94,8 +94,8 @@ void dispatch_request(Session& session, std::uint64_t id, const v1::Request& req
     return;  // nothing can carry an answer to id 0 without looking like an event
   }
   if (session.has_operation(id)) {
-    session.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
-                                       "request id " + std::to_string(id) + " is already in use"));
+    session.refuse_duplicate(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                                "request id " + std::to_string(id) + " is already in use"));
     return;
   }
   const RequestKind* k = find_kind(request.kind_case());

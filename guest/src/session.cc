@@ -196,8 +196,14 @@ void Session::dispatch(v1::Envelope& env) {
 // --- writing -----------------------------------------------------------------
 
 void Session::respond(std::uint64_t id, v1::Response response) {
-  if (stopped_) return;
   ops_.erase(id);
+  send_response(id, std::move(response));
+}
+
+void Session::refuse_duplicate(std::uint64_t id, v1::Response response) { send_response(id, std::move(response)); }
+
+void Session::send_response(std::uint64_t id, v1::Response response) {
+  if (stopped_) return;
   v1::Envelope env;
   env.set_id(id);
   *env.mutable_response() = std::move(response);

@@ -75,6 +75,9 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
 
   // Sends the final response to request `id` and forgets its operation.
   void respond(std::uint64_t id, v1::Response response);
+  // Answers a request refused because its id belongs to a running
+  // operation: that operation keeps the id (and its credit, stdin, cancel).
+  void refuse_duplicate(std::uint64_t id, v1::Response response);
   // Queues a message that must arrive (responses, stream data).
   void send(v1::Envelope& env);
   // Queues a message that may be dropped when the outbox is full (telemetry).
@@ -99,6 +102,7 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
   const wire::FrameDecoder::Stats& decoder_stats() const { return decoder_.stats(); }
 
  private:
+  void send_response(std::uint64_t id, v1::Response response);
   bool on_frame(std::string_view payload, std::uint64_t offset) override;
   void on_drop(const wire::Drop& drop) override;
 

@@ -200,6 +200,48 @@ TEST_F(Exec, CancelKillsAndAnswersCancelled) {
   EXPECT_EQ(r->response().error().code(), v1::ERROR_CODE_CANCELLED);
 }
 
+// A request that reuses the id of a running exec is refused, and the exec
+// keeps its id: its stdin, credit and cancel still reach it.
+TEST_F(Exec, ARequestReusingARunningExecsIdLeavesTheExecReachable) {
+  start();
+  auto req = argv({"/bin/cat"});
+  req.set_stdin_stream(true);
+  v1::Envelope env;
+  env.set_id(2);
+  *env.mutable_request()->mutable_exec() = req;
+  conn_->send(env);
+  v1::Envelope in;
+  in.set_id(2);
+  in.mutable_progress()->mutable_exec_input()->set_data("before");
+  conn_->send(in);
+  auto echoed = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 2 && e.has_progress(); });
+  ASSERT_TRUE(echoed);  // the exec is running, not pending
+  EXPECT_EQ(echoed->progress().exec_output().data(), "before");
+
+  v1::Envelope again;
+  again.set_id(2);
+  again.mutable_request()->mutable_ping();
+  conn_->send(again);
+  auto refused = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 2 && e.has_response(); });
+  ASSERT_TRUE(refused && refused->response().has_error());
+  EXPECT_EQ(refused->response().error().code(), v1::ERROR_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(refused->response().error().message(), "request id 2 is already in use");
+
+  in.mutable_progress()->mutable_exec_input()->set_data("after");
+  conn_->send(in);
+  echoed = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 2 && e.has_progress(); });
+  ASSERT_TRUE(echoed) << "stdin no longer reaches the exec";
+  EXPECT_EQ(echoed->progress().exec_output().data(), "after");
+  v1::Envelope cancel;
+  cancel.set_id(2);
+  cancel.mutable_cancel();
+  conn_->send(cancel);
+  auto r = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 2 && e.has_response(); });
+  ASSERT_TRUE(r) << "the cancel no longer reaches the exec";
+  ASSERT_TRUE(r->response().has_error()) << describe(r->response());
+  EXPECT_EQ(r->response().error().code(), v1::ERROR_CODE_CANCELLED);
+}
+
 TEST_F(Exec, BadRequestsGetClearErrors) {
   start();
   auto run = exec(2, v1::ExecRequest());
