@@ -12,7 +12,27 @@
 namespace qtx::testing {
 namespace {
 
-class Robustness : public AgentFixture {};
+class Robustness : public AgentFixture {
+ protected:
+  // From a thread: kPings pings with 60,000-byte payloads (ids 100 on),
+  // whose answers fill the agent's outbox when the host does not read.
+  // Stops early when the agent closes the session.
+  static constexpr int kPings = 12;
+  std::thread flood_with_pings() {
+    return std::thread([this] {
+      for (int i = 0; i < kPings; ++i) {
+        v1::Envelope env;
+        env.set_id(100 + i);
+        env.mutable_request()->mutable_ping()->set_payload(std::string(60000, 'p'));
+        try {
+          conn_->send(env);
+        } catch (const std::exception&) {
+          return;  // the agent gave up on this session
+        }
+      }
+    });
+  }
+};
 
 // The host sends requests with large answers and then does not read for two
 // seconds: the agent stops reading too (its outbox is full), keeps its memory
@@ -20,16 +40,7 @@ class Robustness : public AgentFixture {};
 // reads again every answer arrives.
 TEST_F(Robustness, HostThatStopsReadingLosesNoAnswerAndTelemetryIsCounted) {
   start("[telemetry]\ninterval_ms = 100\n[limits]\noutbox_bytes = 262144\nwrite_timeout_ms = 60000\n");
-  constexpr int kPings = 12;
-  const std::string payload(60000, 'p');
-  std::thread sender([&] {
-    for (int i = 0; i < kPings; ++i) {
-      v1::Envelope env;
-      env.set_id(100 + i);
-      env.mutable_request()->mutable_ping()->set_payload(payload);
-      conn_->send(env);
-    }
-  });
+  std::thread sender = flood_with_pings();
   std::this_thread::sleep_for(std::chrono::seconds(2));  // the scenario: a host that does not read
   const long rss = agent_->rss_kib();
   std::set<std::uint64_t> answered;
@@ -43,7 +54,7 @@ TEST_F(Robustness, HostThatStopsReadingLosesNoAnswerAndTelemetryIsCounted) {
     ASSERT_TRUE(e) << "answers " << answered.size() << ", samples " << delivered << "; log:\n" << agent_->log();
     if (e->has_response()) {
       ASSERT_TRUE(e->response().has_ping());
-      EXPECT_EQ(e->response().ping().payload().size(), payload.size());
+      EXPECT_EQ(e->response().ping().payload().size(), 60000u);
       answered.insert(e->id());
     } else if (e->event().has_telemetry()) {
       const auto& t = e->event().telemetry();
@@ -63,18 +74,7 @@ TEST_F(Robustness, HostThatStopsReadingLosesNoAnswerAndTelemetryIsCounted) {
 
 TEST_F(Robustness, WriteTimeoutEndsTheSessionAndTheAgentComesBack) {
   start("[limits]\noutbox_bytes = 262144\nwrite_timeout_ms = 300\n");
-  std::thread sender([&] {
-    for (int i = 0; i < 12; ++i) {
-      v1::Envelope env;
-      env.set_id(100 + i);
-      env.mutable_request()->mutable_ping()->set_payload(std::string(60000, 'p'));
-      try {
-        conn_->send(env);
-      } catch (const std::exception&) {
-        return;  // the agent gave up on this session
-      }
-    }
-  });
+  std::thread sender = flood_with_pings();
   // Not reading: the agent's writes stall and its deadline ends the session;
   // it then connects again.
   auto next = accept_next();
@@ -96,18 +96,7 @@ TEST_F(Robustness, AHostThatStopsReadingForThirtySecondsFindsAFreshSessionAfterw
   }
   start("[telemetry]\ninterval_ms = 100\n[limits]\noutbox_bytes = 262144\n");
   const long rss_before = agent_->rss_kib();
-  std::thread sender([&] {
-    for (int i = 0; i < 12; ++i) {
-      v1::Envelope env;
-      env.set_id(100 + i);
-      env.mutable_request()->mutable_ping()->set_payload(std::string(60000, 'p'));
-      try {
-        conn_->send(env);
-      } catch (const std::exception&) {
-        return;  // the agent gave up on this session
-      }
-    }
-  });
+  std::thread sender = flood_with_pings();
   // The scenario: thirty seconds in which the host reads nothing.
   long rss_peak = rss_before;
   for (int second = 0; second < 30; ++second) {

@@ -65,6 +65,34 @@ void answer_ping(AgentConnection& peer, const std::string& before = "") {
   peer.send_raw(before + frame);
 }
 
+// Starts an upload of endless zeros and, as the peer, grants it a huge
+// credit: the library then writes until the socket is full. The future
+// holds the upload's result; `sourced`, when given, counts the bytes the
+// library asked the source for.
+std::future<host::Result<host::TransferResult>> start_endless_upload(
+    host::Agent& agent, AgentConnection& peer, std::shared_ptr<std::atomic<std::uint64_t>> sourced = nullptr) {
+  auto done = std::make_shared<std::promise<host::Result<host::TransferResult>>>();
+  auto result = done->get_future();
+  v1::FileWriteRequest w;
+  w.set_path("/endless");
+  host::UploadSource zeros = [sourced](char* buf, std::size_t n) -> host::Result<std::size_t> {
+    std::memset(buf, 0, n);
+    if (sourced) *sourced += n;
+    return n;
+  };
+  agent.upload(zeros, 0, w, {}, {.timeout = 0ms},
+               [done](host::Result<host::TransferResult> r) { done->set_value(std::move(r)); });
+  auto req = peer.recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_file_write(); });
+  EXPECT_TRUE(req) << "the upload's request did not arrive";
+  if (req) {
+    v1::Envelope credit;
+    credit.set_id(req->id());
+    credit.mutable_credit()->set_bytes(1ull << 40);
+    peer.send(credit);
+  }
+  return result;
+}
+
 std::string frame_of(const v1::Envelope& env) {
   std::string f;
   EXPECT_TRUE(wire::append_envelope_frame(env, &f).is_ok());
@@ -88,9 +116,13 @@ class HostLink : public HostFixture {
     std::unique_ptr<AgentConnection> peer;
   };
   Scripted ready_fake(const std::string& instance) {
-    listen_fake();
     auto o = options();
     o.keepalive_interval = 0ms;
+    return ready_fake_with(o, instance);
+  }
+  // The same with the given options.
+  Scripted ready_fake_with(const host::AgentOptions& o, const std::string& instance = "fake-instance") {
+    listen_fake();
     auto added = manager_->add(o);
     EXPECT_TRUE(added.ok());
     if (!added.ok()) return {};
@@ -414,38 +446,19 @@ TEST_F(HostLink, ASocketThatAcceptsButNeverAnswersTimesOutTheHandshake) {
 }
 
 TEST_F(HostLink, APeerThatStopsReadingIsResetByTheWriteTimeout) {
-  listen_fake();
   Mailbox<StateChange> states;
   auto o = options();
   o.write_timeout = 300ms;
   o.keepalive_interval = 0ms;
   o.callbacks = record_states(&states);
-  auto added = manager_->add(o);
-  ASSERT_TRUE(added.ok());
-  auto agent = added.value();
-  auto peer = accept_fake();
-  ASSERT_TRUE(peer);
-  answer_hello(*peer);
-  ASSERT_TRUE(agent->wait_ready(10s).ok());
+  auto fake = ready_fake_with(o);
+  ASSERT_TRUE(fake.peer);
+  auto& agent = fake.agent;
+  auto& peer = fake.peer;
 
-  std::promise<host::Result<host::TransferResult>> done;
-  v1::FileWriteRequest w;
-  w.set_path("/endless");
-  host::UploadSource zeros = [](char* buf, std::size_t n) -> host::Result<std::size_t> {
-    std::memset(buf, 0, n);
-    return n;
-  };
-  agent->upload(zeros, 0, w, {}, {.timeout = 0ms},
-                [&done](host::Result<host::TransferResult> r) { done.set_value(std::move(r)); });
-  // Grant a huge credit, then never read again.
-  auto req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_file_write(); });
-  ASSERT_TRUE(req);
-  v1::Envelope credit;
-  credit.set_id(req->id());
-  credit.mutable_credit()->set_bytes(1ull << 40);
-  peer->send(credit);
-
-  auto r = done.get_future().get();
+  // The peer grants a huge credit, then never reads again.
+  auto done = start_endless_upload(*agent, *peer);
+  auto r = done.get();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind(), ErrorKind::kDisconnected);
   EXPECT_NE(r.error().message().find("did not complete within 300 ms"), std::string::npos) << r.error().message();
@@ -465,7 +478,6 @@ TEST_F(HostLink, APeerThatStopsReadingForThirtySecondsIsResetAndTheNextConnectio
   if (kUnderSanitizer) {
     GTEST_SKIP() << "thirty seconds of waiting, measured in the plain build; the same reset runs with a 300 ms timeout";
   }
-  listen_fake();
   Mailbox<StateChange> states;
   auto o = options();
   const host::AgentOptions defaults;
@@ -476,32 +488,14 @@ TEST_F(HostLink, APeerThatStopsReadingForThirtySecondsIsResetAndTheNextConnectio
   // handshake, so that the connection the agent finds is a live one.
   o.handshake_timeout = 60s;
   o.callbacks = record_states(&states);
-  auto added = manager_->add(o);
-  ASSERT_TRUE(added.ok());
-  auto agent = added.value();
-  auto peer = accept_fake();
-  ASSERT_TRUE(peer);
-  answer_hello(*peer);
-  ASSERT_TRUE(agent->wait_ready(10s).ok());
+  auto fake = ready_fake_with(o);
+  ASSERT_TRUE(fake.peer);
+  auto& agent = fake.agent;
+  auto& peer = fake.peer;
   const long rss_before = own_rss_kib();
 
-  std::atomic<std::uint64_t> sourced{0};
-  std::promise<host::Result<host::TransferResult>> upload_done;
-  v1::FileWriteRequest w;
-  w.set_path("/endless");
-  host::UploadSource zeros = [&sourced](char* buf, std::size_t n) -> host::Result<std::size_t> {
-    std::memset(buf, 0, n);
-    sourced += n;
-    return n;
-  };
-  agent->upload(zeros, 0, w, {}, {.timeout = 0ms},
-                [&upload_done](host::Result<host::TransferResult> r) { upload_done.set_value(std::move(r)); });
-  auto req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_file_write(); });
-  ASSERT_TRUE(req);
-  v1::Envelope credit;
-  credit.set_id(req->id());
-  credit.mutable_credit()->set_bytes(1ull << 40);
-  peer->send(credit);
+  auto sourced = std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto upload_done = start_endless_upload(*agent, *peer, sourced);
   constexpr int kPings = 10;
   Mailbox<host::Result<v1::PingResponse>> pings;
   v1::PingRequest ping;
@@ -517,7 +511,7 @@ TEST_F(HostLink, APeerThatStopsReadingForThirtySecondsIsResetAndTheNextConnectio
     rss_peak = std::max(rss_peak, own_rss_kib());
   }
 
-  auto upload = upload_done.get_future().get();
+  auto upload = upload_done.get();
   ASSERT_FALSE(upload.ok());
   EXPECT_EQ(upload.error().kind(), ErrorKind::kDisconnected);
   EXPECT_NE(upload.error().message().find("did not complete within 10 s"), std::string::npos)
@@ -535,12 +529,12 @@ TEST_F(HostLink, APeerThatStopsReadingForThirtySecondsIsResetAndTheNextConnectio
   // What the upload was allowed to source: what the socket buffers and the
   // library's bounded write queue hold (1.5 MiB here), not thirty seconds'
   // worth.
-  EXPECT_LT(sourced.load(), 8u << 20);
+  EXPECT_LT(sourced->load(), 8u << 20);
   if (kRssIsMeaningful) {
     EXPECT_LT(rss_peak - rss_before, 16 * 1024) << "RSS from " << rss_before << " KiB to " << rss_peak << " KiB";
   }
   std::printf("[ figure ] 30 s stall: upload sourced %llu bytes, RSS %ld -> peak %ld KiB\n",
-              static_cast<unsigned long long>(sourced.load()), rss_before, rss_peak);
+              static_cast<unsigned long long>(sourced->load()), rss_before, rss_peak);
 
   // The agent reads again: the library's next connection answers.
   peer->close();
