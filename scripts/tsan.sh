@@ -19,7 +19,8 @@ cmake --build build -j "$JOBS" --target qtx-agent
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-tsan -G Ninja -DQTX_WERROR=ON -DQTX_SANITIZE=thread \
   -DQTX_BUILD_TESTS=ON -DQTX_BUILD_VM_TESTS=OFF \
-  -DQTX_TEST_AGENT="$PWD/build/bin/qtx-agent" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  -DQTX_TEST_AGENT="$PWD/build/bin/qtx-agent" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only -DNDEBUG" >/dev/null
 # shellcheck disable=SC2086
 cmake --build build-tsan -j "$JOBS" --target $TESTS
 # halt_on_error: the first race fails the test instead of scrolling past.
