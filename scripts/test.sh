@@ -33,7 +33,7 @@ cmake -S . -B build -G Ninja -DQTX_WERROR=ON -DQTX_BUILD_BENCHMARKS=ON -DCMAKE_B
 cmake --build build -j "$JOBS"
 
 stage "unit and integration tests"
-ctest --test-dir build -L 'unit|integration' --output-on-failure -j "$JOBS"
+ctest --test-dir build -L 'unit|integration|hostile' --output-on-failure -j "$JOBS"
 
 stage "real-VM tests (QEMU, TCG; the guest is built from Debian packages)"
 ctest --test-dir build -L '^vm$' --output-on-failure
@@ -55,7 +55,7 @@ cmake --build build-san -j "$JOBS"
 
 stage "unit and integration tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-san -L 'unit|integration' --output-on-failure -j "$JOBS"
+  ctest --test-dir build-san -L 'unit|integration|hostile' --output-on-failure -j "$JOBS"
 
 stage "fuzz targets, ${FUZZ_SECONDS}s each"
 ctest --test-dir build-san -L fuzz --output-on-failure
