@@ -65,7 +65,48 @@ bool have_sse42() {
 }
 #endif
 
+// Polynomials mod P in the reflected representation the register uses: bit 31
+// is x^0, bit 0 is x^31.
+constexpr std::uint32_t kOne = 1u << 31;
+
+std::uint32_t multiply_mod_p(std::uint32_t a, std::uint32_t b) {
+  std::uint32_t product = 0;
+  for (int i = 0; i < 32; ++i) {
+    product ^= (a & (kOne >> i)) ? b : 0u;
+    b = (b >> 1) ^ ((b & 1u) ? kPoly : 0u);  // b *= x
+  }
+  return product;
+}
+
+// powers[j][v] = x^(8 * v * 256^j) mod P: appending n zero bytes multiplies
+// the crc by x^(8n), the product of one entry per byte of n.
+struct ZeroPowers {
+  std::array<std::array<std::uint32_t, 256>, 8> powers{};
+  ZeroPowers() {
+    std::uint32_t base = kOne >> 8;  // x^8: one zero byte
+    for (auto& table : powers) {
+      table[0] = kOne;
+      for (std::size_t v = 1; v < 256; ++v) table[v] = multiply_mod_p(table[v - 1], base);
+      base = multiply_mod_p(table[255], base);  // x^(8 * 256^(j+1))
+    }
+  }
+};
+
 }  // namespace
+
+std::uint32_t combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint64_t len_b) {
+  static const ZeroPowers kZeroPowers;
+  // The pre- and post-inversions of the two crcs cancel: crc(A || B) is
+  // crc(A) * x^(8 |B|) + crc(B) mod P (as zlib's crc32_combine has it).
+  std::uint32_t shifted = crc_a;
+  for (const auto& table : kZeroPowers.powers) {
+    const auto v = static_cast<std::size_t>(len_b & 0xffu);
+    if (v != 0) shifted = multiply_mod_p(table[v], shifted);
+    len_b >>= 8;
+    if (len_b == 0) break;
+  }
+  return shifted ^ crc_b;
+}
 
 std::uint32_t extend(std::uint32_t init, const void* data, std::size_t n) {
   const auto* p = static_cast<const unsigned char*>(data);

@@ -31,6 +31,39 @@ TEST(Crc32c, ExtendEqualsWholeAtEverySplit) {
   }
 }
 
+TEST(Crc32c, CombineEqualsTheWholeAtEverySplit) {
+  std::string data;
+  for (int i = 0; i < 300; ++i) data.push_back(static_cast<char>(i * 31 + 11));
+  const std::uint32_t whole = value(data.data(), data.size());
+  for (std::size_t cut = 0; cut <= data.size(); ++cut) {
+    const std::uint32_t a = value(data.data(), cut);
+    const std::uint32_t b = value(data.data() + cut, data.size() - cut);
+    EXPECT_EQ(combine(a, b, data.size() - cut), whole) << "cut " << cut;
+  }
+}
+
+TEST(Crc32c, CombineOfLongRunsOfZeroesMatchesHashingThem) {
+  // Lengths that exercise every byte of the length, up to the 16 MiB payload limit.
+  const std::uint32_t prefix = value("prefix", 6);
+  for (std::size_t n : {std::size_t{1}, std::size_t{255}, std::size_t{256}, std::size_t{65537},
+                        std::size_t{16} << 20}) {
+    const std::string zeroes(n, '\0');
+    EXPECT_EQ(combine(prefix, value(zeroes.data(), n), n), extend(prefix, zeroes.data(), n)) << n;
+  }
+}
+
+TEST(Crc32c, SubstringFromRunningValues) {
+  // The decoder's identity: crc(data[a, b)) = C(b) ^ combine(C(a), 0, b - a).
+  std::string data;
+  for (int i = 0; i < 200; ++i) data.push_back(static_cast<char>(i * i + 5));
+  for (std::size_t a = 0; a <= data.size(); a += 7) {
+    for (std::size_t b = a; b <= data.size(); b += 13) {
+      const std::uint32_t ca = value(data.data(), a), cb = value(data.data(), b);
+      EXPECT_EQ(cb ^ combine(ca, 0, b - a), value(data.data() + a, b - a)) << a << ".." << b;
+    }
+  }
+}
+
 TEST(Crc32c, MaskRoundTripsAndDiffers) {
   const std::uint32_t crc = value("foo", 3);
   EXPECT_NE(crc, mask(crc));
