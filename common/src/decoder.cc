@@ -2,12 +2,16 @@
 
 #include <cstring>
 
+#include "qtx/wire/crc32c.h"
+#include "qtx/wire/seal.h"
+
 namespace qtx::wire {
 namespace {
 
 // A buffer that held a large frame is released once empty, so one big
 // transfer does not pin its peak memory for the life of the connection.
 constexpr std::size_t kRetainedCapacity = 256 * 1024;
+constexpr std::size_t kRetainedCheckpoints = kRetainedCapacity / kSealCheckpointSpacing;
 
 // First position at or after `from` where a magic starts, or where a proper
 // prefix of one runs to the end of the data (it may complete with the next
@@ -49,7 +53,8 @@ FrameDecoder::FrameDecoder(Handler* handler, Options options)
     : handler_(handler),
       max_payload_(options.max_payload == 0 || options.max_payload > kDefaultMaxPayload
                        ? kDefaultMaxPayload
-                       : options.max_payload) {}
+                       : options.max_payload),
+      seal_(options.seal) {}
 
 void FrameDecoder::feed(const char* data, std::size_t n) {
   if (n == 0) return;
@@ -75,6 +80,7 @@ void FrameDecoder::stall_flush() {
     buf_offset_ += buf_.size();
     std::string().swap(buf_);
   }
+  forget_running_crc();
   report_pending();
   scan_reason_ = DropReason::kGarbage;
 }
@@ -85,11 +91,15 @@ void FrameDecoder::reset() {
     buf_offset_ += buf_.size();
     std::string().swap(buf_);
   }
+  forget_running_crc();
   report_pending();
   scan_reason_ = DropReason::kGarbage;
 }
 
 std::size_t FrameDecoder::process(const char* p, std::size_t n, std::uint64_t base, bool flushing) {
+  // The running crc covers only bytes still at hand.
+  if (running_valid_ && origin_ < base) forget_running_crc();
+  const bool sealed = seal_ == SealCheck::kRequired;
   std::size_t i = 0;
   while (i < n) {
     const std::size_t c = find_magic(p, i, n);
@@ -118,26 +128,111 @@ std::size_t FrameDecoder::process(const char* p, std::size_t n, std::uint64_t ba
       continue;
     }
     const std::uint32_t len = load_be32(p + c + kMagicSize);
-    if (len == 0 || len > max_payload_) {
+    if (len == 0 || len > max_payload_ || (sealed && len < kSealSize)) {
       reject(DropReason::kBadLength);
       continue;
     }
+    // A sealed payload starts with the seal's tag: a candidate without it is
+    // refused at once instead of being waited for.
+    if (sealed && avail > kHeaderSize && p[c + kHeaderSize] != kSealTag) {
+      reject(DropReason::kBadPayload);
+      continue;
+    }
     if (avail - kHeaderSize < len) {
-      if (!flushing) break;
+      if (!flushing) {
+        // The buffer keeps this candidate and what follows it; the checksum
+        // state must not lean on the bytes before it.
+        if (sealed) reanchor(p, base, base + c + kHeaderSize + kSealSize);
+        break;
+      }
       reject(DropReason::kStalled);
       continue;
     }
+    if (sealed && !seal_matches(p, base, c, len)) {
+      reject(DropReason::kBadPayload);
+      continue;
+    }
     report_pending();
+    const std::size_t end = c + kHeaderSize + len;
     if (handler_->on_frame(std::string_view(p + c + kHeaderSize, len), base + c)) {
       stats_.frames++;
       stats_.frame_bytes += kHeaderSize + len;
       scan_reason_ = DropReason::kGarbage;
-      i = c + kHeaderSize + len;
+      i = end;
+    } else if (sealed) {
+      // The seal matched: the peer sent this frame as it is. It is dropped
+      // whole, and nothing inside it is offered again, so a handler's cost
+      // is paid once per byte, whatever the peer sends.
+      drop(base + c, kHeaderSize + len, DropReason::kBadPayload);
+      scan_reason_ = DropReason::kGarbage;
+      i = end;
     } else {
       reject(DropReason::kBadPayload);
     }
   }
   return i;
+}
+
+bool FrameDecoder::seal_matches(const char* p, std::uint64_t base, std::size_t c, std::uint32_t len) {
+  stats_.seal_checks++;
+  const std::uint64_t body = base + c + kHeaderSize + kSealSize;
+  const std::uint64_t end = base + c + kHeaderSize + len;
+  // Candidates come in stream order, so no later question is about a
+  // position before this body: past what was hashed, start afresh here
+  // rather than hash the gap.
+  if (!running_valid_ || body < origin_ || body > hashed_end_) {
+    forget_running_crc();
+    running_valid_ = true;
+    origin_ = hashed_end_ = body;
+    hashed_crc_ = 0;
+    checkpoints_.push_back(0);
+  }
+  const std::uint32_t at_body = running_crc_at(p, base, body);
+  const std::uint32_t at_end = running_crc_at(p, base, end);
+  const std::uint32_t body_crc = at_end ^ crc32c::combine(at_body, 0, end - body);
+  return body_crc == sealed_crc(p + c + kHeaderSize);
+}
+
+std::uint32_t FrameDecoder::running_crc_at(const char* p, std::uint64_t base, std::uint64_t pos) {
+  auto at = [&](std::uint64_t offset) { return p + (offset - base); };
+  if (pos >= hashed_end_) {
+    hashed_crc_ = crc32c::extend(hashed_crc_, at(hashed_end_), pos - hashed_end_);
+    stats_.bytes_hashed += pos - hashed_end_;
+    hashed_end_ = pos;
+    return hashed_crc_;
+  }
+  // Inside what was hashed: from the checkpoint at or before pos, laying the
+  // missing ones first. They all lie before hashed_end_, so each byte is
+  // hashed for them at most once per origin.
+  const std::uint64_t k = (pos - origin_) / kSealCheckpointSpacing;
+  while (checkpoints_.size() <= k) {
+    const std::uint64_t from = origin_ + (checkpoints_.size() - 1) * kSealCheckpointSpacing;
+    checkpoints_.push_back(crc32c::extend(checkpoints_.back(), at(from), kSealCheckpointSpacing));
+    stats_.bytes_hashed += kSealCheckpointSpacing;
+  }
+  const std::uint64_t from = origin_ + k * kSealCheckpointSpacing;
+  stats_.bytes_hashed += pos - from;
+  return crc32c::extend(checkpoints_[k], at(from), pos - from);
+}
+
+void FrameDecoder::reanchor(const char* p, std::uint64_t base, std::uint64_t pos) {
+  if (!running_valid_ || pos < origin_ || pos >= hashed_end_) {
+    forget_running_crc();
+    return;
+  }
+  if (pos == origin_) return;
+  const std::uint32_t crc = running_crc_at(p, base, pos);
+  checkpoints_.assign(1, crc);
+  origin_ = pos;
+}
+
+void FrameDecoder::forget_running_crc() {
+  running_valid_ = false;
+  if (checkpoints_.capacity() > kRetainedCheckpoints) {
+    std::vector<std::uint32_t>().swap(checkpoints_);
+  } else {
+    checkpoints_.clear();
+  }
 }
 
 void FrameDecoder::drop(std::uint64_t offset, std::uint64_t n, DropReason reason) {

@@ -26,7 +26,10 @@ Status append_envelope_frame(const agent::v1::Envelope& env, std::string* out,
 }
 
 bool parse_envelope(std::string_view payload, agent::v1::Envelope* env) {
-  if (!verify_seal(payload)) return false;
+  return verify_seal(payload) && parse_sealed_envelope(payload, env);
+}
+
+bool parse_sealed_envelope(std::string_view payload, agent::v1::Envelope* env) {
   if (!env->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) return false;
   return env->body_case() != agent::v1::Envelope::BODY_NOT_SET;
 }

@@ -31,9 +31,11 @@ void append_sealed(std::string_view body, std::string* out) {
   out->append(body);
 }
 
+std::uint32_t sealed_crc(const char* seal) { return crc32c::unmask(load_le32(seal + 1)); }
+
 bool verify_seal(std::string_view payload) {
   if (payload.size() < kSealSize || payload[0] != kSealTag) return false;
-  std::uint32_t expected = crc32c::unmask(load_le32(payload.data() + 1));
+  std::uint32_t expected = sealed_crc(payload.data());
   return crc32c::value(payload.data() + kSealSize, payload.size() - kSealSize) == expected;
 }
 

@@ -144,7 +144,7 @@ void Session::arm_stall_timer() {
 }
 
 bool Session::on_frame(std::string_view payload, std::uint64_t) {
-  if (!wire::parse_envelope(payload, &inbound_)) return false;
+  if (!wire::parse_sealed_envelope(payload, &inbound_)) return false;
   dispatch(inbound_);
   return true;
 }
@@ -189,7 +189,7 @@ void Session::dispatch(v1::Envelope& env) {
                    env.has_response() ? "response" : "event", id);
       return;
     case v1::Envelope::BODY_NOT_SET:
-      return;  // parse_envelope refuses these
+      return;  // parse_sealed_envelope refuses these
   }
 }
 

@@ -64,7 +64,7 @@ void AgentConnection::send(const v1::Envelope& env) {
 
 bool AgentConnection::on_frame(std::string_view payload, std::uint64_t) {
   v1::Envelope env;
-  if (!wire::parse_envelope(payload, &env)) return false;
+  if (!wire::parse_sealed_envelope(payload, &env)) return false;
   if (env.has_event() && env.event().has_agent_started()) {
     announcements.push_back(std::move(env));  // once per session, before anything else
   } else {

@@ -36,6 +36,28 @@ inline std::string sealed(std::string_view body) {
   return out;
 }
 
+// The attack on resynchronisation by nested claims: a candidate every 9 bytes
+// ("QTX1", a length, the seal's tag), each claiming a payload that runs to
+// the end of the stream, then `tail` (which every claim covers). Each seal
+// fails, so a decoder that hashed each claim anew would do work quadratic in
+// the size; `bytes` (at least 9) is the length of the nested part.
+inline std::string nested_claims(std::size_t bytes, std::string_view tail = {}) {
+  const std::size_t count = bytes / 9;
+  const std::size_t total = count * 9 + tail.size();
+  std::string out;
+  out.reserve(total);
+  for (std::size_t k = 0; k < count; ++k) {
+    const auto claim = static_cast<std::uint32_t>(total - 9 * k - wire::kHeaderSize);
+    out.append(wire::kMagic.data(), wire::kMagicSize);
+    char len[4];
+    wire::store_be32(claim, len);
+    out.append(len, 4);
+    out.push_back(wire::kSealTag);
+  }
+  out.append(tail);
+  return out;
+}
+
 // Records every callback of a FrameDecoder; accepts payloads that pass
 // `accept` (everything by default).
 class Recorder : public wire::FrameDecoder::Handler {

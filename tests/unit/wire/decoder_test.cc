@@ -17,7 +17,11 @@ namespace {
 using testing::frame;
 using testing::raw_frame;
 using testing::Recorder;
+using testing::nested_claims;
 using testing::sealed;
+
+// Payloads without a seal are for the handler alone to judge.
+constexpr DecoderOptions kUnsealed{.seal = SealCheck::kNone};
 
 struct DropEq {
   std::uint64_t offset;
@@ -48,7 +52,7 @@ void expect_accounting(const FrameDecoder& d, const Recorder& r) {
 
 TEST(FrameDecoder, SingleFrame) {
   Recorder r;
-  FrameDecoder d(&r);
+  FrameDecoder d(&r, kUnsealed);
   d.feed(frame("hello"));
   ASSERT_EQ(r.frames, std::vector<std::string>{"hello"});
   EXPECT_EQ(r.frame_offsets[0], 0u);
@@ -59,7 +63,7 @@ TEST(FrameDecoder, SingleFrame) {
 
 TEST(FrameDecoder, GarbagePrefixIsReportedBeforeTheFrame) {
   Recorder r;
-  FrameDecoder d(&r);
+  FrameDecoder d(&r, kUnsealed);
   d.feed("garbage!" + frame("hello"));
   ASSERT_EQ(r.frames, std::vector<std::string>{"hello"});
   EXPECT_EQ(r.log, "D0:8:garbage;F8:5;");
@@ -68,7 +72,7 @@ TEST(FrameDecoder, GarbagePrefixIsReportedBeforeTheFrame) {
 
 TEST(FrameDecoder, GarbageWithoutFramesIsReportedAtTheStall) {
   Recorder r;
-  FrameDecoder d(&r);
+  FrameDecoder d(&r, kUnsealed);
   d.feed(std::string(1000, 'x'));
   EXPECT_TRUE(r.drops.empty());  // a run is reported when it ends
   EXPECT_FALSE(d.idle());
@@ -82,7 +86,7 @@ TEST(FrameDecoder, MagicSplitAcrossReadsAtEveryPosition) {
   const std::string stream = "ab" + frame("payload-1") + frame("payload-2");
   for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
     Recorder r;
-    FrameDecoder d(&r);
+    FrameDecoder d(&r, kUnsealed);
     d.feed(stream.substr(0, cut));
     d.feed(stream.substr(cut));
     ASSERT_EQ(r.frames, (std::vector<std::string>{"payload-1", "payload-2"})) << "cut " << cut;
@@ -94,7 +98,7 @@ TEST(FrameDecoder, MagicSplitAcrossReadsAtEveryPosition) {
 
 TEST(FrameDecoder, ZeroLengthIsBadLength) {
   Recorder r;
-  FrameDecoder d(&r);
+  FrameDecoder d(&r, kUnsealed);
   d.feed(raw_frame(0, "") + frame("ok"));
   ASSERT_EQ(r.frames, std::vector<std::string>{"ok"});
   expect_drops(r, {{0, 8, DropReason::kBadLength}});
@@ -103,7 +107,7 @@ TEST(FrameDecoder, ZeroLengthIsBadLength) {
 
 TEST(FrameDecoder, LengthAboveTheDefaultLimitIsBadLength) {
   Recorder r;
-  FrameDecoder d(&r);
+  FrameDecoder d(&r, kUnsealed);
   d.feed(raw_frame(kDefaultMaxPayload + 1, "xyz") + frame("ok"));
   ASSERT_EQ(r.frames, std::vector<std::string>{"ok"});
   expect_drops(r, {{0, 11, DropReason::kBadLength}});
@@ -112,7 +116,7 @@ TEST(FrameDecoder, LengthAboveTheDefaultLimitIsBadLength) {
 
 TEST(FrameDecoder, ConfiguredLimitIsInclusive) {
   Recorder r;
-  FrameDecoder d(&r, {.max_payload = 16});
+  FrameDecoder d(&r, {.max_payload = 16, .seal = SealCheck::kNone});
   d.feed(frame(std::string(16, 'a')) + frame(std::string(17, 'b')) + frame("c"));
   ASSERT_EQ(r.frames, (std::vector<std::string>{std::string(16, 'a'), "c"}));
   expect_drops(r, {{24, 8 + 17, DropReason::kBadLength}});
@@ -131,7 +135,7 @@ TEST(FrameDecoder, RunsOfMagic) {
   for (int i = 0; i < 5; ++i) runs += "QTX1";
   for (auto& c : runs) if (c == '1') c = '\x01';
   Recorder r;
-  FrameDecoder d(&r);
+  FrameDecoder d(&r, kUnsealed);
   d.feed(runs + frame("ok"));
   ASSERT_EQ(r.frames, std::vector<std::string>{"ok"});
   expect_drops(r, {{0, 20, DropReason::kBadLength}});
@@ -144,7 +148,7 @@ TEST(FrameDecoder, FrameStartingInsideAStaleLengthField) {
   const std::string stream = std::string("QTX\x01\x00", 5) + frame("real");
   {
     Recorder r;
-    FrameDecoder d(&r);
+    FrameDecoder d(&r, kUnsealed);
     d.feed(stream);
     EXPECT_TRUE(r.frames.empty());
     d.stall_flush();
@@ -155,7 +159,7 @@ TEST(FrameDecoder, FrameStartingInsideAStaleLengthField) {
   {
     // Under a 1 MiB limit the same length is rejected at once.
     Recorder r;
-    FrameDecoder d(&r, {.max_payload = 1 << 20});
+    FrameDecoder d(&r, {.max_payload = 1 << 20, .seal = SealCheck::kNone});
     d.feed(stream);
     ASSERT_EQ(r.frames, std::vector<std::string>{"real"});
     expect_drops(r, {{0, 5, DropReason::kBadLength}});
@@ -173,6 +177,65 @@ TEST(FrameDecoder, RejectedPayloadResumesAtMagicPlusOne) {
   ASSERT_EQ(r.frames, (std::vector<std::string>{sealed("inner"), sealed("next")}));
   expect_drops(r, {{0, 8 + 2, DropReason::kBadPayload}, {10 + inner.size(), 2, DropReason::kGarbage}});
   expect_accounting(d, r);
+}
+
+TEST(FrameDecoder, SealedFrameTheHandlerRejectsIsDroppedWholeAndNothingInsideIsOfferedAgain) {
+  // The seal matches, so the peer sent this frame as it is: a handler that
+  // refuses it (say, it does not parse) costs one look, not one per byte.
+  const std::string inner = frame(sealed("inner"));
+  const std::string outer = frame(sealed("xx" + inner + "yy"));
+  struct RefusesOuter : Recorder {
+    int offered = 0;
+    bool on_frame(std::string_view payload, std::uint64_t offset) override {
+      ++offered;
+      return payload.size() < 20 && Recorder::on_frame(payload, offset);
+    }
+  } r;
+  FrameDecoder d(&r);
+  d.feed(outer + frame(sealed("next")));
+  EXPECT_EQ(r.offered, 2);
+  ASSERT_EQ(r.frames, std::vector<std::string>{sealed("next")});
+  expect_drops(r, {{0, outer.size(), DropReason::kBadPayload}});
+  expect_accounting(d, r);
+}
+
+TEST(FrameDecoder, WithTheSealRequiredAPayloadWithoutItsTagIsRefusedWithoutWaiting) {
+  // A stale header followed by anything but the seal's tag cannot start a
+  // sealed frame: it is not waited for, and the frame behind it is delivered
+  // without an idle time.
+  Recorder r;
+  FrameDecoder d(&r);
+  d.feed(raw_frame(1000, "") + frame(sealed("behind")));
+  ASSERT_EQ(r.frames, std::vector<std::string>{sealed("behind")});
+  expect_drops(r, {{0, 8, DropReason::kBadPayload}});
+  EXPECT_EQ(d.stats().seal_checks, 1u);
+  expect_accounting(d, r);
+}
+
+TEST(FrameDecoder, NestedClaimsCostWorkLinearInTheBytesFedForAnyChunking) {
+  // Every claim covers the valid frames at the end, which must still be found.
+  std::string tail;
+  std::vector<std::string> want;
+  for (int i = 0; i < 3; ++i) {
+    want.push_back(sealed("after the attack " + std::to_string(i)));
+    tail += frame(want.back());
+  }
+  for (std::size_t size : {std::size_t{4} << 10, std::size_t{64} << 10, std::size_t{1} << 20}) {
+    const std::string stream = nested_claims(size, tail);
+    for (std::size_t chunk : {stream.size(), std::size_t{4096}, std::size_t{7}}) {
+      Recorder r;
+      FrameDecoder d(&r);
+      for (std::size_t i = 0; i < stream.size(); i += chunk) d.feed(stream.substr(i, chunk));
+      d.stall_flush();
+      ASSERT_EQ(r.frames, want) << size << " in chunks of " << chunk;
+      const auto& st = d.stats();
+      EXPECT_EQ(st.seal_checks, size / 9 + want.size()) << size << " in chunks of " << chunk;
+      EXPECT_LE(st.bytes_hashed, kMaxHashedPerByteFed * st.bytes_fed + kSealCheckpointSpacing)
+          << size << " in chunks of " << chunk;
+      expect_drops(r, {{0, size / 9 * 9, DropReason::kBadPayload}});
+      expect_accounting(d, r);
+    }
+  }
 }
 
 TEST(FrameDecoder, TruncatedFrameAtEndIsStalledNotCorrupt) {
@@ -243,7 +306,7 @@ TEST(FrameDecoder, StalePartialFrameOvertakenByTrafficIsRejectedWithoutAStall) {
 TEST(FrameDecoder, ResetDropsBufferedBytesAndStartsANewEpoch) {
   const std::string f = frame("abcdefghij");
   Recorder r;
-  FrameDecoder d(&r);
+  FrameDecoder d(&r, kUnsealed);
   d.feed(f.substr(0, 12));
   d.reset();
   expect_drops(r, {{0, 12, DropReason::kReset}});
@@ -258,7 +321,7 @@ TEST(FrameDecoder, ResetDropsBufferedBytesAndStartsANewEpoch) {
 
 TEST(FrameDecoder, ResetReportsThePendingRunFirst) {
   Recorder r;
-  FrameDecoder d(&r);
+  FrameDecoder d(&r, kUnsealed);
   d.feed("zzzQT");
   d.reset();
   expect_drops(r, {{0, 3, DropReason::kGarbage}, {3, 2, DropReason::kReset}});
@@ -269,7 +332,7 @@ TEST(FrameDecoder, LargeFrameInSmallChunksIsDeliveredOnceWithBoundedBuffering) {
   for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 131);
   const std::string stream = frame(payload) + frame("tail");
   Recorder r;
-  FrameDecoder d(&r);
+  FrameDecoder d(&r, kUnsealed);
   std::size_t max_buffered = 0;
   for (std::size_t i = 0; i < stream.size(); i += 4096) {
     d.feed(stream.substr(i, 4096));

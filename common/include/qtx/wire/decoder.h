@@ -12,7 +12,16 @@
 //  - After stall_flush() or reset(): stats().bytes_fed == stats().frame_bytes +
 //    stats().dropped_total().
 //  - Memory held is at most one partial frame (header + max_payload) plus the
-//    chunk being fed.
+//    chunk being fed, plus, while candidates nested in a rejected one are
+//    checked, one checkpoint of 4 bytes per kSealCheckpointSpacing bytes of it.
+//  - Work is linear in the bytes fed, whatever they are. With the seal
+//    required (the default), no byte is hashed more than a few times
+//    (stats().bytes_hashed <= kMaxHashedPerByteFed * bytes_fed + kSealCheckpointSpacing),
+//    no payload is handed to the handler more than once, and the handler sees
+//    only payloads whose seal matched. Without the seal (SealCheck::kNone) the
+//    handler validates alone and its cost on rejected candidates is its own:
+//    a hostile stream of nested candidates then costs it quadratic work, so
+//    every decoder that reads a peer requires the seal.
 //
 // The decoder has no clock. Its owner arms an idle timer of
 // kDefaultStallTimeoutMs (or its own setting) whenever idle() is false after a
@@ -27,6 +36,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "qtx/wire/format.h"
 
@@ -35,7 +45,8 @@ namespace qtx::wire {
 enum class DropReason : std::uint8_t {
   kGarbage = 0,  // bytes where no frame started
   kBadLength,    // a header with length 0 or above the limit, and what follows up to the next magic
-  kBadPayload,   // a complete frame the handler rejected, and what follows up to the next magic
+  kBadPayload,   // a complete candidate whose seal failed (and what follows up to the next
+                 // magic), or a sealed frame the handler rejected (that frame, whole)
   kStalled,      // an incomplete frame abandoned by stall_flush() (idle time, end of input)
   kReset,        // bytes buffered when reset() ended the transport epoch
 };
@@ -51,8 +62,25 @@ struct Drop {
   DropReason reason = DropReason::kGarbage;
 };
 
+// Whether the decoder itself checks each candidate's seal (docs/wire-format.md,
+// section 3) before the handler sees it.
+enum class SealCheck : std::uint8_t {
+  kRequired,  // a candidate without a matching seal is rejected; a sealed frame is a frame
+  kNone,      // the handler alone decides (tests and tools reading unsealed payloads)
+};
+
+// Checkpoints of the running crc32c, one every this many bytes, exist only
+// while candidates nested in a rejected candidate's bytes are checked.
+inline constexpr std::size_t kSealCheckpointSpacing = 16;
+// The bound on stats().bytes_hashed per byte fed with the seal required:
+// one pass to the end of each claimed payload, one to lay checkpoints, less
+// than two spacings per seal check (at most one per 9 bytes) to reach a
+// checkpoint, one spacing per re-anchoring (at most one per seal check).
+inline constexpr std::uint64_t kMaxHashedPerByteFed = 8;
+
 struct DecoderOptions {
   std::uint32_t max_payload = kDefaultMaxPayload;  // may be lowered, never raised above the default
+  SealCheck seal = SealCheck::kRequired;
 };
 
 class FrameDecoder {
@@ -60,10 +88,13 @@ class FrameDecoder {
   class Handler {
    public:
     virtual ~Handler() = default;
-    // A complete frame whose header passed the checks. `payload` is valid only
-    // during the call. Return true to accept it (the session layer consumed
-    // it), false to reject it: the decoder then drops it as kBadPayload and
-    // resumes scanning at magic + 1. This is the session layer's validator.
+    // A complete frame whose header (and, with SealCheck::kRequired, seal)
+    // passed the checks. `payload` is valid only during the call. Return true
+    // to accept it (the session layer consumed it), false to reject it: the
+    // decoder drops it as kBadPayload, whole when it was sealed (the peer
+    // meant it as a frame; nothing inside it is looked at again), else only
+    // its first byte, resuming the scan at magic + 1. This is the session
+    // layer's validator.
     virtual bool on_frame(std::string_view payload, std::uint64_t offset) = 0;
     // A finished run of dropped bytes. Runs are reported in stream order,
     // before the next frame is offered.
@@ -77,6 +108,8 @@ class FrameDecoder {
     std::uint64_t frames = 0;       // frames accepted
     std::uint64_t frame_bytes = 0;  // header + payload of accepted frames
     std::array<std::uint64_t, kDropReasonCount> dropped{};  // bytes, by DropReason
+    std::uint64_t seal_checks = 0;   // complete candidates whose seal was checked
+    std::uint64_t bytes_hashed = 0;  // bytes run through crc32c for those checks
     std::uint64_t dropped_total() const;
   };
 
@@ -113,17 +146,40 @@ class FrameDecoder {
   // Processes data[0, n), which starts at stream offset `offset`. Returns how
   // many bytes were consumed (delivered or dropped); when `flushing`, all.
   std::size_t process(const char* data, std::size_t n, std::uint64_t offset, bool flushing);
+  // Whether the candidate at p[c] (stream offset base + c) with a complete
+  // payload of `len` bytes carries a matching seal.
+  bool seal_matches(const char* p, std::uint64_t base, std::size_t c, std::uint32_t len);
+  // crc32c(stream[origin, pos)) for the running checksum's origin; p[0] is at
+  // stream offset base and the bytes up to pos are there.
+  std::uint32_t running_crc_at(const char* p, std::uint64_t base, std::uint64_t pos);
+  // Moves the checkpoints' origin up to `pos` while the bytes before it are
+  // still at hand: the buffer is about to drop everything before `pos`'s candidate.
+  void reanchor(const char* p, std::uint64_t base, std::uint64_t pos);
+  void forget_running_crc();
   // Records n dropped bytes at `offset`, merging with the pending run.
   void drop(std::uint64_t offset, std::uint64_t n, DropReason reason);
   void report_pending();
 
   Handler* handler_;
   std::uint32_t max_payload_;
+  SealCheck seal_;
   std::string buf_;                // unconsumed bytes; buf_[0] is at stream offset buf_offset_
   std::uint64_t buf_offset_ = 0;
   DropReason scan_reason_ = DropReason::kGarbage;  // reason for bytes skipped by the current scan
   Drop pending_;                   // drop run not yet reported (bytes == 0: none)
   Stats stats_;
+
+  // The running crc32c that makes seal checks linear. When valid, it is
+  // defined from stream offset origin_ on: checkpoints_[k] is
+  // crc32c(stream[origin_, origin_ + k * kSealCheckpointSpacing)) and
+  // hashed_crc_ is crc32c(stream[origin_, hashed_end_)). All of
+  // [origin_, hashed_end_) is still buffered; the checkpoints are laid
+  // lazily, only when a position before hashed_end_ is asked for.
+  bool running_valid_ = false;
+  std::uint64_t origin_ = 0;
+  std::uint64_t hashed_end_ = 0;
+  std::uint32_t hashed_crc_ = 0;
+  std::vector<std::uint32_t> checkpoints_;
 };
 
 }  // namespace qtx::wire

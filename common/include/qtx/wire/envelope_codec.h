@@ -23,4 +23,8 @@ Status append_envelope_frame(const agent::v1::Envelope& env, std::string* out,
 // unspecified on false.
 bool parse_envelope(std::string_view payload, agent::v1::Envelope* env);
 
+// The same for a payload a FrameDecoder with SealCheck::kRequired (the
+// default) delivered: the decoder checked the seal, so it is not hashed again.
+bool parse_sealed_envelope(std::string_view payload, agent::v1::Envelope* env);
+
 }  // namespace qtx::wire

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,9 @@ void append_sealed(std::string_view body, std::string* out);
 
 // Writes the 5-byte seal for `body` to out[0, kSealSize).
 void write_seal(std::string_view body, char* out);
+
+// The crc32c a 5-byte seal at `seal` claims for the bytes after it (unmasked).
+std::uint32_t sealed_crc(const char* seal);
 
 // True when `payload` starts with a seal that matches the rest of it.
 bool verify_seal(std::string_view payload);
