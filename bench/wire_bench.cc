@@ -1,6 +1,7 @@
 // Framing-library micro-benchmarks. Every figure has its baseline in the same
 // run: encode vs memcpy of the payload, decode vs memcpy of the stream, the
-// resync scan over garbage vs a bare memchr loop over the same bytes.
+// resync scan over garbage vs a bare memchr loop over the same bytes, and the
+// hostile stream of nested claims beside plain garbage.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "qtx/wire/encoder.h"
 #include "qtx/wire/seal.h"
 #include "qtx/wire/sha256.h"
+#include "support/frames.h"
 
 namespace {
 
@@ -135,8 +137,8 @@ void BM_MemcpyStream(benchmark::State& state) {
 
 void decode(benchmark::State& state, bool sealed) {
   const std::string stream = frame_stream(state.range(0), sealed);
-  CountingHandler handler(sealed);
-  FrameDecoder decoder(&handler);
+  CountingHandler handler(false);  // a sealed stream's seals are the decoder's to check
+  FrameDecoder decoder(&handler, {.seal = sealed ? qtx::wire::SealCheck::kRequired : qtx::wire::SealCheck::kNone});
   for (auto _ : state) {
     for (std::size_t i = 0; i < stream.size(); i += kReadChunk) {
       decoder.feed(stream.data() + i, std::min(kReadChunk, stream.size() - i));
@@ -187,6 +189,25 @@ void BM_ResyncScan(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * g.size()));
 }
 
+// A candidate every 9 bytes, each claiming the rest of the stream (see
+// testing::nested_claims): the attack that made resynchronisation quadratic.
+// Its rate belongs beside BM_ResyncScan's; bytes_hashed/fed is the work bound.
+void BM_ResyncNestedClaims(benchmark::State& state) {
+  const std::string g = qtx::testing::nested_claims(static_cast<std::size_t>(state.range(0)));
+  CountingHandler handler(false);
+  FrameDecoder decoder(&handler);
+  for (auto _ : state) {
+    for (std::size_t i = 0; i < g.size(); i += kReadChunk) {
+      decoder.feed(g.data() + i, std::min(kReadChunk, g.size() - i));
+    }
+    decoder.stall_flush();
+  }
+  if (handler.bytes != 0) state.SkipWithError("a nested claim was taken for a frame");
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * g.size()));
+  state.counters["hashed/fed"] = static_cast<double>(decoder.stats().bytes_hashed) /
+                                 static_cast<double>(decoder.stats().bytes_fed);
+}
+
 void BM_Crc32c(benchmark::State& state) {
   const std::string data = random_bytes(state.range(0), 5, true);
   for (auto _ : state) {
@@ -215,6 +236,7 @@ BENCHMARK(BM_DecodeFrames)->Arg(64)->Arg(1024)->Arg(64 << 10)->Arg(1 << 20);
 BENCHMARK(BM_DecodeSealedFrames)->Arg(64)->Arg(1024)->Arg(64 << 10)->Arg(1 << 20);
 BENCHMARK(BM_MemchrScan)->Arg(0)->Arg(1);
 BENCHMARK(BM_ResyncScan)->Arg(0)->Arg(1);
+BENCHMARK(BM_ResyncNestedClaims)->Arg(256 << 10)->Arg(kStreamBytes);
 BENCHMARK(BM_Crc32c)->Arg(1024)->Arg(1 << 20);
 BENCHMARK(BM_Sha256)->Arg(1 << 20);
 

@@ -7,6 +7,9 @@
 //    answer, or an answer to id 0, is a failure), within 10 s of the cancel;
 //  - every frame the agent refuses is a counted drop: its decoder dropped
 //    exactly the bytes a mirror decoder over the same stream dropped;
+//  - the agent's decoder did work linear in the bytes it was fed (bytes
+//    hashed within kMaxHashedPerByteFed), and no single allocation passed
+//    the target's malloc limit (fuzz/CMakeLists.txt);
 //  - once the session ends, no exec is left running and no transfer open.
 //
 // The handlers run against a temporary root, so nothing the fuzzer sends can
@@ -211,7 +214,7 @@ Sandbox& sandbox() {
 class MirrorHandler : public qtx::wire::FrameDecoder::Handler {
  public:
   bool on_frame(std::string_view payload, std::uint64_t) override {
-    if (!qtx::wire::parse_envelope(payload, &env_)) return false;
+    if (!qtx::wire::parse_sealed_envelope(payload, &env_)) return false;
     if (env_.has_request() && env_.id() != 0) ++expected[env_.id()];
     ++frames;
     return true;
@@ -368,6 +371,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (session->decoder_stats().dropped_total() != mirror_dropped) {
     fail("the agent dropped " + std::to_string(session->decoder_stats().dropped_total()) +
          " bytes; the mirror decoder " + std::to_string(mirror_dropped));
+  }
+  const auto& decoded = session->decoder_stats();
+  if (decoded.bytes_hashed > qtx::wire::kMaxHashedPerByteFed * decoded.bytes_fed + qtx::wire::kSealCheckpointSpacing) {
+    fail("the agent's decoder hashed " + std::to_string(decoded.bytes_hashed) + " bytes for " +
+         std::to_string(decoded.bytes_fed) + " fed, past its linear bound");
   }
 
   host.close();  // its pending read completes (aborted) before `host` goes

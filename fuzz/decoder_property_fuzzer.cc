@@ -7,6 +7,13 @@
 // payloads start with 0xA5 and never contain 0x51 ('Q'), so no frame that
 // starts in G can reach into F1..Fn and still validate: the property is exact.
 // Frames that lie wholly inside G may be delivered before F1..Fn.
+//
+// Half the inputs run the decoder as every peer-facing one runs (the seal
+// required, the payloads sealed), where work must also stay linear: bytes
+// hashed within the decoder's bound and no byte offered to the handler twice.
+// There a candidate in G that carries a matching seal over F1..Fn is a frame
+// the sender meant (dropped whole when the validator refuses it): the loss
+// check does not apply to such an input, which random garbage never makes.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +24,7 @@
 #include "fuzz_input.h"
 #include "qtx/wire/decoder.h"
 #include "qtx/wire/encoder.h"
+#include "qtx/wire/seal.h"
 
 namespace {
 
@@ -38,7 +46,11 @@ class ExactSet : public FrameDecoder::Handler {
  public:
   explicit ExactSet(const std::set<std::string>* valid) : valid_(valid) {}
   bool on_frame(std::string_view payload, std::uint64_t) override {
-    if (valid_->count(std::string(payload)) == 0) return false;
+    offered += payload.size();
+    if (valid_->count(std::string(payload)) == 0) {
+      foreign_sealed_frames++;
+      return false;
+    }
     frames.emplace_back(payload);
     return true;
   }
@@ -52,6 +64,8 @@ class ExactSet : public FrameDecoder::Handler {
   }
   std::vector<std::string> frames;
   std::uint64_t dropped = 0;
+  std::uint64_t offered = 0;                // payload bytes handed to on_frame
+  std::uint64_t foreign_sealed_frames = 0;  // offered, not among F1..Fn
 
  private:
   const std::set<std::string>* valid_;
@@ -65,6 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   qtx::fuzz::FuzzInput in(data, size);
 
   // The valid frames.
+  const bool sealed = in.byte() & 1;
   const std::size_t n = 1 + in.byte() % 8;
   std::vector<std::string> payloads;
   std::size_t longest = 0;
@@ -73,13 +88,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (char& c : body) {
       if (c == 'Q') c = 'R';
     }
-    payloads.push_back(std::string("\xA5", 1) + static_cast<char>(i) + body);
+    std::string payload = std::string("\xA5", 1) + static_cast<char>(i) + body;
+    if (sealed) {
+      std::string with_seal;
+      qtx::wire::append_sealed(payload, &with_seal);
+      payload = std::move(with_seal);
+    }
+    payloads.push_back(std::move(payload));
     longest = std::max(longest, payloads.back().size());
   }
   std::set<std::string> valid(payloads.begin(), payloads.end());
 
   // The decoder's limit: the default, or just enough for the valid frames.
   FrameDecoder::Options options;
+  options.seal = sealed ? qtx::wire::SealCheck::kRequired : qtx::wire::SealCheck::kNone;
   if (in.byte() & 1) options.max_payload = static_cast<std::uint32_t>(longest + in.byte());
 
   // The garbage: segments of raw bytes, stray magics and truncated frames.
@@ -123,11 +145,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   decoder.stall_flush();
 
   if (decoder.buffered() != 0 || !decoder.idle()) fail("bytes left after a stall flush");
-  if (handler.frames.size() < n) fail("a valid frame was lost");
-  for (std::size_t i = 0; i < n; ++i) {
-    if (handler.frames[handler.frames.size() - n + i] != payloads[i]) fail("valid frames out of order");
-  }
   const auto& st = decoder.stats();
+  if (sealed) {
+    if (st.bytes_hashed > qtx::wire::kMaxHashedPerByteFed * st.bytes_fed + qtx::wire::kSealCheckpointSpacing) {
+      fail("more bytes hashed than the linear bound allows");
+    }
+    if (handler.offered > st.bytes_fed) fail("a payload byte was offered to the handler twice");
+  }
+  if (!sealed || handler.foreign_sealed_frames == 0) {
+    if (handler.frames.size() < n) fail("a valid frame was lost");
+    for (std::size_t i = 0; i < n; ++i) {
+      if (handler.frames[handler.frames.size() - n + i] != payloads[i]) fail("valid frames out of order");
+    }
+  }
   if (st.bytes_fed != stream.size()) fail("bytes_fed");
   if (st.dropped_total() != handler.dropped) fail("stats and reports disagree");
   if (st.frame_bytes + st.dropped_total() != st.bytes_fed) fail("a byte was neither delivered nor dropped");

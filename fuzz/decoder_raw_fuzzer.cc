@@ -1,6 +1,8 @@
-// Raw bytes into the decoder with the real seal validator, fed whole and in
+// Raw bytes into the decoder with the real seal check, fed whole and in
 // input-chosen chunks with stall flushes and resets at chosen points: never a
-// crash, identical callbacks for both chunkings, every byte accounted for.
+// crash, identical callbacks for both chunkings, every byte accounted for,
+// and work linear in the bytes fed (bytes hashed within the decoder's bound,
+// no byte offered to the handler twice).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -24,7 +26,8 @@ constexpr std::size_t kMaxInput = 64 * 1024;
 class Logger : public FrameDecoder::Handler {
  public:
   bool on_frame(std::string_view payload, std::uint64_t offset) override {
-    if (!qtx::wire::verify_seal(payload)) return false;
+    if (!qtx::wire::verify_seal(payload)) fail("the decoder offered a payload whose seal does not match");
+    offered += payload.size();
     log += "F" + std::to_string(offset) + ":" + std::to_string(payload.size()) + ";";
     return true;
   }
@@ -33,11 +36,16 @@ class Logger : public FrameDecoder::Handler {
            std::to_string(static_cast<int>(d.reason)) + ";";
   }
   std::string log;
+  std::uint64_t offered = 0;  // payload bytes handed to on_frame
 };
 
-void check_accounting(const FrameDecoder& d) {
+void check_accounting(const FrameDecoder& d, const Logger& logger) {
   const auto& s = d.stats();
   if (s.bytes_fed != s.frame_bytes + s.dropped_total()) fail("a byte was neither delivered nor dropped");
+  if (s.bytes_hashed > qtx::wire::kMaxHashedPerByteFed * s.bytes_fed + qtx::wire::kSealCheckpointSpacing) {
+    fail("more bytes hashed than the linear bound allows");
+  }
+  if (logger.offered > s.bytes_fed) fail("a payload byte was offered to the handler twice");
 }
 
 }  // namespace
@@ -74,11 +82,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         } else {
           d.reset();
         }
-        check_accounting(d);
+        check_accounting(d, logger);
       }
     }
     d.stall_flush();
-    check_accounting(d);
+    check_accounting(d, logger);
     if (d.buffered() != 0) fail("bytes left after a stall flush");
     return logger.log;
   };

@@ -8,7 +8,9 @@
 //    claims can inflate (libFuzzer's -malloc_limit_mb and -rss_limit_mb);
 //  - every call's callback runs exactly once, and all of them have run
 //    within 10 s of the hang-up: no call is left pending;
-//  - collected exec output never passes ExecStreams::max_collected.
+//  - collected exec output never passes ExecStreams::max_collected;
+//  - the host's decoder did work linear in the bytes it read (bytes hashed
+//    within kMaxHashedPerByteFed).
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -265,6 +267,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   guest.pump([&] { return guest.flushed(); });
   guest.hang_up();
   tally.wait_all();
+  const auto stats = agent->stats();
+  if (stats.decoder_bytes_hashed >
+      qtx::wire::kMaxHashedPerByteFed * stats.bytes_in + qtx::wire::kSealCheckpointSpacing) {
+    fail("the host's decoder hashed " + std::to_string(stats.decoder_bytes_hashed) + " bytes for " +
+         std::to_string(stats.bytes_in) + " read, past its linear bound");
+  }
   manager().remove(agent);
   return 0;
 }

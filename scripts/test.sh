@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every qtx test on a fresh Debian 12 machine: installs what is missing,
-# builds with gcc and warnings as errors, runs the unit and integration tests,
-# the real-VM tests, a smoke run of the benchmark harness and the
+# builds with gcc and warnings as errors, runs the unit, integration and
+# hostile-peer tests, the real-VM tests, a smoke run of the benchmark harness and the
 # installed-package check; then builds everything
 # again with clang, warnings as errors, ASan+UBSan and the fuzz targets, runs
-# the unit and integration tests there and a short run of every fuzz target;
+# the unit, integration and hostile-peer tests there and a short run of every fuzz target;
 # last, the host library's concurrency tests under ThreadSanitizer.
 # (The systemd-guest and cloud-init guest tests, labels vm-systemd and
 # vm-cloud, take minutes and run apart, as root: ctest --test-dir build -L
@@ -32,7 +32,7 @@ cmake -S . -B build -G Ninja -DQTX_WERROR=ON -DQTX_BUILD_BENCHMARKS=ON -DCMAKE_B
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" >/dev/null
 cmake --build build -j "$JOBS"
 
-stage "unit and integration tests"
+stage "unit, integration and hostile-peer tests"
 ctest --test-dir build -L 'unit|integration|hostile' --output-on-failure -j "$JOBS"
 
 stage "real-VM tests (QEMU, TCG; the guest is built from Debian packages)"
@@ -53,7 +53,7 @@ CC=clang-14 CXX=clang++-14 cmake -S . -B build-san -G Ninja -DQTX_WERROR=ON -DQT
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only -DNDEBUG" >/dev/null
 cmake --build build-san -j "$JOBS"
 
-stage "unit and integration tests under ASan+UBSan"
+stage "unit, integration and hostile-peer tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-san -L 'unit|integration|hostile' --output-on-failure -j "$JOBS"
 

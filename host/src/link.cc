@@ -291,6 +291,7 @@ void Link::on_readable(std::uint64_t epoch, const asio::error_code& ec) {
   // Frames are dispatched inside feed(); a handler that must end the
   // connection posts its drop, so the decoder is never reset from inside.
   decoder_.feed(io_->read_buffer(), n);
+  note_decoder_work();
   if (closed_ || epoch != epoch_) return;
   arm_stall();
   wait_readable();
@@ -314,12 +315,18 @@ void Link::arm_stall() {
     }
     if (in != self->stall_mark_) return self->arm_stall();  // bytes came: measure again from now
     self->decoder_.stall_flush();
+    self->note_decoder_work();
   });
+}
+
+void Link::note_decoder_work() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.decoder_bytes_hashed = decoder_.stats().bytes_hashed;
 }
 
 bool Link::on_frame(std::string_view payload, std::uint64_t /*offset*/) {
   v1::Envelope env;
-  if (!wire::parse_envelope(payload, &env)) return false;
+  if (!wire::parse_sealed_envelope(payload, &env)) return false;
   dispatch(env);
   return true;
 }

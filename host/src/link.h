@@ -103,6 +103,9 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   void wait_readable();
   void on_readable(std::uint64_t epoch, const asio::error_code& ec);
   void arm_stall();
+  // Copies the decoder's work counter into stats_ (the decoder is the I/O
+  // thread's alone; stats() is read from any thread).
+  void note_decoder_work();
   bool on_frame(std::string_view payload, std::uint64_t offset) override;
   void on_drop(const wire::Drop& drop) override;
   void dispatch(agent::v1::Envelope& env);

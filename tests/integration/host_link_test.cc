@@ -40,19 +40,6 @@ host::AgentCallbacks record_states(Mailbox<StateChange>* box) {
   return cb;
 }
 
-// Plays the agent on an accepted connection: answers the hello.
-void answer_hello(AgentConnection& peer, const std::string& instance = "fake-instance") {
-  auto hello = peer.recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_hello(); });
-  ASSERT_TRUE(hello) << "no hello from the host";
-  v1::Envelope reply;
-  reply.set_id(hello->id());
-  auto* h = reply.mutable_response()->mutable_hello();
-  h->set_nonce(hello->request().hello().nonce());
-  h->set_protocol_version(1);
-  h->mutable_agent()->set_instance_id(instance);
-  peer.send(reply);
-}
-
 // Answers the next ping request with its payload.
 void answer_ping(AgentConnection& peer, const std::string& before = "") {
   auto ping = peer.recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_ping(); });

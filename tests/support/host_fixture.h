@@ -16,6 +16,7 @@
 #include <string>
 
 #include "qtx/host/manager.h"
+#include "support/agent_client.h"
 #include "support/agent_process.h"
 
 namespace qtx::testing {
@@ -62,6 +63,10 @@ class Mailbox {
   std::condition_variable cv_;
   std::deque<T> items_;
 };
+
+// Plays the agent on an accepted connection: answers the library's hello as
+// agent instance `instance` (a test failure when no hello comes).
+void answer_hello(AgentConnection& peer, const std::string& instance = "fake-instance");
 
 class HostFixture : public ::testing::Test {
  protected:

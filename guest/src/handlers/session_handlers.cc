@@ -56,6 +56,7 @@ void handle_info(Session& s, std::uint64_t id, const v1::InfoRequest&) {
   counters->set_frames_received(st.frames);
   counters->set_bytes_dropped(st.dropped_total());
   counters->set_bytes_dropped_since_start(s.agent().counters.bytes_dropped.load() + st.dropped_total());
+  counters->set_bytes_hashed(st.bytes_hashed);
   asio::post(s.agent().workers, [reply, r = std::move(r)]() mutable {
     auto* out = r.mutable_info();
     *out->mutable_os() = read_os_info();

@@ -168,6 +168,9 @@ struct AgentStats {
   std::uint64_t dropped_bytes = 0;       // bytes the decoder dropped (garbage, stalls, resets)
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::uint64_t telemetry_samples = 0;
+  // Bytes the decoder ran through crc32c to check seals. Whatever the guest
+  // sends, at most 8 x bytes_in + 16 (docs/wire-format.md, section 2).
+  std::uint64_t decoder_bytes_hashed = 0;
 };
 
 class QTX_HOST_API Agent {
