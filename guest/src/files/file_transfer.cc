@@ -358,7 +358,7 @@ void start_file_read(Session& s, std::uint64_t id, const v1::FileReadRequest& re
   if (!transfer_allowed(s, id)) return;
   PathPolicy policy(s.agent().config.file_roots);
   auto weak = s.weak();
-  auto pending = std::make_shared<PendingOperation>(weak, id);
+  auto pending = std::make_shared<PendingOperation>(weak, id, 0);
   s.add_operation(id, pending);
   asio::post(s.agent().workers, [weak, id, req, pending, policy = std::move(policy), &agent = s.agent()] {
     auto fd = std::make_shared<UniqueFd>();
@@ -389,7 +389,7 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
   }
   PathPolicy policy(s.agent().config.file_roots);
   auto weak = s.weak();
-  auto pending = std::make_shared<PendingOperation>(weak, id);
+  auto pending = std::make_shared<PendingOperation>(weak, id, kDefaultWindow);
   s.add_operation(id, pending);
   const AccountFiles accounts = account_files(s.agent().config);
   asio::post(s.agent().workers, [weak, id, req, pending, accounts, policy = std::move(policy), &agent = s.agent()] {
