@@ -7,13 +7,13 @@ namespace qtx::agent {
 
 void PendingOperation::on_progress(const v1::Progress& progress) {
   if (cancelled_) return;
-  buffered_ += progress.ByteSizeLong();
-  if (buffered_ > kMaxBuffered) {
+  buffered_ += progress.ByteSizeLong() + kPerMessage;
+  if (buffered_ > max_buffered_) {
     cancelled_ = true;
     progress_.clear();
     if (auto s = session_.lock()) {
       s->respond(id_, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
-                                     "too much stream data before the operation started"));
+                                     "stream data beyond the granted credit before the operation started"));
     }
     return;
   }

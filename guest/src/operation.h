@@ -37,14 +37,20 @@ class Session;
 
 // Stands in for an operation while it is being set up on a worker (spawn,
 // open): the host may already send Credit, Progress or Cancel for its id.
-// Credit and Progress are kept (bounded: beyond kMaxBuffered bytes of data
-// the request fails) and replayed into the real operation; Cancel answers
-// CANCELLED at once, and the setup then undoes itself.
+// Credit and Progress are kept and replayed into the real operation; Cancel
+// answers CANCELLED at once, and the setup then undoes itself. What is kept
+// is bounded by the credit the host may use before the operation starts
+// (`window`: the implicit stdin window of an exec, the window of a file
+// write, 0 when the host sends no data): beyond `window` plus kSlack bytes
+// (each message counted with its encoding and kPerMessage more, so a flood
+// of tiny messages is bounded too) the request fails, nothing more is kept.
 class PendingOperation : public Operation {
  public:
-  static constexpr std::size_t kMaxBuffered = 32u * 1024 * 1024;
+  static constexpr std::size_t kSlack = 64 * 1024;
+  static constexpr std::size_t kPerMessage = 64;
 
-  PendingOperation(std::weak_ptr<Session> session, std::uint64_t id) : session_(std::move(session)), id_(id) {}
+  PendingOperation(std::weak_ptr<Session> session, std::uint64_t id, std::uint64_t window)
+      : session_(std::move(session)), id_(id), max_buffered_(window + kSlack) {}
 
   void on_progress(const ::qtx::agent::v1::Progress& progress) override;
   void on_credit(std::uint64_t bytes) override { credit_ += bytes; }
@@ -58,9 +64,10 @@ class PendingOperation : public Operation {
  private:
   std::weak_ptr<Session> session_;
   std::uint64_t id_;
+  std::uint64_t max_buffered_;
   std::uint64_t credit_ = 0;
   std::vector<::qtx::agent::v1::Progress> progress_;
-  std::size_t buffered_ = 0;
+  std::uint64_t buffered_ = 0;
   bool cancelled_ = false;
 };
 

@@ -281,15 +281,40 @@ void Session::after_write() {
   if (draining_ && outbox_.empty()) return stop(End::kShutdown, "");
   write_next();
   if (outbox_bytes_ < soft_limit_) do_read();  // resumes a paused reader
-  if (stream_may_send() && !ops_.empty()) {
-    std::vector<std::shared_ptr<Operation>> ops;
-    ops.reserve(ops_.size());
-    for (auto& [id, op] : ops_) ops.push_back(op);
-    for (auto& op : ops) {
-      if (stopped_ || !stream_may_send()) break;
-      op->on_outbox_room();
-    }
+  notify_stream_room();
+}
+
+void Session::notify_stream_room() {
+  if (stopped_ || !stream_may_send() || ops_.empty()) return;
+  stream_waiting_ = false;
+  std::vector<std::shared_ptr<Operation>> ops;
+  ops.reserve(ops_.size());
+  for (auto& [id, op] : ops_) ops.push_back(op);
+  for (auto& op : ops) {
+    if (stopped_ || !stream_may_send()) break;
+    op->on_outbox_room();
   }
+}
+
+bool Session::reserve_stream(std::size_t bytes) {
+  const bool room = outbox_bytes_ < stream_limit_ &&
+                    (stream_reserved_ == 0 || outbox_bytes_ + stream_reserved_ + bytes <= stream_limit_);
+  if (!room) {
+    stream_waiting_ = true;
+    return false;
+  }
+  stream_reserved_ += bytes;
+  return true;
+}
+
+void Session::release_stream(std::size_t bytes) {
+  stream_reserved_ -= std::min(bytes, stream_reserved_);
+  // The releaser usually queues a frame, whose write tells everyone; a
+  // reservation given up without one must not leave a stream waiting.
+  if (!stream_waiting_) return;
+  asio::post(agent_.io, [self = shared_from_this()] {
+    if (self->stream_waiting_) self->notify_stream_room();
+  });
 }
 
 // --- operations and telemetry --------------------------------------------------

@@ -84,6 +84,14 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
   bool send_droppable(v1::Envelope& env);
   // Streams send only while this holds; otherwise they wait for on_outbox_room.
   bool stream_may_send() const { return outbox_bytes_ < stream_limit_; }
+  // For stream data produced off the io thread (file read chunks): reserves
+  // `bytes` of the stream room before the work starts, so the outbox plus
+  // every reservation stays within the stream limit, or exceeds it by one
+  // reservation made while nothing else was reserved. False: wait for
+  // on_outbox_room. The reservation is released just before its data is
+  // queued (or given up); waiting streams are then told of the room.
+  bool reserve_stream(std::size_t bytes);
+  void release_stream(std::size_t bytes);
 
   // Runs `fn` on the io thread once everything queued so far has been
   // written, or the session ended (power commands answer before acting).
@@ -113,6 +121,7 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
   void after_write();
   void dispatch(v1::Envelope& env);
   void telemetry_tick();
+  void notify_stream_room();
   void collect_telemetry();
 
   AgentContext& agent_;
@@ -134,6 +143,9 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
   const std::size_t soft_limit_;    // reading pauses, telemetry drops
   const std::size_t stream_limit_;  // streams pause (leaves room for answers and telemetry)
   const std::size_t hard_limit_;    // the session ends
+
+  std::size_t stream_reserved_ = 0;  // see reserve_stream
+  bool stream_waiting_ = false;      // a reservation was refused since the last notice
 
   std::unordered_map<std::uint64_t, std::shared_ptr<Operation>> ops_;
   std::vector<std::function<void()>> after_flush_;

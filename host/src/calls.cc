@@ -80,9 +80,50 @@ ExecCall::ExecCall(v1::ExecRequest request, ExecStreams streams, Callback<ExecOu
   if (request_.output_window() == 0) request_.set_output_window(kDefaultWindow);
   window_ = request_.output_window();
   granted_ = window_;
+  if (streams_.stdin_source) {
+    request_.set_stdin_stream(true);
+  } else {
+    stdin_done_ = true;
+  }
 }
 
 void ExecCall::fill_request(v1::Request* request) { *request->mutable_exec() = request_; }
+
+std::optional<Error> ExecCall::on_started(Link& link, std::uint64_t id) { return pump_stdin(link, id); }
+
+std::optional<Error> ExecCall::on_credit(Link& link, std::uint64_t id, std::uint64_t bytes) {
+  if (stdin_done_) return std::nullopt;  // late credit after the end: nothing to send
+  stdin_credit_ += bytes;
+  return pump_stdin(link, id);
+}
+
+std::optional<Error> ExecCall::on_outbox_room(Link& link, std::uint64_t id) { return pump_stdin(link, id); }
+
+// Sends stdin while the agent's credit and the outbox allow. The source is
+// asked for no more than the credit, so nothing waits here either: a
+// program that does not read holds the source back.
+std::optional<Error> ExecCall::pump_stdin(Link& link, std::uint64_t id) {
+  while (!stdin_done_ && stdin_credit_ > 0 && link.stream_room(id)) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kStdinChunk, stdin_credit_));
+    stdin_buf_.resize(want);
+    Result<std::size_t> got = streams_.stdin_source(stdin_buf_.data(), want);
+    if (!got) return got.error();
+    const std::size_t n = std::min(*got, want);
+    v1::Envelope env;
+    env.set_id(id);
+    auto* in = env.mutable_progress()->mutable_exec_input();
+    if (n == 0) {
+      in->set_eof(true);  // the end needs no credit
+      stdin_done_ = true;
+      std::string().swap(stdin_buf_);
+    } else {
+      in->set_data(stdin_buf_.data(), n);
+      stdin_credit_ -= n;
+    }
+    if (!link.send(env)) return Error(ErrorKind::kDisconnected, "exec: stdin could not be sent");
+  }
+  return std::nullopt;
+}
 
 std::optional<Error> ExecCall::on_progress(Link& link, std::uint64_t id, const v1::Progress& progress) {
   if (!progress.has_exec_output()) return Error(ErrorKind::kProtocol, "exec: unexpected stream data");

@@ -26,16 +26,24 @@ class UnaryCall final : public Call {
 };
 
 // exec: output to the stream callbacks (or collected), credit granted back
-// as it is consumed.
+// as it is consumed; streamed stdin (ExecStreams::stdin_source) sent within
+// the agent's stdin credit and while the outbox has room.
 class ExecCall final : public Call {
  public:
   ExecCall(agent::v1::ExecRequest request, ExecStreams streams, Callback<ExecOutcome> done);
   void fill_request(agent::v1::Request* request) override;
+  std::optional<Error> on_started(Link& link, std::uint64_t id) override;
   std::optional<Error> on_progress(Link& link, std::uint64_t id, const agent::v1::Progress& progress) override;
+  std::optional<Error> on_credit(Link& link, std::uint64_t id, std::uint64_t bytes) override;
+  std::optional<Error> on_outbox_room(Link& link, std::uint64_t id) override;
   void on_response(agent::v1::Response& response) override;
   void fail(Error error) override;
 
   static constexpr std::uint64_t kDefaultWindow = 1024 * 1024;
+  // The stdin credit an agent grants every streamed-stdin exec without a
+  // Credit message (docs/wire-format.md, section 4); more comes as Credit.
+  static constexpr std::uint64_t kStdinWindow = 1024 * 1024;
+  static constexpr std::size_t kStdinChunk = 64 * 1024;
 
  private:
   agent::v1::ExecRequest request_;
@@ -46,6 +54,11 @@ class ExecCall final : public Call {
   std::uint64_t unacked_ = 0;
   std::uint64_t granted_ = 0;  // output credit given to the agent, window included
   std::uint64_t received_ = 0;
+
+  std::optional<Error> pump_stdin(Link& link, std::uint64_t id);
+  std::uint64_t stdin_credit_ = kStdinWindow;
+  bool stdin_done_ = false;  // the end was sent (or there is no stdin source)
+  std::string stdin_buf_;
 };
 
 // Host -> guest file transfer: chunks sent within the agent's credit and

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <random>
@@ -105,6 +106,56 @@ TEST_F(HostAgent, ExecStreamsLargeOutputThroughCredit) {
   EXPECT_EQ(got.size(), 8u * 1024 * 1024);
   EXPECT_EQ(got.find_first_not_of('x'), std::string::npos);
   EXPECT_TRUE(r->stdout_data.empty());
+}
+
+// Streamed stdin follows the agent's credit: 24 MiB (24 stdin windows)
+// through cat, the source asked for more only as cat consumes. An agent
+// fails an exec whose host sends beyond its credit, so success shows the
+// host kept to it.
+TEST_F(HostAgent, ExecStreamsStdinWithinTheAgentsCredit) {
+  start_agent();
+  auto agent = connect();
+  ASSERT_TRUE(agent);
+  const std::string input = random_bytes(24u * 1024 * 1024, 11);
+  std::size_t pos = 0, largest_ask = 0;
+  host::ExecStreams streams;
+  streams.stdin_source = [&](char* buf, std::size_t n) -> host::Result<std::size_t> {
+    largest_ask = std::max(largest_ask, n);
+    const std::size_t k = std::min(n, input.size() - pos);
+    std::memcpy(buf, input.data() + pos, k);
+    pos += k;
+    return k;
+  };
+  std::string got;
+  streams.on_stdout = [&got](std::string_view d) { got.append(d); };
+  auto r = agent->exec(argv({"/bin/cat"}), streams, {.timeout = 60s});  // the deadline only bounds a failure
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->result.exit_code(), 0);
+  EXPECT_EQ(r->result.stdout_bytes(), input.size());
+  ASSERT_EQ(got.size(), input.size());
+  EXPECT_TRUE(got == input);
+  EXPECT_EQ(largest_ask, 64u * 1024);
+}
+
+// A program that stops reading its stdin: the host holds its source back
+// (no credit comes), and the call ends when the program does.
+TEST_F(HostAgent, ExecWhoseProgramStopsReadingEndsWithTheProgram) {
+  start_agent();
+  auto agent = connect();
+  ASSERT_TRUE(agent);
+  std::uint64_t supplied = 0;
+  host::ExecStreams streams;
+  streams.stdin_source = [&supplied](char* buf, std::size_t n) -> host::Result<std::size_t> {
+    std::memset(buf, 'z', n);
+    supplied += n;
+    return n;  // endless
+  };
+  auto r = agent->exec(argv({"/bin/sh", "-c", "head -c 100000 >/dev/null; exec sleep 0.2"}), streams,
+                       {.timeout = 60s});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->result.exit_code(), 0);
+  // Never more than what head consumed plus one window the agent held.
+  EXPECT_LE(supplied, 100000u + 2u * 1024 * 1024);
 }
 
 TEST_F(HostAgent, CollectedOutputIsBoundedAndTheCommandCancelledBeyondIt) {

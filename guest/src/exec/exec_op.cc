@@ -50,6 +50,7 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
         limit_(std::min<std::uint64_t>(req.output_limit() ? req.output_limit() : s.agent().config.max_exec_output,
                                        s.agent().config.max_exec_output)),
         stdin_stream_(req.stdin_stream()),
+        stdin_from_request_(req.stdin().size()),
         started_(std::chrono::steady_clock::now()) {
     if (p.stderr_fd.valid()) {
       stderr_.assign(p.stderr_fd.release());
@@ -80,9 +81,21 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
   }
 
   void on_progress(const v1::Progress& p) override {
-    if (!p.has_exec_input() || !stdin_stream_ || stdin_eof_) return;
-    if (!p.exec_input().data().empty()) stdin_queue_.push_back(p.exec_input().data());
-    if (p.exec_input().eof()) stdin_eof_ = true;
+    if (answered_ || !p.has_exec_input() || !stdin_stream_ || stdin_eof_) return;
+    const v1::ExecInput& in = p.exec_input();
+    if (in.data().size() > stdin_credit_) {
+      spdlog::warn("exec (id {}): {} bytes of stdin with {} bytes of credit left: exec failed", id_, in.data().size(),
+                   stdin_credit_);
+      return end_with(error_response(
+          v1::ERROR_CODE_INVALID_ARGUMENT,
+          "exec stdin: " + std::to_string(in.data().size()) + " bytes sent beyond the granted credit (" +
+              std::to_string(stdin_credit_) + " bytes left of a " + std::to_string(kStdinWindow) +
+              "-byte window; wait for the agent's Credit): the program was killed"));
+    }
+    stdin_credit_ -= in.data().size();
+    // Once the program closed its stdin the data has nowhere to go: dropped.
+    if (!in.data().empty() && stdin_.is_open()) stdin_queue_.push_back(in.data());
+    if (in.eof()) stdin_eof_ = true;
     write_stdin();
   }
 
@@ -92,17 +105,22 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
   }
   void on_outbox_room() override { resume(); }
 
-  void cancel() override {
+  void cancel() override { end_with(error_response(v1::ERROR_CODE_CANCELLED, "exec cancelled")); }
+
+ private:
+  using Stream = v1::ExecOutput::Stream;
+
+  // Answers `answer` now, kills the process group and releases the pipes
+  // and the stdin held; the reaper still collects the process.
+  void end_with(v1::Response answer) {
     if (answered_) return;
     answered_ = true;
     kill_group();
     close_pipes();
+    std::deque<std::string>().swap(stdin_queue_);
     timer_.cancel();
-    if (auto s = session_.lock()) s->respond(id_, error_response(v1::ERROR_CODE_CANCELLED, "exec cancelled"));
+    if (auto s = session_.lock()) s->respond(id_, std::move(answer));
   }
-
- private:
-  using Stream = v1::ExecOutput::Stream;
 
   bool may_send() {
     auto s = session_.lock();
@@ -213,14 +231,36 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     stdin_queue_.pop_front();
     asio::async_write(stdin_, asio::buffer(*data), [self = shared_from_this(), data](const asio::error_code& ec, std::size_t) {
       self->stdin_writing_ = false;
+      if (self->answered_) return;
       if (ec) {  // the program closed its stdin: drop the rest
-        self->stdin_queue_.clear();
+        std::deque<std::string>().swap(self->stdin_queue_);
         asio::error_code ignored;
         self->stdin_.close(ignored);
         return;
       }
+      self->stdin_consumed(data->size());
       self->write_stdin();
     });
+  }
+
+  // The program took `n` more bytes of stdin: credit them back to the host,
+  // in batches of a quarter window, or at once when nothing is left queued
+  // (a host waiting for credit must not wait on bytes already consumed).
+  // The request's own `stdin` field was never credit and is not granted.
+  void stdin_consumed(std::size_t n) {
+    const std::size_t from_request = std::min(n, stdin_from_request_);
+    stdin_from_request_ -= from_request;
+    stdin_ungranted_ += n - from_request;
+    if (!stdin_stream_ || stdin_eof_ || stdin_ungranted_ == 0) return;
+    if (stdin_ungranted_ < kStdinWindow / 4 && !stdin_queue_.empty()) return;
+    auto s = session_.lock();
+    if (!s) return;
+    v1::Envelope env;
+    env.set_id(id_);
+    env.mutable_credit()->set_bytes(stdin_ungranted_);
+    s->send(env);
+    stdin_credit_ += stdin_ungranted_;
+    stdin_ungranted_ = 0;
   }
 
   void on_exit(int status) {
@@ -282,8 +322,12 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
   // before the handler returns, so nothing in it outlives one read.
   std::array<char, kReadChunk> read_buffer_;
   std::uint64_t sent_ = 0, stdout_bytes_ = 0, stderr_bytes_ = 0;
-  std::deque<std::string> stdin_queue_;
-  bool stdin_stream_, stdin_eof_ = false, stdin_writing_ = false;
+  std::deque<std::string> stdin_queue_;  // at most kStdinWindow streamed bytes, plus the request's stdin
+  std::uint64_t stdin_credit_ = kStdinWindow;  // stdin bytes the host may still send
+  std::uint64_t stdin_ungranted_ = 0;          // consumed by the program, not yet credited back
+  bool stdin_stream_;
+  std::size_t stdin_from_request_;             // bytes of the request's stdin field not yet written
+  bool stdin_eof_ = false, stdin_writing_ = false;
   bool stdout_done_ = false, stderr_done_ = false, stdout_paused_ = false, stderr_paused_ = false;
   bool exited_ = false, timed_out_ = false, truncated_ = false, answered_ = false, pid_sent_ = false;
   int status_ = 0;
@@ -323,7 +367,7 @@ void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
                req.user().empty() ? "" : " as " + printable(req.user()));
   const std::uint32_t timeout_ms = req.timeout_ms() ? req.timeout_ms() : agent.config.exec_default_timeout_ms;
   auto weak = s.weak();
-  auto pending = std::make_shared<PendingOperation>(weak, id);
+  auto pending = std::make_shared<PendingOperation>(weak, id, req.stdin_stream() ? kStdinWindow : 0);
   s.add_operation(id, pending);
   const AccountFiles accounts = account_files(agent.config);
   asio::post(agent.workers, [weak, id, req, timeout_ms, pending, accounts, &agent] {

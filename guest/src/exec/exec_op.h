@@ -7,6 +7,15 @@
 // beyond the limit is read and discarded (the program is never blocked by a
 // full pipe once truncated) and the result says truncated. After the process
 // exits, pipes held open by its own children are given 1 s, then closed.
+//
+// Streamed stdin (stdin_stream) follows the agent's credit: the host may
+// send kStdinWindow bytes of Progress.exec_input data from the request on
+// without waiting (the implicit initial grant), and the agent grants more
+// with Credit as the program consumes what it holds. Data beyond the credit
+// fails the exec (INVALID_ARGUMENT, the process group killed); it is never
+// buffered. So an exec holds at most kStdinWindow bytes of streamed stdin,
+// plus the request's own `stdin` field. Once the program has closed its
+// stdin, further data is discarded and no more credit is granted.
 #pragma once
 
 #include <cstdint>
@@ -20,5 +29,8 @@ class Session;
 void start_exec(Session& s, std::uint64_t id, const ::qtx::agent::v1::ExecRequest& req);
 
 inline constexpr std::uint64_t kDefaultOutputWindow = 4u * 1024 * 1024;
+// The stdin credit every streamed-stdin exec starts with (docs/wire-format.md,
+// section 4). Hosts rely on it: it may grow, never shrink.
+inline constexpr std::uint64_t kStdinWindow = 1u * 1024 * 1024;
 
 }  // namespace qtx::agent

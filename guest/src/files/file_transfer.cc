@@ -28,11 +28,15 @@ constexpr std::size_t kChunkOverhead = 256;
 
 v1::Response path_error(const PathError& e) { return error_response(e.code, e.message, e.os_errno); }
 
-// Counts an open transfer against the limit for as long as it lives.
+// Counts an open transfer against the limit for as long as it lives. Taken
+// when the request is dispatched, before any work is queued, so a burst of
+// requests cannot pass the check before the first of them is counted. It is
+// shared by the setup's jobs and then the operation, and always released on
+// the io thread: a worker job moves its reference into the post back.
 class TransferSlot {
  public:
   explicit TransferSlot(AgentContext& a) : agent_(&a) { ++agent_->open_transfers; }
-  ~TransferSlot() { --agent_->open_transfers; }  // io thread: ops die there
+  ~TransferSlot() { --agent_->open_transfers; }
   TransferSlot(const TransferSlot&) = delete;
   TransferSlot& operator=(const TransferSlot&) = delete;
 
@@ -40,30 +44,35 @@ class TransferSlot {
   AgentContext* agent_;
 };
 
-bool transfer_allowed(Session& s, std::uint64_t id) {
+// A slot for request `id`, or null after answering BUSY.
+std::shared_ptr<TransferSlot> take_transfer_slot(Session& s, std::uint64_t id) {
   const auto& c = s.agent().config;
   if (s.agent().open_transfers >= c.max_open_transfers) {
     s.respond(id, error_response(v1::ERROR_CODE_BUSY,
                                  "too many open transfers (limit " + std::to_string(c.max_open_transfers) + ")"));
-    return false;
+    return nullptr;
   }
-  return true;
+  return std::make_shared<TransferSlot>(s.agent());
 }
 
+// A read's chunk: as asked (or the default), within one message and within
+// half the outbox, the room streams get (see Session::reserve_stream).
 std::uint32_t chunk_limit(const AgentContext& a, std::uint32_t requested) {
-  std::uint32_t chunk = requested ? requested : kDefaultChunk;
-  const std::uint32_t max = a.config.max_message - static_cast<std::uint32_t>(kChunkOverhead);
-  return std::max<std::uint32_t>(1, std::min(chunk, max));
+  std::uint64_t chunk = requested ? requested : kDefaultChunk;
+  chunk = std::min<std::uint64_t>(chunk, a.config.max_message - kChunkOverhead);
+  chunk = std::min<std::uint64_t>(chunk, a.config.outbox_bytes / 2);
+  return static_cast<std::uint32_t>(std::max<std::uint64_t>(1, chunk));
 }
 
 // --- read --------------------------------------------------------------------
 
 class FileReadOp : public Operation, public std::enable_shared_from_this<FileReadOp> {
  public:
-  FileReadOp(Session& s, std::uint64_t id, const v1::FileReadRequest& req, UniqueFd fd, std::uint64_t file_size)
+  FileReadOp(Session& s, std::uint64_t id, const v1::FileReadRequest& req, UniqueFd fd, std::uint64_t file_size,
+             std::shared_ptr<TransferSlot> slot)
       : session_(s.weak()),
         agent_(s.agent()),
-        slot_(s.agent()),
+        slot_(std::move(slot)),
         id_(id),
         fd_(std::move(fd)),
         offset_(req.offset()),
@@ -92,8 +101,13 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
     auto s = session_.lock();
     if (!s || s->stopped() || finished_ || reading_) return;
     if (remaining_ == 0) return finish(*s);
-    if (credit_ == 0 || !s->stream_may_send()) return;  // resumed by on_credit / on_outbox_room
+    if (credit_ == 0) return;  // resumed by on_credit
     const std::uint64_t n = std::min<std::uint64_t>({chunk_, credit_, remaining_});
+    // The chunk's bytes count against the outbox from before the read until
+    // they are queued in it: all reads together hold at most the stream room
+    // plus one chunk, however many run.
+    if (!s->reserve_stream(n)) return;  // resumed by on_outbox_room
+    reserved_ = n;
     reading_ = true;
     // Worker jobs hand their reference back to the io thread (moved into
     // the post), so the operation always dies there: see TransferSlot.
@@ -121,7 +135,10 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
   void on_chunk(std::string data, int err) {
     reading_ = false;
     auto s = session_.lock();
-    if (!s || s->stopped() || finished_) return;
+    if (!s) return;
+    s->release_stream(reserved_);
+    reserved_ = 0;
+    if (s->stopped() || finished_) return;
     if (err != 0) {
       finished_ = true;
       return s->respond(id_, errno_response("reading", err));
@@ -155,7 +172,7 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
 
   std::weak_ptr<Session> session_;
   AgentContext& agent_;
-  TransferSlot slot_;
+  std::shared_ptr<TransferSlot> slot_;
   std::uint64_t id_;
   UniqueFd fd_;
   std::uint64_t offset_;
@@ -164,6 +181,7 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
   std::uint64_t credit_;
   std::uint64_t file_size_;
   std::uint64_t sent_ = 0;
+  std::uint64_t reserved_ = 0;  // of the session's stream room, while a read job runs
   const bool hashing_;  // false: skip_sha256, the answer carries none
   wire::Sha256 hash_;  // touched only by the one worker job in flight
   bool reading_ = false;
@@ -193,15 +211,16 @@ std::string temp_name(const std::string& name) {
 
 class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWriteOp> {
  public:
-  FileWriteOp(Session& s, std::uint64_t id, const v1::FileWriteRequest& req, std::shared_ptr<WriteTarget> target)
+  FileWriteOp(Session& s, std::uint64_t id, const v1::FileWriteRequest& req, std::shared_ptr<WriteTarget> target,
+              std::shared_ptr<TransferSlot> slot)
       : session_(s.weak()),
         agent_(s.agent()),
-        slot_(s.agent()),
+        slot_(std::move(slot)),
         id_(id),
         req_(req),
         target_(std::move(target)),
         next_offset_(req.append() || req.atomic() ? 0 : req.offset()),
-        window_(kDefaultWindow) {}
+        window_(write_window(s.agent().config)) {}
 
   void start(Session& s) { grant(s, window_); }
 
@@ -335,12 +354,12 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
 
   std::weak_ptr<Session> session_;
   AgentContext& agent_;
-  TransferSlot slot_;
+  std::shared_ptr<TransferSlot> slot_;
   std::uint64_t id_;
   v1::FileWriteRequest req_;
   std::shared_ptr<WriteTarget> target_;
   std::uint64_t next_offset_;
-  std::uint64_t window_;
+  std::uint64_t window_;  // the most of the host's data this write holds (queued or being written)
   std::uint64_t outstanding_credit_ = 0;
   std::deque<Chunk> queue_;
   v1::Response answer_;         // the error to send once the cleanup is done
@@ -355,18 +374,19 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
 }  // namespace
 
 void start_file_read(Session& s, std::uint64_t id, const v1::FileReadRequest& req) {
-  if (!transfer_allowed(s, id)) return;
+  auto slot = take_transfer_slot(s, id);
+  if (!slot) return;
   PathPolicy policy(s.agent().config.file_roots);
   auto weak = s.weak();
-  auto pending = std::make_shared<PendingOperation>(weak, id);
+  auto pending = std::make_shared<PendingOperation>(weak, id, 0);
   s.add_operation(id, pending);
-  asio::post(s.agent().workers, [weak, id, req, pending, policy = std::move(policy), &agent = s.agent()] {
+  asio::post(s.agent().workers, [weak, id, req, pending, slot, policy = std::move(policy), &agent = s.agent()]() mutable {
     auto fd = std::make_shared<UniqueFd>();
     PathError e = policy.open(req.path(), O_RDONLY, 0, fd.get());
     struct stat st {};
     int err = 0;
     if (!e && ::fstat(fd->get(), &st) != 0) err = errno;
-    asio::post(agent.io, [weak, id, req, fd, e, err, st, pending] {
+    asio::post(agent.io, [weak, id, req, fd, e, err, st, pending, slot = std::move(slot)]() mutable {
       auto live = weak.lock();
       if (!live || live->stopped() || pending->cancelled()) return;
       if (e) return live->respond(id, path_error(e));
@@ -374,7 +394,8 @@ void start_file_read(Session& s, std::uint64_t id, const v1::FileReadRequest& re
       if (!S_ISREG(st.st_mode)) {
         return live->respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, req.path() + " is not a regular file"));
       }
-      auto op = std::make_shared<FileReadOp>(*live, id, req, std::move(*fd), static_cast<std::uint64_t>(st.st_size));
+      auto op = std::make_shared<FileReadOp>(*live, id, req, std::move(*fd), static_cast<std::uint64_t>(st.st_size),
+                                             std::move(slot));
       live->add_operation(id, op);
       pending->hand_over(*op);
       op->start();
@@ -383,16 +404,18 @@ void start_file_read(Session& s, std::uint64_t id, const v1::FileReadRequest& re
 }
 
 void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& req) {
-  if (!transfer_allowed(s, id)) return;
   if (req.atomic() && req.append()) {
     return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "atomic and append exclude each other"));
   }
+  auto slot = take_transfer_slot(s, id);
+  if (!slot) return;
   PathPolicy policy(s.agent().config.file_roots);
   auto weak = s.weak();
-  auto pending = std::make_shared<PendingOperation>(weak, id);
+  auto pending = std::make_shared<PendingOperation>(weak, id, write_window(s.agent().config));
   s.add_operation(id, pending);
   const AccountFiles accounts = account_files(s.agent().config);
-  asio::post(s.agent().workers, [weak, id, req, pending, accounts, policy = std::move(policy), &agent = s.agent()] {
+  asio::post(s.agent().workers,
+             [weak, id, req, pending, slot, accounts, policy = std::move(policy), &agent = s.agent()]() mutable {
     auto t = std::make_shared<WriteTarget>();
     v1::Response error;
     bool failed = false;
@@ -457,14 +480,14 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
         if (req.mode() != 0) ::fchmod(fd, mode);  // also when the file existed
       }
     }
-    asio::post(agent.io, [weak, id, req, t, failed, pending, error = std::move(error)]() mutable {
+    asio::post(agent.io, [weak, id, req, t, failed, pending, slot = std::move(slot), error = std::move(error)]() mutable {
       auto live = weak.lock();
       if (!live || live->stopped() || failed || pending->cancelled()) {
         if (!t->temp.empty()) ::unlinkat(t->dir.get(), t->temp.c_str(), 0);
         if (live && failed && !pending->cancelled()) live->respond(id, std::move(error));
         return;
       }
-      auto op = std::make_shared<FileWriteOp>(*live, id, req, t);
+      auto op = std::make_shared<FileWriteOp>(*live, id, req, t, std::move(slot));
       live->add_operation(id, op);
       op->start(*live);
       pending->hand_over(*op);

@@ -115,15 +115,27 @@ using CallId = std::uint64_t;
 template <class T>
 using Callback = std::function<void(Result<T>)>;
 
+// A data source for uploads and streamed exec stdin: fills buf[0, n) and
+// returns the bytes written, 0 at the end, or an Error (which cancels the
+// call). Runs on the I/O thread, only when the agent has granted room.
+using UploadSource = std::function<Result<std::size_t>(char* buf, std::size_t n)>;
+
 // exec: output as it arrives, or collected into ExecOutcome when no stream
 // callback is given. What is collected is bounded: a stream that would pass
 // max_collected bytes ends the call with kLocal and cancels the command in
 // the guest (a guest cannot make the host buffer without limit). Give a
 // callback to receive more.
+//
+// With stdin_source the request's stdin_stream is set and the program's
+// stdin is read from it (after the request's own `stdin` bytes) and sent
+// within the agent's stdin credit: the source is asked for more only as the
+// program consumes what the agent holds; its end closes the program's
+// stdin. A program that never reads simply holds the source back.
 struct ExecStreams {
   std::function<void(std::string_view data)> on_stdout;
   std::function<void(std::string_view data)> on_stderr;
   std::size_t max_collected = 64u * 1024 * 1024;  // per stream
+  UploadSource stdin_source;
 };
 struct ExecOutcome {
   v1::ExecResult result;
@@ -152,9 +164,6 @@ struct TransferResult {
   std::uint64_t bytes = 0;
   std::string sha256_hex;  // empty when the transfer skipped sha256
 };
-// Upload data source: fills buf[0, n) and returns the bytes written, 0 at
-// the end, or an Error (which cancels the transfer). Runs on the I/O thread.
-using UploadSource = std::function<Result<std::size_t>(char* buf, std::size_t n)>;
 // Download sink: takes the next piece, or returns an Error to cancel.
 using DownloadSink = std::function<Result<void>(std::string_view data)>;
 
