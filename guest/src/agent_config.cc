@@ -169,6 +169,7 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
     r.strings("deny", &c.deny);
     r.strings("file_roots", &c.file_roots);
     r.integer("exec_default_timeout_ms", &c.exec_default_timeout_ms, 1, kU32);
+    r.boolean("process_kill_init", &c.process_kill_init);
   });
   section("limits", [&](TableReader& r) {
     r.integer("max_message", &c.max_message, 64 * 1024, 16LL * 1024 * 1024);

@@ -25,6 +25,7 @@ struct AgentConfig {
   std::vector<std::string> deny;           // wins over allow
   std::vector<std::string> file_roots;     // empty: file commands may touch any path
   std::uint32_t exec_default_timeout_ms = 300000;
+  bool process_kill_init = false;          // process_kill may signal pid 1
 
   // [limits]
   std::uint32_t max_message = 16u * 1024 * 1024;  // largest frame payload accepted or sent

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <ctime>
+#include <limits>
 #include <spdlog/spdlog.h>
 #include <sstream>
 
@@ -247,18 +248,31 @@ void handle_process_list(Session& s, std::uint64_t id, const v1::ProcessListRequ
 }
 
 void handle_process_kill(Session& s, std::uint64_t id, const v1::ProcessKillRequest& req) {
+  // kill(2) takes a pid_t: 0 is the agent's own process group, and a value
+  // above INT_MAX would wrap to a negative pid_t, a process group or, for
+  // 4294967295, every process. Only a single process may be named.
+  const std::uint32_t pid = req.pid();
   const int sig = req.signal() ? req.signal() : SIGTERM;
-  if (req.pid() <= 1 || req.pid() == static_cast<std::uint32_t>(::getpid())) {
+  if (pid == 0 || pid > static_cast<std::uint32_t>(std::numeric_limits<pid_t>::max())) {
     return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
-                                        "refusing to signal pid " + std::to_string(req.pid()) + " (init or the agent)"));
+                                        "not a process id: " + std::to_string(pid) + " (1 to " +
+                                            std::to_string(std::numeric_limits<pid_t>::max()) + ")"));
+  }
+  if (pid == 1 && !s.agent().config.process_kill_init) {
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                        "refusing to signal pid 1 (init): policy.process_kill_init is off"));
+  }
+  if (pid == static_cast<std::uint32_t>(::getpid())) {
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "refusing to signal the agent itself"));
   }
   if (sig < 1 || sig >= NSIG) {
-    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "no such signal: " + std::to_string(sig)));
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                        "no such signal: " + std::to_string(sig) + " (1 to " + std::to_string(NSIG - 1) + ")"));
   }
-  if (::kill(static_cast<pid_t>(req.pid()), sig) != 0) {
+  if (::kill(static_cast<pid_t>(pid), sig) != 0) {
     const int e = errno;
     if (e == ESRCH) {
-      return s.respond(id, error_response(v1::ERROR_CODE_NOT_FOUND, "no process " + std::to_string(req.pid()), e));
+      return s.respond(id, error_response(v1::ERROR_CODE_NOT_FOUND, "no process " + std::to_string(pid), e));
     }
     return s.respond(id, errno_response("kill", e));
   }
