@@ -182,6 +182,7 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
   section("freeze", [&](TableReader& r) {
     r.string("hooks_dir", &c.freeze_hooks_dir);
     r.integer("timeout_ms", &c.freeze_timeout_ms, 1000, 24LL * 3600 * 1000);
+    r.integer("max_timeout_ms", &c.freeze_max_timeout_ms, 1000, 24LL * 3600 * 1000);
   });
   section("power", [&](TableReader& r) {
     r.strings("poweroff", &c.poweroff_command);
@@ -197,6 +198,12 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
   if (!out.status) return out;
   if (!known_log_levels().count(c.log_level)) {
     out.status = Status::invalid_argument(origin + ": agent.log_level must be one of trace, debug, info, warn, error, off");
+    return out;
+  }
+  if (c.freeze_timeout_ms > c.freeze_max_timeout_ms) {
+    out.status = Status::invalid_argument(origin + ": freeze.timeout_ms (" + std::to_string(c.freeze_timeout_ms) +
+                                          ") is above freeze.max_timeout_ms (" +
+                                          std::to_string(c.freeze_max_timeout_ms) + ")");
     return out;
   }
   for (const auto& root_dir : c.file_roots) {

@@ -37,7 +37,8 @@ struct AgentConfig {
 
   // [freeze]
   std::string freeze_hooks_dir = "/etc/qtx/freeze-hook.d";
-  std::uint32_t freeze_timeout_ms = 60000;  // automatic thaw
+  std::uint32_t freeze_timeout_ms = 60000;       // automatic thaw when the request names no timeout
+  std::uint32_t freeze_max_timeout_ms = 600000;  // a request asking for longer is refused
 
   // [power] commands run for each action; empty: detected (systemctl where
   // systemd runs, else poweroff/reboot/halt, else the reboot(2) system call)

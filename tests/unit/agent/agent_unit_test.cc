@@ -128,6 +128,8 @@ TEST(AgentConfig, ShippedDefaultFileMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.max_exec_output, d.max_exec_output);
   EXPECT_EQ(c.outbox_bytes, d.outbox_bytes);
   EXPECT_EQ(c.freeze_timeout_ms, d.freeze_timeout_ms);
+  EXPECT_EQ(c.freeze_max_timeout_ms, d.freeze_max_timeout_ms);
+  EXPECT_EQ(c.process_kill_init, d.process_kill_init);
   EXPECT_EQ(c.shadow_file, d.shadow_file);
 }
 
