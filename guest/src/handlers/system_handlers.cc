@@ -24,6 +24,7 @@
 #include "exec/spawn.h"
 #include "freeze/freeze_manager.h"
 #include "handlers.h"
+#include "qtx/printable.h"
 #include "reply.h"
 #include "session.h"
 #include "system/atomic_file.h"
@@ -95,6 +96,19 @@ bool valid_hostname(const std::string& h) {
     if (++label > 63) return false;
   }
   return label > 0 && h.back() != '-';
+}
+
+// The mountpoints of a freeze for its audit line: the first few, escaped.
+std::string describe_mountpoints(const v1::FreezeRequest& req) {
+  constexpr int kShown = 4;
+  if (req.mountpoints_size() == 0) return "all filesystems";
+  std::string out;
+  for (int i = 0; i < req.mountpoints_size() && i < kShown; ++i) {
+    if (i > 0) out += " ";
+    out += printable(req.mountpoints(i));
+  }
+  if (req.mountpoints_size() > kShown) out += " and " + std::to_string(req.mountpoints_size() - kShown) + " more";
+  return out;
 }
 
 }  // namespace
@@ -183,7 +197,7 @@ void handle_hostname_set(Session& s, std::uint64_t id, const v1::HostnameSetRequ
         return reply.send(errno_response("writing " + file, err));
       }
     }
-    spdlog::info("audit: hostname set to {}{}", req.hostname(), req.persist() ? " (persisted)" : "");
+    spdlog::info("audit: hostname set to {}{}", printable(req.hostname()), req.persist() ? " (persisted)" : "");
     reply.done();
   });
 }
@@ -285,7 +299,8 @@ namespace qtx::agent {
 
 void handle_freeze(Session& s, std::uint64_t id, const v1::FreezeRequest& req) {
   Reply reply(s.weak(), id);
-  spdlog::info("audit: freeze (id {}) {}", id, req.mountpoints_size() ? req.mountpoints(0) + "..." : "all filesystems");
+  spdlog::info("audit: freeze (id {}) {}, timeout {} ms", id, describe_mountpoints(req),
+               req.timeout_ms() ? req.timeout_ms() : s.agent().config.freeze_timeout_ms);
   s.agent().freeze->freeze({req.mountpoints().begin(), req.mountpoints().end()}, req.timeout_ms(),
                            [reply](v1::Response r) { reply.send(std::move(r)); });
 }
