@@ -1,5 +1,6 @@
 // The agent's configuration: defaults, the TOML file (/etc/qtx/agent.conf)
-// and its validation. The file format is documented in docs/agent-config.md.
+// and its validation. Every key is in guest/config/agent.conf; docs/agent.md
+// describes them.
 #pragma once
 
 #include <cstdint>
@@ -56,9 +57,13 @@ struct AgentConfig {
   bool allows(const std::string& kind) const;
 };
 
+// A file is refused (InvalidArgument, "FILE:LINE:COL: what") for a syntax
+// error, a value of the wrong type or out of range, an unknown or misplaced
+// key, an unknown section (names are case-sensitive) or an unknown request
+// kind in policy.allow / policy.deny; a refused file changes nothing.
 struct ConfigLoad {
-  Status status;                      // InvalidArgument with "FILE:LINE:COL: what" on a bad file
-  std::vector<std::string> warnings;  // unknown keys, with their place
+  Status status;
+  std::vector<std::string> warnings;  // accepted settings that have no effect, with their place
 };
 
 // Reads `path` over the defaults in *config. A missing file is an error only

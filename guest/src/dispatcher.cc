@@ -139,4 +139,13 @@ std::vector<v1::Capability> capabilities(const AgentConfig& config) {
   return out;
 }
 
+const std::vector<std::string_view>& request_kind_names() {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> v;
+    for (const auto& k : kKinds) v.emplace_back(k.name);
+    return v;
+  }();
+  return names;
+}
+
 }  // namespace qtx::agent
