@@ -1,12 +1,15 @@
 // Any text as the agent's configuration file: never a crash; a refused file
 // leaves the configuration exactly as it was and says why; an accepted one
-// holds every bound the parser promises.
+// holds every bound the parser promises, and its policy names only request
+// kinds the agent has.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "agent_config.h"
+#include "dispatcher.h"
 
 namespace {
 
@@ -36,6 +39,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (config.write_timeout_ms < 100) fail("write timeout below 100 ms");
   for (const auto& root : config.file_roots) {
     if (root.empty() || root[0] != '/') fail("a relative file root was accepted");
+  }
+  if (config.freeze_timeout_ms > config.freeze_max_timeout_ms) fail("freeze timeout above its maximum");
+  const auto& kinds = qtx::agent::request_kind_names();
+  for (const auto* list : {&config.allow, &config.deny}) {
+    for (const auto& name : *list) {
+      if (name != "*" && std::find(kinds.begin(), kinds.end(), name) == kinds.end()) fail("an unknown kind was accepted");
+    }
   }
   return 0;
 }

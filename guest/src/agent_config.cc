@@ -1,13 +1,20 @@
 #include "agent_config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #define TOML_EXCEPTIONS 0
 #define TOML_ENABLE_FORMATTERS 0
 #include <toml++/toml.h>
+
+#include "dispatcher.h"
+#include "qtx/printable.h"
 
 namespace qtx::agent {
 namespace {
@@ -16,12 +23,52 @@ std::string where(const std::string& origin, const toml::source_region& r) {
   return origin + ":" + std::to_string(r.begin.line) + ":" + std::to_string(r.begin.column);
 }
 
+// The closest of `candidates` to a misspelt `name` (case, '-' for '_', at
+// most two letters off), or "" when none is close.
+std::string closest(std::string_view name, const std::vector<std::string_view>& candidates) {
+  constexpr std::size_t kMaxLength = 64;  // longer is no typo of a setting; bounds the work
+  if (name.size() > kMaxLength) return "";
+  std::string norm;
+  for (const char ch : name) norm += ch == '-' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  std::string best;
+  std::size_t best_distance = 3;
+  for (const auto c : candidates) {
+    if (c.size() > kMaxLength) continue;
+    // Levenshtein distance, one row at a time.
+    std::vector<std::size_t> row(c.size() + 1);
+    for (std::size_t j = 0; j <= c.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= norm.size(); ++i) {
+      std::size_t diagonal = row[0];
+      row[0] = i;
+      for (std::size_t j = 1; j <= c.size(); ++j) {
+        const std::size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (norm[i - 1] == c[j - 1] ? 0 : 1)});
+        diagonal = up;
+      }
+    }
+    if (row[c.size()] < best_distance) {
+      best_distance = row[c.size()];
+      best = std::string(c);
+    }
+  }
+  return best;
+}
+
+std::string did_you_mean(std::string_view name, const std::vector<std::string_view>& candidates) {
+  const std::string c = closest(name, candidates);
+  return c.empty() ? "" : " (did you mean " + c + "?)";
+}
+
+// Which section reads each key, filled as the sections are read: a key found
+// elsewhere is reported with the section it belongs to.
+using KeyHomes = std::map<std::string, std::string, std::less<>>;
+
 // Reads typed keys out of one table and remembers which it consumed, so the
-// keys nobody asked for can be reported as unknown.
+// keys nobody asked for can be refused as unknown or misplaced.
 class TableReader {
  public:
-  TableReader(const toml::table& t, std::string name, const std::string& origin, ConfigLoad* out)
-      : t_(t), name_(std::move(name)), origin_(origin), out_(out) {}
+  TableReader(const toml::table& t, std::string name, const std::string& origin, ConfigLoad* out, KeyHomes* homes)
+      : t_(t), name_(std::move(name)), origin_(origin), out_(out), homes_(homes) {}
 
   template <typename T>
   void integer(const char* key, T* dst, std::int64_t lo, std::int64_t hi) {
@@ -65,12 +112,37 @@ class TableReader {
     *dst = std::move(v);
   }
 
-  void warn_unknown() {
+  // policy.allow / policy.deny: "*" or the names of request kinds.
+  void kinds(const char* key, std::vector<std::string>* dst) {
+    strings(key, dst);
+    const toml::node* n = t_.get(key);
+    if (n == nullptr || !out_->status) return;
+    for (const auto& e : *n->as_array()) {
+      const std::string& kind = e.as_string()->get();
+      const auto& known = request_kind_names();
+      if (kind == "*" || std::find(known.begin(), known.end(), kind) != known.end()) continue;
+      return fail(&e, "names an unknown request kind \"" + printable(kind, 64) + "\"" + did_you_mean(kind, known));
+    }
+  }
+
+  // The first key of this table that no reader took (by place in the file),
+  // as an error: unknown, or read by another section.
+  void first_unread(std::optional<std::pair<toml::source_position, std::string>>* first) const {
     for (const auto& [k, v] : t_) {
-      if (!used_.count(std::string(k.str()))) {
-        out_->warnings.push_back(where(origin_, v.source()) + ": unknown key " + name_ + "." +
-                                 std::string(k.str()) + " (ignored)");
+      const std::string key(k.str());
+      if (used_.count(key)) continue;
+      const toml::source_region& r = k.source();
+      if (first->has_value() && !(r.begin < (*first)->first)) continue;
+      std::string what;
+      auto home = homes_->find(key);
+      if (home != homes_->end()) {
+        what = name_ + "." + printable(key, 64) + " is misplaced: " + key + " belongs in [" + home->second + "]";
+      } else {
+        std::vector<std::string_view> mine;
+        for (const auto& u : used_) mine.emplace_back(u);
+        what = "unknown key " + name_ + "." + printable(key, 64) + did_you_mean(key, mine);
       }
+      first->emplace(r.begin, where(origin_, r) + ": " + what);
     }
   }
 
@@ -83,6 +155,7 @@ class TableReader {
  private:
   const toml::node* take(const char* key) {
     used_.insert(key);
+    homes_->emplace(key, name_);
     current_ = key;
     return t_.get(key);
   }
@@ -91,6 +164,7 @@ class TableReader {
   std::string name_;
   const std::string& origin_;
   ConfigLoad* out_;
+  KeyHomes* homes_;
   std::set<std::string> used_;
   std::string current_;
 };
@@ -136,23 +210,25 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
   }
   const toml::table& root = parsed.table();
   AgentConfig c = *config;
-  static const std::set<std::string> kSections = {"agent", "telemetry", "policy", "limits", "freeze", "power", "system"};
+  static const std::vector<std::string_view> kSections = {"agent",  "telemetry", "policy", "limits",
+                                                          "freeze", "power",     "system"};
   for (const auto& [k, v] : root) {
-    std::string key(k.str());
-    if (!kSections.count(key)) {
-      out.warnings.push_back(where(origin, v.source()) + ": unknown section or key " + key + " (ignored)");
-    } else if (!v.is_table()) {
-      out.status = Status::invalid_argument(where(origin, v.source()) + ": " + key + " must be a [section]");
+    if (std::find(kSections.begin(), kSections.end(), k.str()) != kSections.end() && !v.is_table()) {
+      out.status = Status::invalid_argument(where(origin, v.source()) + ": " + std::string(k.str()) + " must be a [section]");
       return out;
     }
   }
+  // Every section is read, present or not, so that every key has a home
+  // before the unread ones are judged.
+  KeyHomes homes;
+  std::vector<TableReader> readers;
+  readers.reserve(kSections.size());
+  const toml::table kEmpty;
   auto section = [&](const char* name, auto&& read) {
     if (!out.status) return;
     const toml::table* t = root.get_as<toml::table>(name);
-    if (t == nullptr) return;
-    TableReader r(*t, name, origin, &out);
-    read(r);
-    if (out.status) r.warn_unknown();
+    readers.emplace_back(t != nullptr ? *t : kEmpty, name, origin, &out, &homes);
+    read(readers.back());
   };
   constexpr std::int64_t kU32 = 0xffffffffLL;
   section("agent", [&](TableReader& r) {
@@ -165,10 +241,11 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
     r.boolean("per_cpu", &c.telemetry_per_cpu);
   });
   section("policy", [&](TableReader& r) {
-    r.strings("allow", &c.allow);
-    r.strings("deny", &c.deny);
+    r.kinds("allow", &c.allow);
+    r.kinds("deny", &c.deny);
     r.strings("file_roots", &c.file_roots);
     r.integer("exec_default_timeout_ms", &c.exec_default_timeout_ms, 1, kU32);
+    r.boolean("process_kill_init", &c.process_kill_init);
   });
   section("limits", [&](TableReader& r) {
     r.integer("max_message", &c.max_message, 64 * 1024, 16LL * 1024 * 1024);
@@ -181,6 +258,7 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
   section("freeze", [&](TableReader& r) {
     r.string("hooks_dir", &c.freeze_hooks_dir);
     r.integer("timeout_ms", &c.freeze_timeout_ms, 1000, 24LL * 3600 * 1000);
+    r.integer("max_timeout_ms", &c.freeze_max_timeout_ms, 1000, 24LL * 3600 * 1000);
   });
   section("power", [&](TableReader& r) {
     r.strings("poweroff", &c.poweroff_command);
@@ -194,8 +272,47 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
     r.string("hostname_file", &c.hostname_file);
   });
   if (!out.status) return out;
+  // A key or section nobody read is a typo or a misplacement: refused, since
+  // ignoring it would run the agent with a policy its administrator did not
+  // write (deny = [...] under [Policy] denies nothing). The first in the file
+  // is reported.
+  std::optional<std::pair<toml::source_position, std::string>> unread;
+  for (const auto& [k, v] : root) {
+    if (std::find(kSections.begin(), kSections.end(), k.str()) != kSections.end()) continue;
+    const toml::source_region& r = v.is_table() ? v.source() : k.source();
+    if (unread.has_value() && !(r.begin < unread->first)) continue;
+    const std::string name(k.str());
+    std::string what;
+    auto home = homes.find(name);
+    if (home != homes.end()) {
+      what = name + " is misplaced: it belongs in [" + home->second + "]";
+    } else {
+      const std::string near = closest(name, kSections);
+      what = v.is_table() ? "unknown section [" + printable(name, 64) + "]" +
+                                (near.empty() ? "" : " (did you mean [" + near + "]?)")
+                          : "unknown key " + printable(name, 64) + " outside any section";
+    }
+    unread.emplace(r.begin, where(origin, r) + ": " + what);
+  }
+  for (const auto& r : readers) r.first_unread(&unread);
+  if (unread.has_value()) {
+    out.status = Status::invalid_argument(unread->second);
+    return out;
+  }
+  for (const std::string_view always : {"hello", "ping"}) {
+    if (std::find(c.deny.begin(), c.deny.end(), always) != c.deny.end()) {
+      out.warnings.push_back(origin + ": policy.deny names " + std::string(always) +
+                             ", which is always allowed (the session needs it)");
+    }
+  }
   if (!known_log_levels().count(c.log_level)) {
     out.status = Status::invalid_argument(origin + ": agent.log_level must be one of trace, debug, info, warn, error, off");
+    return out;
+  }
+  if (c.freeze_timeout_ms > c.freeze_max_timeout_ms) {
+    out.status = Status::invalid_argument(origin + ": freeze.timeout_ms (" + std::to_string(c.freeze_timeout_ms) +
+                                          ") is above freeze.max_timeout_ms (" +
+                                          std::to_string(c.freeze_max_timeout_ms) + ")");
     return out;
   }
   for (const auto& root_dir : c.file_roots) {

@@ -1,5 +1,6 @@
 // The agent's configuration: defaults, the TOML file (/etc/qtx/agent.conf)
-// and its validation. The file format is documented in docs/agent-config.md.
+// and its validation. Every key is in guest/config/agent.conf; docs/agent.md
+// describes them.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,7 @@ struct AgentConfig {
   std::vector<std::string> deny;           // wins over allow
   std::vector<std::string> file_roots;     // empty: file commands may touch any path
   std::uint32_t exec_default_timeout_ms = 300000;
+  bool process_kill_init = false;          // process_kill may signal pid 1
 
   // [limits]
   std::uint32_t max_message = 16u * 1024 * 1024;  // largest frame payload accepted or sent
@@ -36,7 +38,8 @@ struct AgentConfig {
 
   // [freeze]
   std::string freeze_hooks_dir = "/etc/qtx/freeze-hook.d";
-  std::uint32_t freeze_timeout_ms = 60000;  // automatic thaw
+  std::uint32_t freeze_timeout_ms = 60000;       // automatic thaw when the request names no timeout
+  std::uint32_t freeze_max_timeout_ms = 600000;  // a request asking for longer is refused
 
   // [power] commands run for each action; empty: detected (systemctl where
   // systemd runs, else poweroff/reboot/halt, else the reboot(2) system call)
@@ -54,9 +57,13 @@ struct AgentConfig {
   bool allows(const std::string& kind) const;
 };
 
+// A file is refused (InvalidArgument, "FILE:LINE:COL: what") for a syntax
+// error, a value of the wrong type or out of range, an unknown or misplaced
+// key, an unknown section (names are case-sensitive) or an unknown request
+// kind in policy.allow / policy.deny; a refused file changes nothing.
 struct ConfigLoad {
-  Status status;                      // InvalidArgument with "FILE:LINE:COL: what" on a bad file
-  std::vector<std::string> warnings;  // unknown keys, with their place
+  Status status;
+  std::vector<std::string> warnings;  // accepted settings that have no effect, with their place
 };
 
 // Reads `path` over the defaults in *config. A missing file is an error only

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <exception>
 
 #include "exec/exec_op.h"
@@ -77,7 +78,9 @@ std::string describe_target(const v1::Request& r) {
     case Kind::kFileWrite: return r.file_write().path();
     case Kind::kFileSetAttr: return r.file_set_attr().path();
     case Kind::kPower: return "action " + std::to_string(r.power().action());
-    case Kind::kProcessKill: return "pid " + std::to_string(r.process_kill().pid());
+    case Kind::kProcessKill:  // the pid as sent, the signal as it will be sent (0: SIGTERM)
+      return "pid " + std::to_string(r.process_kill().pid()) + " signal " +
+             std::to_string(r.process_kill().signal() ? r.process_kill().signal() : SIGTERM);
     default: return "";
   }
 }
@@ -134,6 +137,15 @@ std::vector<v1::Capability> capabilities(const AgentConfig& config) {
     out.push_back(std::move(c));
   }
   return out;
+}
+
+const std::vector<std::string_view>& request_kind_names() {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> v;
+    for (const auto& k : kKinds) v.emplace_back(k.name);
+    return v;
+  }();
+  return names;
 }
 
 }  // namespace qtx::agent

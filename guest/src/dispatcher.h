@@ -21,4 +21,8 @@ void dispatch_request(Session& session, std::uint64_t id, const v1::Request& req
 // Every implemented request kind, with whether `config` allows it.
 std::vector<v1::Capability> capabilities(const AgentConfig& config);
 
+// The names of the implemented request kinds (the Request oneof field names),
+// as policy.allow and policy.deny name them; static storage.
+const std::vector<std::string_view>& request_kind_names();
+
 }  // namespace qtx::agent

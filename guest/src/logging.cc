@@ -12,6 +12,8 @@
 #include <mutex>
 #include <string>
 
+#include "qtx/printable.h"
+
 namespace qtx::agent {
 namespace {
 
@@ -74,12 +76,14 @@ std::shared_ptr<HoldableStderrSink>& sink() {
 // string field with invalid UTF-8 in an otherwise valid frame), so they go
 // through our logger at debug level instead of straight to stderr: they can
 // neither flood the journal nor bypass the hold while filesystems are frozen.
-// The frame itself is refused and counted by the session.
+// The frame itself is refused and counted by the session. The message is
+// escaped like any text a peer can shape: it may quote what it parsed.
 void protobuf_log(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+  constexpr std::size_t kMaxMessage = 1000;
   if (level >= google::protobuf::LOGLEVEL_FATAL) {
-    spdlog::critical("protobuf {}:{}: {}", file, line, message);
+    spdlog::critical("protobuf {}:{}: {}", file, line, qtx::printable(message, kMaxMessage));
   } else {
-    spdlog::debug("protobuf {}:{}: {}", file, line, message);
+    spdlog::debug("protobuf {}:{}: {}", file, line, qtx::printable(message, kMaxMessage));
   }
 }
 

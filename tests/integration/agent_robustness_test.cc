@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <set>
 #include <thread>
@@ -179,6 +180,48 @@ TEST_F(Robustness, SighupReloadsThePolicy) {
   ::kill(agent_->pid(), SIGHUP);
   r = conn_->call(4, info);
   ASSERT_TRUE(r && r->has_error());
+  EXPECT_EQ(r->error().code(), v1::ERROR_CODE_DENIED);
+}
+
+// A typo in the policy stops the agent at start (exit 2) with the file, line
+// and column, instead of running with a policy nobody wrote.
+TEST_F(Robustness, APolicyTypoStopsTheAgentWithItsPlace) {
+  const struct {
+    const char* config;
+    const char* message;
+  } cases[] = {
+      {"[policy]\ndeny = [\"file-write\", \"set-password\", \"ssh-key\", \"Exec\"]\n",
+       ":2:9: policy.deny names an unknown request kind \"file-write\" (did you mean file_write?)\n"},
+      {"[limits]\nfile_roots = [\"/srv\"]\n", ":2:1: limits.file_roots is misplaced: file_roots belongs in [policy]\n"},
+      {"[Policy]\ndeny = [\"exec\"]\n", ":1:1: unknown section [Policy] (did you mean [policy]?)\n"},
+  };
+  listener_ = std::make_unique<HostListener>("/tmp/qtx-it-" + std::to_string(::getpid()) + "-typo.sock");
+  for (const auto& c : cases) {
+    agent_ = std::make_unique<AgentProcess>(listener_->path(), c.config);
+    const int status = agent_->wait_exit(10000);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status << "\n" << agent_->log();
+    EXPECT_EQ(agent_->log(), "qtx-agent: " + agent_->config_path() + c.message);
+  }
+}
+
+// SIGHUP with a typo in the file: the running policy stays, and the log says
+// why, with the place.
+TEST_F(Robustness, SighupWithAPolicyTypoKeepsThePolicyAndSaysWhy) {
+  start("[policy]\ndeny = [\"info\"]\n");
+  std::ofstream(agent_->config_path()) << "[Policy]\ndeny = []\n";
+  ::kill(agent_->pid(), SIGHUP);
+  const std::string why = "configuration not reloaded: " + agent_->config_path() +
+                          ":1:1: unknown section [Policy] (did you mean [policy]?)\n";
+  // The log line is the only trace of the reload: wait for it (bounded).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (agent_->log().find(why) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_NE(agent_->log().find(why), std::string::npos) << agent_->log();
+  v1::Request info;
+  info.mutable_info();
+  auto r = conn_->call(2, info);
+  ASSERT_TRUE(r && r->has_error()) << describe(r);
   EXPECT_EQ(r->error().code(), v1::ERROR_CODE_DENIED);
 }
 

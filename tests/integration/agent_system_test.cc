@@ -438,6 +438,27 @@ TEST_F(Freeze, StateSurvivesAnAgentRestart) {
   EXPECT_TRUE(writable());
 }
 
+// freeze.max_timeout_ms bounds the automatic thaw a request may ask for: at
+// the limit the freeze happens, one millisecond above it nothing does.
+TEST_F(Freeze, ARequestedTimeoutUpToTheConfiguredLimitIsAccepted) {
+  start(config_ + "timeout_ms = 2000\nmax_timeout_ms = 5000\n");
+  auto r = call(2, freeze_request(5001));
+  ASSERT_TRUE(r && r->has_error()) << describe(r);
+  EXPECT_EQ(r->error().code(), v1::ERROR_CODE_INVALID_ARGUMENT);
+  EXPECT_TRUE(writable());
+  struct stat st {};
+  EXPECT_NE(::stat((dir_ + "/hook.log").c_str(), &st), 0);  // no hook ran
+  r = call(3, freeze_request(5000));
+  ASSERT_TRUE(r && r->has_freeze()) << describe(r) << agent_->log();
+  ASSERT_EQ(r->freeze().frozen_size(), 1);
+  v1::Request thaw;
+  thaw.mutable_thaw();
+  r = call(4, thaw);
+  ASSERT_TRUE(r && r->has_done()) << describe(r);
+  EXPECT_TRUE(writable());
+  EXPECT_EQ(slurp(dir_ + "/hook.log"), "freeze\nthaw\n");
+}
+
 TEST_F(Freeze, AFailingFreezeHookFreezesNothing) {
   std::ofstream(hooks_ + "/20-fail") << "#!/bin/sh\n[ \"$1\" = freeze ] && exit 3\nexit 0\n";
   ::chmod((hooks_ + "/20-fail").c_str(), 0755);

@@ -15,6 +15,7 @@
 #include "files/file_ops.h"
 #include "files/path_policy.h"
 #include "operation.h"
+#include "qtx/printable.h"
 #include "qtx/wire/sha256.h"
 #include "reply.h"
 #include "session.h"
@@ -323,7 +324,7 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
       v1::Response r;
       r.mutable_file_write()->set_bytes(written_);
       if (!req_.skip_sha256()) r.mutable_file_write()->set_sha256(wire::Sha256::bytes(hash_.finish()));
-      spdlog::info("audit: file_write {} ({} bytes)", req_.path(), written_);
+      spdlog::info("audit: file_write {} ({} bytes)", printable(req_.path()), written_);
       return s->respond(id_, std::move(r));
     }
     grant(*s, bytes);

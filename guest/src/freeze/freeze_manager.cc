@@ -23,6 +23,7 @@
 #include "agent_context.h"
 #include "exec/spawn.h"
 #include "logging.h"
+#include "qtx/printable.h"
 #include "reply.h"
 #include "system/atomic_file.h"
 #include "telemetry/collector.h"
@@ -162,7 +163,20 @@ void FreezeManager::freeze(std::vector<std::string> mountpoints, std::uint32_t t
     return done(error_response(v1::ERROR_CODE_FAILED_PRECONDITION, "filesystems are already frozen (or a freeze/thaw is running)"));
   }
   for (const auto& m : mountpoints) {
-    if (m.empty() || m[0] != '/') return done(error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "mountpoints must be absolute: " + m));
+    if (m.empty() || m[0] != '/') {
+      return done(error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "mountpoints must be absolute: " + printable(m)));
+    }
+    // The state file holds one mountpoint a line, and open(2) stops at a NUL.
+    if (m.find_first_of(std::string("\n\0", 2)) != std::string::npos) {
+      return done(error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                 "a mountpoint cannot contain a newline or NUL: " + printable(m)));
+    }
+  }
+  if (timeout_ms > agent_.config.freeze_max_timeout_ms) {
+    return done(error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                               "freeze timeout " + std::to_string(timeout_ms) + " ms is above the guest's limit of " +
+                                   std::to_string(agent_.config.freeze_max_timeout_ms) +
+                                   " ms (freeze.max_timeout_ms)"));
   }
   busy_ = true;
   const std::uint32_t timeout = timeout_ms ? timeout_ms : agent_.config.freeze_timeout_ms;

@@ -35,6 +35,9 @@ class FreezeManager {
   // Resumes a freeze recorded by an earlier agent (call once at start).
   void restore();
   // io thread. `done` gets the response (FreezeResponse or an error).
+  // `timeout_ms` 0 means freeze.timeout_ms; above freeze.max_timeout_ms, or
+  // with a mountpoint that is relative or holds a newline or NUL, the answer
+  // is INVALID_ARGUMENT and nothing runs.
   void freeze(std::vector<std::string> mountpoints, std::uint32_t timeout_ms, Done done);
   void thaw(const std::string& reason, Done done);
   ::qtx::agent::v1::FreezeStatusResponse status() const;

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <ctime>
+#include <limits>
 #include <spdlog/spdlog.h>
 #include <sstream>
 
@@ -23,6 +24,7 @@
 #include "exec/spawn.h"
 #include "freeze/freeze_manager.h"
 #include "handlers.h"
+#include "qtx/printable.h"
 #include "reply.h"
 #include "session.h"
 #include "system/atomic_file.h"
@@ -94,6 +96,19 @@ bool valid_hostname(const std::string& h) {
     if (++label > 63) return false;
   }
   return label > 0 && h.back() != '-';
+}
+
+// The mountpoints of a freeze for its audit line: the first few, escaped.
+std::string describe_mountpoints(const v1::FreezeRequest& req) {
+  constexpr int kShown = 4;
+  if (req.mountpoints_size() == 0) return "all filesystems";
+  std::string out;
+  for (int i = 0; i < req.mountpoints_size() && i < kShown; ++i) {
+    if (i > 0) out += " ";
+    out += printable(req.mountpoints(i));
+  }
+  if (req.mountpoints_size() > kShown) out += " and " + std::to_string(req.mountpoints_size() - kShown) + " more";
+  return out;
 }
 
 }  // namespace
@@ -182,7 +197,7 @@ void handle_hostname_set(Session& s, std::uint64_t id, const v1::HostnameSetRequ
         return reply.send(errno_response("writing " + file, err));
       }
     }
-    spdlog::info("audit: hostname set to {}{}", req.hostname(), req.persist() ? " (persisted)" : "");
+    spdlog::info("audit: hostname set to {}{}", printable(req.hostname()), req.persist() ? " (persisted)" : "");
     reply.done();
   });
 }
@@ -247,18 +262,31 @@ void handle_process_list(Session& s, std::uint64_t id, const v1::ProcessListRequ
 }
 
 void handle_process_kill(Session& s, std::uint64_t id, const v1::ProcessKillRequest& req) {
+  // kill(2) takes a pid_t: 0 is the agent's own process group, and a value
+  // above INT_MAX would wrap to a negative pid_t, a process group or, for
+  // 4294967295, every process. Only a single process may be named.
+  const std::uint32_t pid = req.pid();
   const int sig = req.signal() ? req.signal() : SIGTERM;
-  if (req.pid() <= 1 || req.pid() == static_cast<std::uint32_t>(::getpid())) {
+  if (pid == 0 || pid > static_cast<std::uint32_t>(std::numeric_limits<pid_t>::max())) {
     return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
-                                        "refusing to signal pid " + std::to_string(req.pid()) + " (init or the agent)"));
+                                        "not a process id: " + std::to_string(pid) + " (1 to " +
+                                            std::to_string(std::numeric_limits<pid_t>::max()) + ")"));
+  }
+  if (pid == 1 && !s.agent().config.process_kill_init) {
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                        "refusing to signal pid 1 (init): policy.process_kill_init is off"));
+  }
+  if (pid == static_cast<std::uint32_t>(::getpid())) {
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "refusing to signal the agent itself"));
   }
   if (sig < 1 || sig >= NSIG) {
-    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "no such signal: " + std::to_string(sig)));
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                        "no such signal: " + std::to_string(sig) + " (1 to " + std::to_string(NSIG - 1) + ")"));
   }
-  if (::kill(static_cast<pid_t>(req.pid()), sig) != 0) {
+  if (::kill(static_cast<pid_t>(pid), sig) != 0) {
     const int e = errno;
     if (e == ESRCH) {
-      return s.respond(id, error_response(v1::ERROR_CODE_NOT_FOUND, "no process " + std::to_string(req.pid()), e));
+      return s.respond(id, error_response(v1::ERROR_CODE_NOT_FOUND, "no process " + std::to_string(pid), e));
     }
     return s.respond(id, errno_response("kill", e));
   }
@@ -271,7 +299,8 @@ namespace qtx::agent {
 
 void handle_freeze(Session& s, std::uint64_t id, const v1::FreezeRequest& req) {
   Reply reply(s.weak(), id);
-  spdlog::info("audit: freeze (id {}) {}", id, req.mountpoints_size() ? req.mountpoints(0) + "..." : "all filesystems");
+  spdlog::info("audit: freeze (id {}) {}, timeout {} ms", id, describe_mountpoints(req),
+               req.timeout_ms() ? req.timeout_ms() : s.agent().config.freeze_timeout_ms);
   s.agent().freeze->freeze({req.mountpoints().begin(), req.mountpoints().end()}, req.timeout_ms(),
                            [reply](v1::Response r) { reply.send(std::move(r)); });
 }

@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "agent_config.h"
+#include "dispatcher.h"
 #include "freeze/freeze_manager.h"
 #include "system/accounts.h"
 #include "system/system_info.h"
@@ -46,13 +48,12 @@ TEST(AgentConfig, DefaultsAreSane) {
   EXPECT_TRUE(c.allows("exec"));
 }
 
-TEST(AgentConfig, ParsesEverySectionAndWarnsAboutUnknownKeys) {
+TEST(AgentConfig, ParsesEverySection) {
   AgentConfig c;
   auto r = parse_config(R"(
 [agent]
 transport = "unix-listen:/run/qtx.sock"
 log_level = "debug"
-colour = "blue"
 
 [telemetry]
 interval_ms = 1000
@@ -62,12 +63,14 @@ per_cpu = true
 allow = ["ping", "info", "exec"]
 deny = ["exec"]
 file_roots = ["/srv", "/home"]
+process_kill_init = true
 
 [limits]
 max_concurrent_execs = 2
 
-[extra]
-x = 1
+[freeze]
+timeout_ms = 30000
+max_timeout_ms = 120000
 )",
                         "test.conf", &c);
   ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
@@ -79,10 +82,84 @@ x = 1
   EXPECT_FALSE(c.allows("exec"));        // deny wins
   EXPECT_FALSE(c.allows("file_write"));  // not in allow
   EXPECT_EQ(c.file_roots, (std::vector<std::string>{"/srv", "/home"}));
+  EXPECT_TRUE(c.process_kill_init);
   EXPECT_EQ(c.max_concurrent_execs, 2u);
-  ASSERT_EQ(r.warnings.size(), 2u);
-  EXPECT_EQ(r.warnings[0], "test.conf:19:1: unknown section or key extra (ignored)");
-  EXPECT_EQ(r.warnings[1], "test.conf:5:10: unknown key agent.colour (ignored)");
+  EXPECT_EQ(c.freeze_timeout_ms, 30000u);
+  EXPECT_EQ(c.freeze_max_timeout_ms, 120000u);
+  EXPECT_TRUE(r.warnings.empty());
+}
+
+// Typos and misplacements in the file: each refused with its place, so the
+// agent never runs with a policy nobody wrote.
+TEST(AgentConfig, UnknownKindsKeysAndSectionsAreRefusedWithTheirPlace) {
+  struct Case {
+    const char* text;
+    const char* message;
+  } cases[] = {
+      {"[policy]\ndeny = [\"file-write\", \"set-password\", \"ssh-key\", \"Exec\"]\n",
+       "t.conf:2:9: policy.deny names an unknown request kind \"file-write\" (did you mean file_write?)"},
+      {"[policy]\ndeny = [\"exec\", \"Exec\"]\n",
+       "t.conf:2:17: policy.deny names an unknown request kind \"Exec\" (did you mean exec?)"},
+      {"[policy]\ndeny = [\"ssh-key\"]\n",
+       "t.conf:2:9: policy.deny names an unknown request kind \"ssh-key\" (did you mean ssh_keys?)"},
+      {"[policy]\nallow = [\"ping\", \"everything\"]\n",
+       "t.conf:2:18: policy.allow names an unknown request kind \"everything\""},
+      {"[policy]\ndeny = [\"exec\\n\"]\n",
+       "t.conf:2:9: policy.deny names an unknown request kind \"exec\\x0a\" (did you mean exec?)"},
+      {"[limits]\nfile_roots = [\"/srv\"]\n",
+       "t.conf:2:1: limits.file_roots is misplaced: file_roots belongs in [policy]"},
+      {"[policy]\ntimeout_ms = 1000\n", "t.conf:2:1: policy.timeout_ms is misplaced: timeout_ms belongs in [freeze]"},
+      {"[Policy]\ndeny = [\"exec\"]\n", "t.conf:1:1: unknown section [Policy] (did you mean [policy]?)"},
+      {"[polcy]\ndeny = [\"exec\"]\n", "t.conf:1:1: unknown section [polcy] (did you mean [policy]?)"},
+      {"[extra]\nx = 1\n", "t.conf:1:1: unknown section [extra]"},
+      {"deny = [\"exec\"]\n[policy]\n", "t.conf:1:1: deny is misplaced: it belongs in [policy]"},
+      {"colour = 1\n", "t.conf:1:1: unknown key colour outside any section"},
+      {"[agent]\ncolour = \"blue\"\n", "t.conf:2:1: unknown key agent.colour"},
+      {"[agent]\nlog-level = \"info\"\n", "t.conf:2:1: unknown key agent.log-level (did you mean log_level?)"},
+      {"[policy.extra]\nx = 1\n", "t.conf:1:9: unknown key policy.extra"},
+      // The first problem in the file is the one reported.
+      {"[limits]\nmax_mesage = 65536\n[agent]\ncolour = 1\n",
+       "t.conf:2:1: unknown key limits.max_mesage (did you mean max_message?)"},
+      {"[freeze]\ntimeout_ms = 700000\n",
+       "t.conf: freeze.timeout_ms (700000) is above freeze.max_timeout_ms (600000)"},
+  };
+  for (const auto& k : cases) {
+    AgentConfig c;
+    c.transport = "unchanged";
+    auto r = parse_config(k.text, "t.conf", &c);
+    ASSERT_FALSE(r.status.is_ok()) << k.text;
+    EXPECT_EQ(r.status.code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(r.status.message(), k.message) << k.text;
+    EXPECT_EQ(c.transport, "unchanged");
+    EXPECT_TRUE(c.deny.empty());
+  }
+}
+
+// Denying what cannot be denied is accepted with a warning, since it changes
+// nothing; every real kind name and "*" are accepted.
+TEST(AgentConfig, EveryRequestKindIsANameThePolicyAccepts) {
+  std::string all;
+  for (const auto name : request_kind_names()) all += "\"" + std::string(name) + "\", ";
+  AgentConfig c;
+  auto r = parse_config("[policy]\nallow = [" + all + "\"*\"]\ndeny = [" + all + "]\n", "t.conf", &c);
+  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  EXPECT_EQ(r.warnings, (std::vector<std::string>{
+                            "t.conf: policy.deny names hello, which is always allowed (the session needs it)",
+                            "t.conf: policy.deny names ping, which is always allowed (the session needs it)"}));
+  std::vector<std::string> capability_names;
+  for (const auto& cap : capabilities(c)) capability_names.push_back(cap.name());
+  EXPECT_EQ(capability_names, std::vector<std::string>(request_kind_names().begin(), request_kind_names().end()));
+  // The shipped file's comment ("# Kinds: hello ping ... process_kill.") lists them all.
+  std::ifstream f(QTX_SOURCE_DIR "/guest/config/agent.conf");
+  const std::string shipped((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto from = shipped.find("# Kinds:");
+  ASSERT_NE(from, std::string::npos);
+  std::istringstream words(shipped.substr(from + 8, shipped.find('.', from) - from - 8));
+  std::vector<std::string> listed;
+  for (std::string w; words >> w;) {
+    if (w != "#") listed.push_back(w);
+  }
+  EXPECT_EQ(listed, capability_names);
 }
 
 TEST(AgentConfig, ErrorsNameTheFileLineAndKeyAndLeaveTheConfigAlone) {
@@ -128,6 +205,8 @@ TEST(AgentConfig, ShippedDefaultFileMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.max_exec_output, d.max_exec_output);
   EXPECT_EQ(c.outbox_bytes, d.outbox_bytes);
   EXPECT_EQ(c.freeze_timeout_ms, d.freeze_timeout_ms);
+  EXPECT_EQ(c.freeze_max_timeout_ms, d.freeze_max_timeout_ms);
+  EXPECT_EQ(c.process_kill_init, d.process_kill_init);
   EXPECT_EQ(c.shadow_file, d.shadow_file);
 }
 
