@@ -125,6 +125,9 @@ void fill_identity(v1::AgentIdentity* a) {
 
 // --- item: guest strings in the CLI's human output -------------------------------
 
+// Answers nothing but the hello and pings.
+void never_answer_but_hello(AgentConnection&, const v1::Envelope&) {}
+
 Answer answer_everything_hostile() {
   return [](AgentConnection& peer, const v1::Envelope& request) {
     const v1::Request& req = request.request();
@@ -200,6 +203,49 @@ TEST_F(HostileGuestCli, GuestStringsCannotDriveTheTerminalOrForgeLines) {
   EXPECT_EQ(r.out, kHostileShown + "\n" + kHostileShown + "\n");
   r = run({"--json", "telemetry"}, answer_everything_hostile(), identity);
   EXPECT_NE(r.out.find("\\u001b[2J\\u001b]52;c;ZXZpbA==\\u0007\\nqtx: forged line"), std::string::npos) << r.out;
+}
+
+TEST_F(HostileGuestCli, VmWaitReadyEscapesTheGuestsIdentity) {
+  v1::AgentIdentity identity;
+  fill_identity(&identity);
+  auto r = run({"vm", "wait-ready", "--socket", socket_path(), "--timeout", "10"}, never_answer_but_hello, identity);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(terminal_controls(r.out), "") << r.out;
+  EXPECT_EQ(lines(r.out), 1u) << r.out;
+  EXPECT_NE(r.out.find("qtx-agent " + kHostileShown + ", instance " + kHostileShown + "\n"), std::string::npos) << r.out;
+  r = run({"--json", "vm", "wait-ready", "--socket", socket_path(), "--timeout", "10"}, never_answer_but_hello,
+          identity);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(terminal_controls(r.out), "") << r.out;
+  EXPECT_NE(r.out.find("\"agent_version\":\"evil\\u001b[2J\\u001b]52;c;ZXZpbA==\\u0007\\nqtx: forged "
+                       "line\\u009b31m\\\\\""),
+            std::string::npos)
+      << r.out;
+}
+
+TEST_F(HostileGuestCli, ExecOutputIsPassedThroughRawAndExactlyQuotedInJson) {
+  // The command's output is the data asked for: raw in human output, and
+  // exact JSON (with no terminal control left) under --json.
+  auto answer_exec = [](AgentConnection& peer, const v1::Envelope& request) {
+    if (!request.request().has_exec()) return;
+    v1::Envelope out;
+    out.set_id(request.id());
+    out.mutable_progress()->mutable_exec_output()->set_stream(v1::ExecOutput::STREAM_STDOUT);
+    out.mutable_progress()->mutable_exec_output()->set_data(kHostile);
+    peer.send(out);
+    v1::Response r;
+    r.mutable_exec()->set_exit_code(0);
+    reply(peer, request, r);
+  };
+  auto r = run({"exec", "--", "/bin/cat"}, answer_exec);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, kHostile);
+  r = run({"--json", "exec", "--", "/bin/cat"}, answer_exec);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(terminal_controls(r.out), "") << r.out;
+  EXPECT_NE(r.out.find(",\"stdout\":\"evil\\u001b[2J\\u001b]52;c;ZXZpbA==\\u0007\\nqtx: forged line\\u009b31m\\\\\","),
+            std::string::npos)
+      << r.out;
 }
 
 // --- item: a download bounded by the announced size ---------------------------------
@@ -281,9 +327,6 @@ TEST_F(HostileGuestCli, ADownloadWithNoAnnouncedSizeStopsAtMaxSize) {
 
 // --- item: every command has a host-side deadline -----------------------------------
 
-// Never answers anything but hello and ping.
-void never_answer(AgentConnection&, const v1::Envelope&) {}
-
 TEST_F(HostileGuestCli, ACallNeverAnsweredEndsAtTheDeadlineWithExit5) {
   const std::string deadline_passed = " within the command's deadline of 1 s (qtx --timeout S changes it)";
   std::ofstream(dir() + "/up.bin") << "upload me";
@@ -302,7 +345,7 @@ TEST_F(HostileGuestCli, ACallNeverAnsweredEndsAtTheDeadlineWithExit5) {
     SCOPED_TRACE(c.args[0]);
     std::vector<std::string> args = {"--timeout", "1"};
     args.insert(args.end(), c.args.begin(), c.args.end());
-    auto r = run(args, never_answer);
+    auto r = run(args, never_answer_but_hello);
     EXPECT_EQ(r.code, 5) << r.err;
     EXPECT_EQ(r.err, c.err);
     EXPECT_EQ(r.out, "");
