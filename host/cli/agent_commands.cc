@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -192,16 +193,17 @@ class Connection {
 };
 
 // What SIGINT/SIGTERM do while a command runs: by default end the process
-// (exit 130); inside an InterruptScope, call its function instead (cancel
-// the exec, stop watching). The signals are delivered to one thread only
-// (see start_signal_thread), which calls the function under the lock, so a
+// (exit 128+N); inside an InterruptScope, call its function with the
+// signal's number instead (cancel the exec, stop watching, end a copy
+// cleanly). The signals are delivered to one thread only (see
+// start_signal_thread), which calls the function under the lock, so a
 // scope never ends while its function runs.
 std::mutex g_interrupt_mu;
-std::function<void()>* g_on_interrupt = nullptr;
+std::function<void(int)>* g_on_interrupt = nullptr;
 
 class InterruptScope {
  public:
-  explicit InterruptScope(std::function<void()> fn) : fn_(std::move(fn)) {
+  explicit InterruptScope(std::function<void(int)> fn) : fn_(std::move(fn)) {
     std::lock_guard<std::mutex> lock(g_interrupt_mu);
     g_on_interrupt = &fn_;
   }
@@ -211,7 +213,7 @@ class InterruptScope {
   }
 
  private:
-  std::function<void()> fn_;
+  std::function<void(int)> fn_;
 };
 
 // A one-line progress bar on stderr, when it is a terminal.
@@ -358,7 +360,7 @@ int cmd_exec(const GlobalOptions& g, const ExecOptions& o, host::Agent& agent, O
     cv.notify_all();
   });
   {
-    InterruptScope interrupt([&] { agent.cancel(id); });
+    InterruptScope interrupt([&](int) { agent.cancel(id); });
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return result.has_value(); });
   }
@@ -431,29 +433,35 @@ int cmd_cp(const GlobalOptions& g, const CopyOptions& o) {
 // max_bytes when it announced none. A bigger announced size than
 // --max-size is refused before reading. download_file writes through a
 // temporary beside LOCAL, so a failure leaves LOCAL as it was.
-int run_download(const GlobalOptions& g, const CopyOptions& o, std::uint64_t max_size, host::Agent& agent,
-                 Output& out, const Deadline& d, host::TransferOptions t, host::Result<host::TransferResult>* r) {
-  v1::FileReadRequest rd;
-  rd.set_path(o.from.substr(1));
+// Where a download goes: LOCAL, or the guest file's name in LOCAL when that
+// is a directory.
+std::string download_target(const CopyOptions& o) {
+  const std::string remote = o.from.substr(1);
   std::string local = o.to;
   struct stat st;
-  if (::stat(local.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    local += "/" + rd.path().substr(rd.path().find_last_of('/') + 1);
-  }
+  if (::stat(local.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) local += "/" + remote.substr(remote.find_last_of('/') + 1);
+  return local;
+}
+
+host::Result<host::TransferResult> run_download(const GlobalOptions& g, const CopyOptions& o, std::uint64_t max_size,
+                                                host::Agent& agent, const Deadline& d, host::TransferOptions t) {
+  v1::FileReadRequest rd;
+  rd.set_path(o.from.substr(1));
+  const std::string local = download_target(o);
   v1::FileStatRequest sr;
   sr.set_path(rd.path());
   sr.set_follow_symlinks(true);
   auto s = agent.file_stat(sr, d.call());
   // A policy that denies stat but allows reading: no size announced.
   if (!s && s.error().kind() != ErrorKind::kDenied && s.error().kind() != ErrorKind::kUnsupported) {
-    return out.fail_call(s.error(), d);
+    return explain(s.error(), d);
   }
   const bool announced = s && s->type() == v1::FILE_TYPE_REGULAR && s->size() > 0;
   std::uint64_t bound = max_size ? max_size : kUnannouncedDownloadMax;
   if (announced) {
     if (max_size && s->size() > max_size) {
-      return out.fail(Error(ErrorKind::kLocal, "cp: " + o.from + " is " + std::to_string(s->size()) +
-                                                   " bytes, more than --max-size " + std::to_string(max_size)));
+      return Error(ErrorKind::kLocal, "cp: " + o.from + " is " + std::to_string(s->size()) +
+                                          " bytes, more than --max-size " + std::to_string(max_size));
     }
     bound = s->size();
     rd.set_length(bound);
@@ -462,12 +470,10 @@ int run_download(const GlobalOptions& g, const CopyOptions& o, std::uint64_t max
     t.max_bytes = bound;
   }
   const Deadline transfer = g.timeout < 0 ? Deadline(g, copy_deadline(bound)) : d;
-  *r = agent.download_file(rd, local, std::move(t), transfer.call());
-  if (!*r) {
-    const Error e = explain(r->error(), transfer);
-    *r = Error(e.kind(), e.message() + "; " + local + " was not written", e.guest_code(), e.os_errno());
-  }
-  return kExitOk;
+  auto r = agent.download_file(rd, local, std::move(t), transfer.call());
+  if (r) return r;
+  const Error e = explain(r.error(), transfer);
+  return Error(e.kind(), e.message() + "; " + local + " was not written", e.guest_code(), e.os_errno());
 }
 
 int run_copy(const GlobalOptions& g, const CopyOptions& o, bool upload, std::uint64_t max_size, host::Agent& agent,
@@ -476,6 +482,14 @@ int run_copy(const GlobalOptions& g, const CopyOptions& o, bool upload, std::uin
   host::TransferOptions t;
   t.on_progress = [&bar](const host::TransferProgress& p) { bar.update(p); };
   t.verify_sha256 = !o.no_sha256;
+  // SIGINT/SIGTERM end the transfer through close(), which tells the guest
+  // to stop and fails the call, so that no partial download is left behind;
+  // then qtx exits 128+N.
+  std::atomic<int> interrupted{0};
+  InterruptScope interrupt([&](int sig) {
+    interrupted = sig;
+    agent.close();
+  });
   host::Result<host::TransferResult> r = Error(ErrorKind::kLocal, "");
   if (upload) {
     v1::FileWriteRequest w;
@@ -488,10 +502,15 @@ int run_copy(const GlobalOptions& g, const CopyOptions& o, bool upload, std::uin
     const Deadline transfer = g.timeout < 0 ? Deadline(g, copy_deadline(size)) : d;
     r = agent.upload_file(o.from, w, t, transfer.call());
     if (!r) r = explain(r.error(), transfer);
-  } else if (int code = run_download(g, o, max_size, agent, out, d, t, &r); code != kExitOk) {
-    return code;
+  } else {
+    r = run_download(g, o, max_size, agent, d, t);
   }
   bar.finish();
+  if (int sig = interrupted.load(); sig != 0 && !r) {
+    out.fail(Error(ErrorKind::kCancelled, upload ? std::string("cp: interrupted")
+                                                 : "cp: interrupted; " + download_target(o) + " was not written"));
+    return 128 + sig;
+  }
   if (!r) return out.fail(r.error());
   if (g.json) {
     std::printf("{\"bytes\":%llu,\"sha256\":\"%s\"}\n", static_cast<unsigned long long>(r->bytes), r->sha256_hex.c_str());
@@ -541,7 +560,7 @@ int cmd_telemetry(const GlobalOptions& g, bool watch, double interval, int count
   if (!r) return out.fail_call(r.error(), d);
   const int wanted = watch ? count : 1;
   std::atomic<bool> stop{false};
-  InterruptScope interrupt([&] {
+  InterruptScope interrupt([&](int) {
     std::lock_guard<std::mutex> lock(mu);
     stop = true;
     cv.notify_all();
@@ -596,7 +615,7 @@ void start_signal_thread() {
       if (sigwait(&set, &sig) != 0) continue;
       std::lock_guard<std::mutex> lock(g_interrupt_mu);
       if (g_on_interrupt == nullptr) std::_Exit(128 + sig);
-      (*g_on_interrupt)();
+      (*g_on_interrupt)(sig);
     }
   }).detach();
 }

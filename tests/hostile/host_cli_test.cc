@@ -7,9 +7,13 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <fstream>
 #include <functional>
+#include <future>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -67,6 +71,8 @@ class HostileGuestCli : public HostFixture {
   // S: it answers the hello (as `identity`) and every ping (keepalive), and
   // hands every other request to `answer`, until the CLI hangs up.
   CliRun run(const std::vector<std::string>& args, const Answer& answer, const v1::AgentIdentity& identity = {}) {
+    std::promise<pid_t> pid;
+    cli_pid_ = pid.get_future().share();
     HostListener listener(socket_path());
     std::thread guest([&] {
       int fd = listener.accept(10000ms);
@@ -100,10 +106,16 @@ class HostileGuestCli : public HostFixture {
     });
     std::vector<std::string> full = {"--socket", socket_path()};
     full.insert(full.end(), args.begin(), args.end());
-    CliRun r = run_cli(QTX_CLI_BINARY, full);
+    CliRun r = run_cli(QTX_CLI_BINARY, full, "", [&pid](pid_t p) { pid.set_value(p); });
     guest.join();
     return r;
   }
+
+  // The process id of the CLI that run() started, for an Answer to signal.
+  pid_t cli_pid() const { return cli_pid_.get(); }
+
+ private:
+  std::shared_future<pid_t> cli_pid_;
 };
 
 // Sends `response` as the answer to `request`.
@@ -323,6 +335,46 @@ TEST_F(HostileGuestCli, ADownloadWithNoAnnouncedSizeStopsAtMaxSize) {
   // Usage errors, found before connecting.
   EXPECT_EQ(run_cli(QTX_CLI_BINARY, {"--socket", socket_path(), "cp", "--max-size", "lots", ":/big", local}).code, 2);
   EXPECT_EQ(run_cli(QTX_CLI_BINARY, {"--socket", socket_path(), "cp", "--max-size", "1K", local, ":/up"}).code, 2);
+}
+
+TEST_F(HostileGuestCli, AnInterruptedDownloadLeavesNoPartialFileAndLocalAsItWas) {
+  const std::string local = dir() + "/copy";
+  std::ofstream(local) << "before";
+  // Streams within the credit until the host grants more, which it does
+  // once a quarter of the window is on disk; then the user presses ^C.
+  auto interrupt_mid_download = [this](AgentConnection& peer, const v1::Envelope& request) {
+    const v1::Request& req = request.request();
+    v1::Response r;
+    if (req.has_file_stat()) {
+      r.mutable_file_stat()->set_type(v1::FILE_TYPE_REGULAR);
+      r.mutable_file_stat()->set_size(64u << 20);
+      reply(peer, request, r);
+      return;
+    }
+    if (!req.has_file_read()) return;
+    std::uint64_t sent = 0;
+    const std::size_t chunk = 256 * 1024;
+    while (sent + chunk <= req.file_read().window() / 2) {
+      v1::Envelope data;
+      data.set_id(request.id());
+      data.mutable_progress()->mutable_file_chunk()->set_offset(sent);
+      data.mutable_progress()->mutable_file_chunk()->set_data(std::string(chunk, 'A'));
+      peer.send(data);
+      sent += chunk;
+    }
+    if (!peer.recv_until([](const v1::Envelope& e) { return e.has_credit(); })) return;
+    ::kill(cli_pid(), SIGINT);
+    while (peer.recv()) {
+    }
+  };
+  auto r = run({"cp", ":/big", local}, interrupt_mid_download);
+  EXPECT_EQ(r.code, 128 + SIGINT);
+  EXPECT_EQ(r.err, "qtx: cp: interrupted; " + local + " was not written\n");
+  EXPECT_EQ(files_in(dir()), std::vector<std::string>{"copy"}) << "a partial file was left";
+  std::ifstream in(local);
+  std::stringstream kept;
+  kept << in.rdbuf();
+  EXPECT_EQ(kept.str(), "before");
 }
 
 // --- item: every command has a host-side deadline -----------------------------------

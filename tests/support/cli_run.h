@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,11 @@ struct CliRun {
 };
 
 // Runs `binary` with `args`, feeding `input` on stdin, and waits for it to
-// exit. A run that produces nothing for 30 s is cut off there (its result
-// is then whatever was read; only a failing test takes that long).
-inline CliRun run_cli(const char* binary, const std::vector<std::string>& args, const std::string& input = "") {
+// exit; `started`, when given, gets the process id first (to signal it). A
+// run that produces nothing for 30 s is cut off there (its result is then
+// whatever was read; only a failing test takes that long).
+inline CliRun run_cli(const char* binary, const std::vector<std::string>& args, const std::string& input = "",
+                      const std::function<void(pid_t)>& started = {}) {
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return {};
   pid_t pid = ::fork();
@@ -39,6 +42,7 @@ inline CliRun run_cli(const char* binary, const std::vector<std::string>& args, 
   ::close(in[0]);
   ::close(out[1]);
   ::close(err[1]);
+  if (started) started(pid);
   std::size_t fed = 0;
   while (fed < input.size()) {
     ssize_t n = ::write(in[1], input.data() + fed, input.size() - fed);
