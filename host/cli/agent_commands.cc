@@ -383,8 +383,7 @@ struct CopyOptions {
 };
 
 // A download whose size the guest does not announce (stat says 0 bytes or
-// not a regular file: /proc files, devices) stops here unless --max-size
-// says otherwise.
+// not a regular file) stops here unless --max-size says otherwise.
 constexpr std::uint64_t kUnannouncedDownloadMax = 64u * 1024 * 1024;
 
 // cp's default deadline for moving `bytes`.
@@ -682,7 +681,7 @@ void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* r
   cp->add_option("--mode", cp_opts->mode, "Upload: octal mode of a new file (default 0644)");
   cp->add_option("--max-size", cp_opts->max_size,
                  "Download: the largest file accepted (512M, 4G, bytes). The size the guest announces bounds the "
-                 "download anyway; without an announced size (/proc files, devices) the default is 64M");
+                 "download anyway; for a file announced as empty or not regular the default is 64M");
   cp->add_flag("--no-sha256", cp_opts->no_sha256,
                "Skip the end-to-end sha256 (chunks are still crc32c-checked): faster where the guest lacks SHA instructions");
   cp->callback([&g, run, cp_opts] { *run = [&g, cp_opts] { return cmd_cp(g, *cp_opts); }; });

@@ -86,6 +86,22 @@ TEST_F(Cli, CopyInAndOutVerified) {
   EXPECT_EQ(r.code, 2);
 }
 
+TEST_F(Cli, CopyOutWithMaxSizeAndATimeout) {
+  start_agent();
+  std::ofstream(dir() + "/guest.txt") << "0123456789";
+  // An announced size above --max-size is refused before reading.
+  auto r = qtx(with_socket({"cp", "--max-size", "9", ":" + dir() + "/guest.txt", dir() + "/copy.txt"}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "qtx: cp: :" + dir() + "/guest.txt is 10 bytes, more than --max-size 9\n");
+  EXPECT_NE(::access((dir() + "/copy.txt").c_str(), F_OK), 0);
+  r = qtx(with_socket({"cp", "--max-size", "10", ":" + dir() + "/guest.txt", dir() + "/copy.txt"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("10 bytes, sha256 ", 0), 0u) << r.out;
+  // A deadline that leaves time enough changes nothing.
+  r = qtx(with_socket({"--timeout", "60", "info"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
 TEST_F(Cli, DeniedIsExit4) {
   start_agent("[policy]\ndeny = [\"exec\"]\n");
   auto r = qtx(with_socket({"exec", "--", "/bin/true"}));
