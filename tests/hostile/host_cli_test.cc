@@ -5,6 +5,7 @@
 // leaves on disk.
 #include <gtest/gtest.h>
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <signal.h>
@@ -69,14 +70,18 @@ class HostileGuestCli : public HostFixture {
  protected:
   // Runs `qtx --socket S args...` while a scripted guest plays the agent on
   // S: it answers the hello (as `identity`) and every ping (keepalive), and
-  // hands every other request to `answer`, until the CLI hangs up.
-  CliRun run(const std::vector<std::string>& args, const Answer& answer, const v1::AgentIdentity& identity = {}) {
+  // hands every other request to `answer`, until the CLI hangs up. The CLI
+  // may write files of at most `max_file_size` bytes (RLIMIT_FSIZE, set
+  // before the guest speaks): beyond it a write fails, or SIGXFSZ kills it.
+  CliRun run(const std::vector<std::string>& args, const Answer& answer, const v1::AgentIdentity& identity = {},
+             rlim_t max_file_size = RLIM_INFINITY) {
     std::promise<pid_t> pid;
     cli_pid_ = pid.get_future().share();
     HostListener listener(socket_path());
     std::thread guest([&] {
       int fd = listener.accept(10000ms);
       if (fd < 0) return;
+      cli_pid_.wait();  // the limit is in place
       AgentConnection peer(fd);
       try {
         for (;;) {
@@ -106,7 +111,11 @@ class HostileGuestCli : public HostFixture {
     });
     std::vector<std::string> full = {"--socket", socket_path()};
     full.insert(full.end(), args.begin(), args.end());
-    CliRun r = run_cli(QTX_CLI_BINARY, full, "", [&pid](pid_t p) { pid.set_value(p); });
+    CliRun r = run_cli(QTX_CLI_BINARY, full, "", [&pid, max_file_size](pid_t p) {
+      const rlimit limit{max_file_size, max_file_size};
+      EXPECT_EQ(::prlimit(p, RLIMIT_FSIZE, &limit, nullptr), 0);
+      pid.set_value(p);
+    });
     guest.join();
     return r;
   }
@@ -303,7 +312,8 @@ Answer endless_download(std::uint64_t announced, std::size_t first, std::uint64_
 TEST_F(HostileGuestCli, ADownloadBeyondTheAnnouncedSizeStopsAndLeavesNoFile) {
   std::uint64_t sent = 0;
   const std::string local = dir() + "/copy";
-  auto r = run({"cp", "--no-sha256", ":/ten-bytes", local}, endless_download(10, 8, 64u << 20, &sent));
+  // What reaches the disk is bounded: the CLI may not write a file past 1 MiB.
+  auto r = run({"cp", "--no-sha256", ":/ten-bytes", local}, endless_download(10, 8, 64u << 20, &sent), {}, 1u << 20);
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err, "qtx: download: the agent sent more than the 10 bytes asked for; " + local + " was not written\n");
   EXPECT_EQ(r.out, "");
@@ -316,7 +326,7 @@ TEST_F(HostileGuestCli, ADownloadWithNoAnnouncedSizeStopsAtMaxSize) {
   std::uint64_t sent = 0;
   const std::string local = dir() + "/copy";
   auto r = run({"cp", "--no-sha256", "--max-size", "100K", ":/proc/endless", local},
-               endless_download(0, 60 * 1024, 64u << 20, &sent));
+               endless_download(0, 60 * 1024, 64u << 20, &sent), {}, 1u << 20);
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err,
             "qtx: download: the agent sent more than the 102400 bytes this download accepts "
