@@ -320,6 +320,7 @@ TEST_F(HostileGuestCli, ADownloadBeyondTheAnnouncedSizeStopsAndLeavesNoFile) {
   EXPECT_EQ(files_in(dir()), std::vector<std::string>{}) << "a partial file was left";
   // The host stopped granting credit at the first chunk past the size.
   EXPECT_LE(sent, 8u + 8u * 1024 * 1024) << sent;
+  RecordProperty("guest_bytes_sent", std::to_string(sent));
 }
 
 TEST_F(HostileGuestCli, ADownloadWithNoAnnouncedSizeStopsAtMaxSize) {
@@ -333,6 +334,7 @@ TEST_F(HostileGuestCli, ADownloadWithNoAnnouncedSizeStopsAtMaxSize) {
             "(TransferOptions::max_bytes); " + local + " was not written\n");
   EXPECT_EQ(files_in(dir()), std::vector<std::string>{}) << "a partial file was left";
   EXPECT_LE(sent, 8u * 1024 * 1024 + 60 * 1024) << sent;
+  RecordProperty("guest_bytes_sent", std::to_string(sent));
 
   // An announced size above --max-size is refused before any byte is read.
   sent = 0;
