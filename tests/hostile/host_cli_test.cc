@@ -77,6 +77,7 @@ class HostileGuestCli : public HostFixture {
              rlim_t max_file_size = RLIM_INFINITY) {
     std::promise<pid_t> pid;
     cli_pid_ = pid.get_future().share();
+    pings_ = 0;
     HostListener listener(socket_path());
     std::thread guest([&] {
       int fd = listener.accept(10000ms);
@@ -99,6 +100,7 @@ class HostileGuestCli : public HostFixture {
             if (h->agent().instance_id().empty()) h->mutable_agent()->set_instance_id("scripted");
             peer.send(reply);
           } else if (req.has_ping()) {
+            ++pings_;
             reply.mutable_response()->mutable_ping()->set_payload(req.ping().payload());
             peer.send(reply);
           } else {
@@ -122,9 +124,12 @@ class HostileGuestCli : public HostFixture {
 
   // The process id of the CLI that run() started, for an Answer to signal.
   pid_t cli_pid() const { return cli_pid_.get(); }
+  // Keepalive pings the CLI sent in the last run() (each one answered).
+  int pings() const { return pings_; }
 
  private:
   std::shared_future<pid_t> cli_pid_;
+  int pings_ = 0;  // written by the script's thread, read after it is joined
 };
 
 // Sends `response` as the answer to `request`.
@@ -438,6 +443,13 @@ TEST_F(HostileGuestCli, ACallNeverAnsweredEndsAtTheDeadlineWithExit5) {
   r = run({"--timeout", "1", "telemetry"}, config_only);
   EXPECT_EQ(r.code, 5) << r.err;
   EXPECT_EQ(r.err, "qtx: no telemetry sample" + deadline_passed + "\n");
+
+  // Keepalive answered all along (the CLI pings after 5 s of silence) does
+  // not keep the call alive past its deadline.
+  r = run({"--timeout", "7", "exec", "--", "/bin/true"}, never_answer_but_hello);
+  EXPECT_EQ(r.code, 5) << r.err;
+  EXPECT_EQ(r.err, "qtx: no answer within the command's deadline of 7 s (qtx --timeout S changes it)\n");
+  EXPECT_GE(pings(), 1);
 }
 
 }  // namespace
