@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -19,7 +20,9 @@
 #include <thread>
 
 #include "envelope_json.h"
+#include "guest_text.h"
 #include "qtx/host/manager.h"
+#include "qtx/host/vm.h"
 
 namespace qtx::cli {
 
@@ -54,6 +57,62 @@ std::chrono::milliseconds millis(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
+// Default deadlines of the commands (docs/cli.md): a call answered at once
+// by a healthy agent; freeze and thaw, which wait for the guest's hooks and
+// for sync; cp, by the size it moves (1 s per MiB, far below any port).
+constexpr auto kCallDeadline = 30s;
+constexpr auto kFreezeDeadline = 120s;
+constexpr auto kCopyBaseDeadline = 60s;
+constexpr auto kCopyDeadlinePerMiB = 1s;
+// exec --timeout S: the agent kills the command after S; the host waits
+// this much longer for the answer before giving up on it.
+constexpr auto kExecGrace = 30s;
+
+// The deadline of one command, from when it is made (once connected: the
+// handshake has --connect-timeout): --timeout when given, else the
+// command's default; every call of the command gets what is left of it.
+class Deadline {
+ public:
+  using Clock = std::chrono::steady_clock;
+  Deadline(const GlobalOptions& g, std::chrono::milliseconds fallback)
+      : budget_(g.timeout > 0 ? std::max(millis(g.timeout), std::chrono::milliseconds(1))
+                : g.timeout == 0 ? 0ms
+                                 : fallback),
+        end_(Clock::now() + budget_) {}
+
+  bool none() const { return budget_.count() == 0; }
+  // What is left, as a call's options: none when there is no deadline, and
+  // at least 1 ms otherwise (a passed deadline fails the call at once).
+  host::CallOptions call() const { return {.timeout = none() ? 0ms : std::max(left(), std::chrono::milliseconds(1))}; }
+  std::chrono::milliseconds left() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(end_ - Clock::now());
+  }
+  Clock::time_point end() const { return end_; }
+  std::chrono::milliseconds budget() const { return budget_; }
+
+ private:
+  std::chrono::milliseconds budget_;
+  Clock::time_point end_;
+};
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g s", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
+// `what` did not happen within the command's deadline `d`.
+Error deadline_error(const Deadline& d, const std::string& what = "no answer") {
+  return Error(ErrorKind::kTimeout,
+               what + " within the command's deadline of " + seconds_text(d.budget()) + " (qtx --timeout S changes it)");
+}
+
+// A call's failure under `d`: the host's own timeout is the deadline
+// passing (a guest's timeout error stays as it is).
+Error explain(const Error& e, const Deadline& d) {
+  return e.kind() == ErrorKind::kTimeout && e.guest_code() == 0 ? deadline_error(d) : e;
+}
+
 // Output of one command: a JSON document or human lines on stdout, one-line
 // errors on stderr ("qtx: ..."), and the exit code.
 class Output {
@@ -69,6 +128,8 @@ class Output {
     std::fprintf(stderr, "qtx: %s\n", e.message().c_str());
     return exit_code_for(e);
   }
+  // The failure of a call made under `d` (see explain).
+  int fail_call(const Error& e, const Deadline& d) { return fail(explain(e, d)); }
   // A message of the schema as the JSON document.
   int print_message(const google::protobuf::MessageLite& m) {
     std::printf("%s\n", message_json(m).c_str());
@@ -132,16 +193,17 @@ class Connection {
 };
 
 // What SIGINT/SIGTERM do while a command runs: by default end the process
-// (exit 130); inside an InterruptScope, call its function instead (cancel
-// the exec, stop watching). The signals are delivered to one thread only
-// (see start_signal_thread), which calls the function under the lock, so a
+// (exit 128+N); inside an InterruptScope, call its function with the
+// signal's number instead (cancel the exec, stop watching, end a copy
+// cleanly). The signals are delivered to one thread only (see
+// start_signal_thread), which calls the function under the lock, so a
 // scope never ends while its function runs.
 std::mutex g_interrupt_mu;
-std::function<void()>* g_on_interrupt = nullptr;
+std::function<void(int)>* g_on_interrupt = nullptr;
 
 class InterruptScope {
  public:
-  explicit InterruptScope(std::function<void()> fn) : fn_(std::move(fn)) {
+  explicit InterruptScope(std::function<void(int)> fn) : fn_(std::move(fn)) {
     std::lock_guard<std::mutex> lock(g_interrupt_mu);
     g_on_interrupt = &fn_;
   }
@@ -151,7 +213,7 @@ class InterruptScope {
   }
 
  private:
-  std::function<void()> fn_;
+  std::function<void(int)> fn_;
 };
 
 // A one-line progress bar on stderr, when it is a terminal.
@@ -191,21 +253,23 @@ std::string human_bytes(std::uint64_t b) {
 
 // --- commands ------------------------------------------------------------------------
 
-// Connects and runs `fn(agent, out)`.
-int with_agent(const GlobalOptions& g, const std::function<int(host::Agent&, Output&)>& fn) {
+using AgentCommand = std::function<int(host::Agent&, Output&, const Deadline&)>;
+
+// Connects and runs `fn(agent, out, deadline)`; the deadline (--timeout, or
+// `fallback`) starts once connected.
+int with_agent(const GlobalOptions& g, std::chrono::milliseconds fallback, const AgentCommand& fn) {
   Output out(g.json);
   int code = 0;
   auto c = Connection::open(g, out, &code);
   if (!c) return code;
-  return fn(*c->agent, out);
+  return fn(*c->agent, out, Deadline(g, fallback));
 }
 
-
-int cmd_ping(const GlobalOptions& g, host::Agent& agent, Output& out) {
+int cmd_ping(const GlobalOptions& g, host::Agent& agent, Output& out, const Deadline& d) {
   auto t0 = std::chrono::steady_clock::now();
-  auto r = agent.ping({});
+  auto r = agent.ping({}, d.call());
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-  if (!r) return out.fail(r.error());
+  if (!r) return out.fail_call(r.error(), d);
   if (g.json) {
     std::printf("{\"rtt_us\":%lld}\n", static_cast<long long>(us));
   } else {
@@ -217,28 +281,30 @@ int cmd_ping(const GlobalOptions& g, host::Agent& agent, Output& out) {
 int cmd_wait_ready(const GlobalOptions& g, host::Agent& agent, Output& out) {
   auto id = agent.identity();
   if (g.json) return out.print_message(*id);
-  std::printf("ready: qtx-agent %s, instance %s\n", id->version().c_str(), id->instance_id().c_str());
+  std::printf("ready: qtx-agent %s, instance %s\n", guest_text(id->version()).c_str(),
+              guest_text(id->instance_id()).c_str());
   return kExitOk;
 }
 
-int cmd_info(const GlobalOptions& g, host::Agent& agent, Output& out) {
-  auto r = agent.info({});
-  if (!r) return out.fail(r.error());
+int cmd_info(const GlobalOptions& g, host::Agent& agent, Output& out, const Deadline& d) {
+  auto r = agent.info({}, d.call());
+  if (!r) return out.fail_call(r.error(), d);
   if (g.json) return out.print_message(*r);
   const auto& a = r->agent();
-  std::printf("agent         qtx-agent %s\n", a.version().c_str());
-  std::printf("instance      %s\n", a.instance_id().c_str());
-  std::printf("boot id       %s\n", a.boot_id().c_str());
-  std::printf("os            %s\n", r->os().pretty_name().empty() ? r->os().name().c_str() : r->os().pretty_name().c_str());
-  std::printf("kernel        %s %s\n", r->kernel_release().c_str(), r->arch().c_str());
-  std::printf("hostname      %s\n", r->hostname().c_str());
-  std::printf("timezone      %s\n", r->timezone().c_str());
+  std::printf("agent         qtx-agent %s\n", guest_text(a.version()).c_str());
+  std::printf("instance      %s\n", guest_text(a.instance_id()).c_str());
+  std::printf("boot id       %s\n", guest_text(a.boot_id()).c_str());
+  std::printf("os            %s\n",
+              guest_text(r->os().pretty_name().empty() ? r->os().name() : r->os().pretty_name()).c_str());
+  std::printf("kernel        %s %s\n", guest_text(r->kernel_release()).c_str(), guest_text(r->arch()).c_str());
+  std::printf("hostname      %s\n", guest_text(r->hostname()).c_str());
+  std::printf("timezone      %s\n", guest_text(r->timezone()).c_str());
   std::string allowed, denied;
-  for (const auto& cap : a.capabilities()) (cap.allowed() ? allowed : denied) += " " + cap.name();
+  for (const auto& cap : a.capabilities()) (cap.allowed() ? allowed : denied) += " " + guest_text(cap.name());
   std::printf("allowed      %s\n", allowed.c_str());
   if (!denied.empty()) std::printf("denied       %s\n", denied.c_str());
   std::string roots;
-  for (const auto& root : r->policy().file_roots()) roots += " " + root;
+  for (const auto& root : r->policy().file_roots()) roots += " " + guest_text(root);
   std::printf("file roots   %s\n", roots.empty() ? " (anywhere)" : roots.c_str());
   const auto& c = r->session();
   std::printf("this session  %llu bytes and %llu frames from the host, %llu bytes dropped (%llu since the agent started)\n",
@@ -256,7 +322,14 @@ struct ExecOptions {
   std::vector<std::string> env;
 };
 
-int cmd_exec(const GlobalOptions& g, const ExecOptions& o, host::Agent& agent, Output& out) {
+// exec's default deadline: none, or the agent's kill timeout and a grace.
+std::chrono::milliseconds exec_deadline(const ExecOptions& o) {
+  return o.timeout > 0 ? millis(o.timeout) + std::chrono::milliseconds(kExecGrace) : 0ms;
+}
+
+// The command's stdout and stderr are the data the user asked for and pass
+// unchanged (raw in human output, JSON-quoted with --json).
+int cmd_exec(const GlobalOptions& g, const ExecOptions& o, host::Agent& agent, Output& out, const Deadline& d) {
   v1::ExecRequest req;
   for (const auto& a : o.argv) req.add_argv(a);
   for (const auto& e : o.env) req.add_env(e);
@@ -269,29 +342,29 @@ int cmd_exec(const GlobalOptions& g, const ExecOptions& o, host::Agent& agent, O
   }
   host::ExecStreams streams;
   if (!g.json) {
-    streams.on_stdout = [](std::string_view d) {
-      std::fwrite(d.data(), 1, d.size(), stdout);
+    streams.on_stdout = [](std::string_view data) {
+      std::fwrite(data.data(), 1, data.size(), stdout);
       std::fflush(stdout);
     };
-    streams.on_stderr = [](std::string_view d) {
-      std::fwrite(d.data(), 1, d.size(), stderr);
+    streams.on_stderr = [](std::string_view data) {
+      std::fwrite(data.data(), 1, data.size(), stderr);
       std::fflush(stderr);
     };
   }
   std::mutex mu;
   std::condition_variable cv;
   std::optional<host::Result<host::ExecOutcome>> result;
-  host::CallId id = agent.exec(req, streams, {.timeout = 0ms}, [&](host::Result<host::ExecOutcome> r) {
+  host::CallId id = agent.exec(req, streams, d.call(), [&](host::Result<host::ExecOutcome> r) {
     std::lock_guard<std::mutex> lock(mu);
     result.emplace(std::move(r));
     cv.notify_all();
   });
   {
-    InterruptScope interrupt([&] { agent.cancel(id); });
+    InterruptScope interrupt([&](int) { agent.cancel(id); });
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return result.has_value(); });
   }
-  if (!*result) return out.fail(result->error());
+  if (!*result) return out.fail_call(result->error(), d);
   const auto& x = result->value().result;
   if (g.json) {
     std::printf("{\"result\":%s,\"stdout\":%s,\"stderr\":%s}\n", out.message_json(x).c_str(),
@@ -306,9 +379,21 @@ struct CopyOptions {
   std::string from, to;
   bool no_atomic = false, parents = false, no_sha256 = false;
   std::string mode;
+  std::string max_size;  // --max-size as given; empty: not given
 };
 
-int run_copy(const GlobalOptions& g, const CopyOptions& o, bool upload, host::Agent& agent, Output& out);
+// A download whose size the guest does not announce (stat says 0 bytes or
+// not a regular file) stops here unless --max-size says otherwise.
+constexpr std::uint64_t kUnannouncedDownloadMax = 64u * 1024 * 1024;
+
+// cp's default deadline for moving `bytes`.
+std::chrono::milliseconds copy_deadline(std::uint64_t bytes) {
+  const std::uint64_t mib = (bytes + (1u << 20) - 1) >> 20;
+  return kCopyBaseDeadline + kCopyDeadlinePerMiB * static_cast<std::int64_t>(mib);
+}
+
+int run_copy(const GlobalOptions& g, const CopyOptions& o, bool upload, std::uint64_t max_size, host::Agent& agent,
+             Output& out, const Deadline& d);
 
 // Checks the arguments before connecting: a usage error needs no agent.
 int cmd_cp(const GlobalOptions& g, const CopyOptions& o) {
@@ -322,14 +407,88 @@ int cmd_cp(const GlobalOptions& g, const CopyOptions& o) {
     std::fprintf(stderr, "qtx: cp: exactly one side must be a guest path, written :PATH (cp LOCAL :REMOTE or cp :REMOTE LOCAL)\n");
     return 2;
   }
-  return with_agent(g, [&](host::Agent& agent, Output& out) { return run_copy(g, o, upload, agent, out); });
+  std::uint64_t max_size = 0;
+  if (!o.max_size.empty()) {
+    auto parsed = host::vm::parse_size(o.max_size);
+    if (!parsed || *parsed == 0) {
+      std::fprintf(stderr, "qtx: cp: --max-size takes a size such as 512M or 4096, not '%s'\n", o.max_size.c_str());
+      return 2;
+    }
+    if (upload) {
+      std::fprintf(stderr, "qtx: cp: --max-size bounds a download (cp :REMOTE LOCAL)\n");
+      return 2;
+    }
+    max_size = *parsed;
+  }
+  // The stat before a download has a call's deadline; each transfer gets
+  // one by its size unless --timeout bounds the whole command.
+  return with_agent(g, kCallDeadline, [&](host::Agent& agent, Output& out, const Deadline& d) {
+    return run_copy(g, o, upload, max_size, agent, out, d);
+  });
 }
 
-int run_copy(const GlobalOptions& g, const CopyOptions& o, bool upload, host::Agent& agent, Output& out) {
+// The download's bound: the size the guest announced (the read asks for
+// exactly that many bytes; the library fails a guest that sends more), or
+// max_bytes when it announced none. A bigger announced size than
+// --max-size is refused before reading. download_file writes through a
+// temporary beside LOCAL, so a failure leaves LOCAL as it was.
+// Where a download goes: LOCAL, or the guest file's name in LOCAL when that
+// is a directory.
+std::string download_target(const CopyOptions& o) {
+  const std::string remote = o.from.substr(1);
+  std::string local = o.to;
+  struct stat st;
+  if (::stat(local.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) local += "/" + remote.substr(remote.find_last_of('/') + 1);
+  return local;
+}
+
+host::Result<host::TransferResult> run_download(const GlobalOptions& g, const CopyOptions& o, std::uint64_t max_size,
+                                                host::Agent& agent, const Deadline& d, host::TransferOptions t) {
+  v1::FileReadRequest rd;
+  rd.set_path(o.from.substr(1));
+  const std::string local = download_target(o);
+  v1::FileStatRequest sr;
+  sr.set_path(rd.path());
+  sr.set_follow_symlinks(true);
+  auto s = agent.file_stat(sr, d.call());
+  // A policy that denies stat but allows reading: no size announced.
+  if (!s && s.error().kind() != ErrorKind::kDenied && s.error().kind() != ErrorKind::kUnsupported) {
+    return explain(s.error(), d);
+  }
+  const bool announced = s && s->type() == v1::FILE_TYPE_REGULAR && s->size() > 0;
+  std::uint64_t bound = max_size ? max_size : kUnannouncedDownloadMax;
+  if (announced) {
+    if (max_size && s->size() > max_size) {
+      return Error(ErrorKind::kLocal, "cp: " + o.from + " is " + std::to_string(s->size()) +
+                                          " bytes, more than --max-size " + std::to_string(max_size));
+    }
+    bound = s->size();
+    rd.set_length(bound);
+    t.expected_total = bound;
+  } else {
+    t.max_bytes = bound;
+  }
+  const Deadline transfer = g.timeout < 0 ? Deadline(g, copy_deadline(bound)) : d;
+  auto r = agent.download_file(rd, local, std::move(t), transfer.call());
+  if (r) return r;
+  const Error e = explain(r.error(), transfer);
+  return Error(e.kind(), e.message() + "; " + local + " was not written", e.guest_code(), e.os_errno());
+}
+
+int run_copy(const GlobalOptions& g, const CopyOptions& o, bool upload, std::uint64_t max_size, host::Agent& agent,
+             Output& out, const Deadline& d) {
   ProgressBar bar(!g.json);
   host::TransferOptions t;
   t.on_progress = [&bar](const host::TransferProgress& p) { bar.update(p); };
   t.verify_sha256 = !o.no_sha256;
+  // SIGINT/SIGTERM end the transfer through close(), which tells the guest
+  // to stop and fails the call, so that no partial download is left behind;
+  // then qtx exits 128+N.
+  std::atomic<int> interrupted{0};
+  InterruptScope interrupt([&](int sig) {
+    interrupted = sig;
+    agent.close();
+  });
   host::Result<host::TransferResult> r = Error(ErrorKind::kLocal, "");
   if (upload) {
     v1::FileWriteRequest w;
@@ -337,22 +496,20 @@ int run_copy(const GlobalOptions& g, const CopyOptions& o, bool upload, host::Ag
     w.set_atomic(!o.no_atomic);
     w.set_create_parents(o.parents);
     if (!o.mode.empty()) w.set_mode(static_cast<std::uint32_t>(std::stoul(o.mode, nullptr, 8)));
-    r = agent.upload_file(o.from, w, t);
-  } else {
-    v1::FileReadRequest rd;
-    rd.set_path(o.from.substr(1));
-    std::string local = o.to;
     struct stat st;
-    if (::stat(local.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      local += "/" + rd.path().substr(rd.path().find_last_of('/') + 1);
-    }
-    v1::FileStatRequest sr;
-    sr.set_path(rd.path());
-    sr.set_follow_symlinks(true);
-    if (auto s = agent.file_stat(sr); s) t.expected_total = s->size();
-    r = agent.download_file(rd, local, t);
+    const std::uint64_t size = ::stat(o.from.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+    const Deadline transfer = g.timeout < 0 ? Deadline(g, copy_deadline(size)) : d;
+    r = agent.upload_file(o.from, w, t, transfer.call());
+    if (!r) r = explain(r.error(), transfer);
+  } else {
+    r = run_download(g, o, max_size, agent, d, t);
   }
   bar.finish();
+  if (int sig = interrupted.load(); sig != 0 && !r) {
+    out.fail(Error(ErrorKind::kCancelled, upload ? std::string("cp: interrupted")
+                                                 : "cp: interrupted; " + download_target(o) + " was not written"));
+    return 128 + sig;
+  }
   if (!r) return out.fail(r.error());
   if (g.json) {
     std::printf("{\"bytes\":%llu,\"sha256\":\"%s\"}\n", static_cast<unsigned long long>(r->bytes), r->sha256_hex.c_str());
@@ -392,14 +549,17 @@ int cmd_telemetry(const GlobalOptions& g, bool watch, double interval, int count
   int code = 0;
   auto c = Connection::open(g, out, &code, cb);
   if (!c) return code;
+  // --watch runs until interrupted or --count by default; each sample must
+  // still come within three intervals.
+  const Deadline d(g, watch ? 0ms : std::chrono::milliseconds(kCallDeadline));
   v1::TelemetryConfigRequest cfg;
   cfg.set_sample_now(true);
   if (interval > 0) cfg.set_interval_ms(static_cast<std::uint32_t>(interval * 1000));
-  auto r = c->agent->telemetry_config(cfg);
-  if (!r) return out.fail(r.error());
+  auto r = c->agent->telemetry_config(cfg, d.call());
+  if (!r) return out.fail_call(r.error(), d);
   const int wanted = watch ? count : 1;
   std::atomic<bool> stop{false};
-  InterruptScope interrupt([&] {
+  InterruptScope interrupt([&](int) {
     std::lock_guard<std::mutex> lock(mu);
     stop = true;
     cv.notify_all();
@@ -407,8 +567,13 @@ int cmd_telemetry(const GlobalOptions& g, bool watch, double interval, int count
   for (int shown = 0; wanted == 0 || shown < wanted; ++shown) {
     std::unique_lock<std::mutex> lock(mu);
     // A sample is due within the interval; a silent agent is reported.
-    const auto limit = std::chrono::milliseconds(std::max<std::uint32_t>(r->interval_ms(), 1000)) * 3;
-    if (!cv.wait_for(lock, limit, [&] { return stop || !samples.empty(); })) {
+    const auto silence = std::chrono::milliseconds(std::max<std::uint32_t>(r->interval_ms(), 1000)) * 3;
+    const auto limit = Deadline::Clock::now() + silence;
+    const bool deadline_first = !d.none() && d.end() < limit;
+    if (!cv.wait_until(lock, deadline_first ? d.end() : limit, [&] { return stop || !samples.empty(); })) {
+      if (deadline_first) {
+        return out.fail(deadline_error(d, "no telemetry sample"));
+      }
       return out.fail(Error(ErrorKind::kTimeout, "no telemetry sample arrived"));
     }
     if (stop) break;
@@ -421,16 +586,17 @@ int cmd_telemetry(const GlobalOptions& g, bool watch, double interval, int count
 }
 
 template <class Resp>
-int print_result(Output& out, const host::Result<Resp>& r, const std::string& human) {
-  if (!r) return out.fail(r.error());
+int print_result(Output& out, const Deadline& d, const host::Result<Resp>& r, const std::string& human) {
+  if (!r) return out.fail_call(r.error(), d);
   if (out.json()) return out.print_message(*r);
   if (!human.empty()) std::printf("%s\n", human.c_str());
   return kExitOk;
 }
 
-std::string join(const google::protobuf::RepeatedPtrField<std::string>& v) {
+// Guest strings for one human line, each escaped, separated by `sep`.
+std::string join_guest_text(const google::protobuf::RepeatedPtrField<std::string>& v, const char* sep = " ") {
   std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : " ") + x;
+  for (const auto& x : v) s += (s.empty() ? "" : sep) + guest_text(x);
   return s;
 }
 
@@ -448,7 +614,7 @@ void start_signal_thread() {
       if (sigwait(&set, &sig) != 0) continue;
       std::lock_guard<std::mutex> lock(g_interrupt_mu);
       if (g_on_interrupt == nullptr) std::_Exit(128 + sig);
-      (*g_on_interrupt)();
+      (*g_on_interrupt)(sig);
     }
   }).detach();
 }
@@ -460,23 +626,37 @@ void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* r
   app.add_flag("--json", g.json, "Machine-readable output: one JSON document on stdout");
   app.add_option("--connect-timeout", g.connect_timeout, "Seconds to wait for the agent's handshake (default 5)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--timeout", g.timeout,
+                 "Seconds the command may take once connected, 0 for none; past it the command exits 5. Default: "
+                 "30; freeze and thaw 120; cp 60 plus 1 per MiB; exec none (with exec --timeout S: S plus 30); "
+                 "telemetry --watch none")
+      ->check(CLI::NonNegativeNumber);
 
-  app.add_subcommand("ping", "Round trip to the agent")->callback([&g, run] {
-    *run = [&g] { return with_agent(g, [&](host::Agent& a, Output& out) { return cmd_ping(g, a, out); }); };
-  });
-  app.add_subcommand("info", "The agent's identity, OS, kernel, hostname and policy")
-      ->callback([&g, run] {
-        *run = [&g] { return with_agent(g, [&](host::Agent& a, Output& out) { return cmd_info(g, a, out); }); };
-      });
+  // A command of one call: `fn(agent, out, deadline)` under `fallback`.
+  auto simple = [&g, run](CLI::App* sub, std::chrono::milliseconds fallback, AgentCommand fn) {
+    sub->callback([&g, run, fallback, fn] { *run = [&g, fallback, fn] { return with_agent(g, fallback, fn); }; });
+  };
+  const std::chrono::milliseconds call_deadline = kCallDeadline, freeze_deadline = kFreezeDeadline;
+
+  simple(app.add_subcommand("ping", "Round trip to the agent"), call_deadline,
+         [&g](host::Agent& a, Output& out, const Deadline& d) { return cmd_ping(g, a, out, d); });
+  simple(app.add_subcommand("info", "The agent's identity, OS, kernel, hostname and policy"), call_deadline,
+         [&g](host::Agent& a, Output& out, const Deadline& d) { return cmd_info(g, a, out, d); });
   auto* wait = app.add_subcommand("wait-ready", "Wait until the agent answers the handshake (exit 0), or time out (exit 3)");
   wait->add_option("--timeout", g.connect_timeout, "Seconds to wait (default 5)")->check(CLI::PositiveNumber);
   wait->callback([&g, run] {
-    *run = [&g] { return with_agent(g, [&](host::Agent& a, Output& out) { return cmd_wait_ready(g, a, out); }); };
+    // The handshake is the whole command: qtx --timeout S sets its wait too.
+    if (g.timeout > 0) g.connect_timeout = g.timeout;
+    *run = [&g] {
+      return with_agent(g, 0ms, [&](host::Agent& a, Output& out, const Deadline&) { return cmd_wait_ready(g, a, out); });
+    };
   });
 
   auto exec_opts = std::make_shared<ExecOptions>();
   auto* exec = app.add_subcommand("exec", "Run a program in the guest, streaming its output; exits with its exit code");
-  exec->add_option("--timeout", exec_opts->timeout, "Seconds before the agent kills it (default: the guest's policy)")
+  exec->add_option("--timeout", exec_opts->timeout,
+                   "Seconds before the agent kills it (default: the guest's policy); qtx then waits 30 s more for "
+                   "the answer unless qtx --timeout says otherwise")
       ->check(CLI::NonNegativeNumber);
   exec->add_flag("--stdin", exec_opts->stdin_data, "Send this program's standard input to it");
   exec->add_option("--cwd", exec_opts->cwd, "Working directory in the guest");
@@ -486,7 +666,9 @@ void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* r
   exec->add_option("command", exec_opts->argv, "Program and arguments (after --)")->required();
   exec->callback([&g, run, exec_opts] {
     *run = [&g, exec_opts] {
-      return with_agent(g, [&](host::Agent& a, Output& out) { return cmd_exec(g, *exec_opts, a, out); });
+      return with_agent(g, exec_deadline(*exec_opts), [&](host::Agent& a, Output& out, const Deadline& d) {
+        return cmd_exec(g, *exec_opts, a, out, d);
+      });
     };
   });
 
@@ -497,6 +679,9 @@ void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* r
   cp->add_flag("--no-atomic", cp_opts->no_atomic, "Upload: write in place instead of replacing atomically");
   cp->add_flag("-p,--parents", cp_opts->parents, "Upload: create missing parent directories");
   cp->add_option("--mode", cp_opts->mode, "Upload: octal mode of a new file (default 0644)");
+  cp->add_option("--max-size", cp_opts->max_size,
+                 "Download: the largest file accepted (512M, 4G, bytes). The size the guest announces bounds the "
+                 "download anyway; for a file announced as empty or not regular the default is 64M");
   cp->add_flag("--no-sha256", cp_opts->no_sha256,
                "Skip the end-to-end sha256 (chunks are still crc32c-checked): faster where the guest lacks SHA instructions");
   cp->callback([&g, run, cp_opts] { *run = [&g, cp_opts] { return cmd_cp(g, *cp_opts); }; });
@@ -517,45 +702,33 @@ void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* r
   freeze->add_option("mountpoints", freeze_opts->first, "Mountpoints (default: every freezable one)");
   freeze->add_option("--timeout", freeze_opts->second, "Seconds before the agent thaws by itself (default: the guest's)")
       ->check(CLI::NonNegativeNumber);
-  freeze->callback([&g, run, freeze_opts] {
-    *run = [&g, freeze_opts] {
-      return with_agent(g, [&](host::Agent& a, Output& out) {
-        v1::FreezeRequest req;
-        for (const auto& m : freeze_opts->first) req.add_mountpoints(m);
-        req.set_timeout_ms(static_cast<std::uint32_t>(freeze_opts->second * 1000));
-        auto r = a.freeze(req, {.timeout = 120s});
-        return print_result(out, r, r ? "frozen: " + join(r->frozen()) : "");
-      });
-    };
+  simple(freeze, freeze_deadline, [freeze_opts](host::Agent& a, Output& out, const Deadline& d) {
+    v1::FreezeRequest req;
+    for (const auto& m : freeze_opts->first) req.add_mountpoints(m);
+    req.set_timeout_ms(static_cast<std::uint32_t>(freeze_opts->second * 1000));
+    auto r = a.freeze(req, d.call());
+    return print_result(out, d, r, r ? "frozen: " + join_guest_text(r->frozen()) : "");
   });
-  app.add_subcommand("thaw", "Thaw the guest's filesystems")->callback([&g, run] {
-    *run = [&g] {
-      return with_agent(g, [](host::Agent& a, Output& out) { return print_result(out, a.thaw({}, {.timeout = 120s}), "thawed"); });
-    };
-  });
-  app.add_subcommand("freeze-status", "Whether the guest's filesystems are frozen")->callback([&g, run] {
-    *run = [&g] {
-      return with_agent(g, [](host::Agent& a, Output& out) {
-        auto r = a.freeze_status({});
-        return print_result(out, r, r ? (r->frozen() ? "frozen: " + join(r->mountpoints()) : std::string("thawed")) : "");
-      });
-    };
-  });
+  simple(app.add_subcommand("thaw", "Thaw the guest's filesystems"), freeze_deadline,
+         [](host::Agent& a, Output& out, const Deadline& d) { return print_result(out, d, a.thaw({}, d.call()), "thawed"); });
+  simple(app.add_subcommand("freeze-status", "Whether the guest's filesystems are frozen"), call_deadline,
+         [](host::Agent& a, Output& out, const Deadline& d) {
+           auto r = a.freeze_status({}, d.call());
+           return print_result(out, d, r,
+                               r ? (r->frozen() ? "frozen: " + join_guest_text(r->mountpoints()) : std::string("thawed"))
+                                 : "");
+         });
 
   for (const char* name : {"shutdown", "reboot"}) {
     auto delay = std::make_shared<double>(0);
     const bool reboot = std::string(name) == "reboot";
     auto* p = app.add_subcommand(name, reboot ? "Reboot the guest" : "Power the guest off");
     p->add_option("--delay", *delay, "Seconds to wait first")->check(CLI::NonNegativeNumber);
-    p->callback([&g, run, delay, reboot] {
-      *run = [&g, delay, reboot] {
-        return with_agent(g, [&](host::Agent& a, Output& out) {
-          v1::PowerRequest req;
-          req.set_action(reboot ? v1::PowerRequest::ACTION_REBOOT : v1::PowerRequest::ACTION_POWEROFF);
-          req.set_delay_ms(static_cast<std::uint32_t>(*delay * 1000));
-          return print_result(out, a.power(req), reboot ? "rebooting" : "powering off");
-        });
-      };
+    simple(p, call_deadline, [delay, reboot](host::Agent& a, Output& out, const Deadline& d) {
+      v1::PowerRequest req;
+      req.set_action(reboot ? v1::PowerRequest::ACTION_REBOOT : v1::PowerRequest::ACTION_POWEROFF);
+      req.set_delay_ms(static_cast<std::uint32_t>(*delay * 1000));
+      return print_result(out, d, a.power(req, d.call()), reboot ? "rebooting" : "powering off");
     });
   }
 
@@ -570,12 +743,12 @@ void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* r
         std::fprintf(stderr, "qtx: set-password: no password on standard input\n");
         return 2;
       }
-      return with_agent(g, [&](host::Agent& a, Output& out) {
+      return with_agent(g, kCallDeadline, [&](host::Agent& a, Output& out, const Deadline& d) {
         v1::SetPasswordRequest req;
         req.set_user(pw->first);
         req.set_password(password);
         req.set_crypted(pw->second);
-        return print_result(out, a.set_password(req), "password set for " + pw->first);
+        return print_result(out, d, a.set_password(req, d.call()), "password set for " + guest_text(pw->first));
       });
     };
   });
@@ -590,21 +763,14 @@ void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* r
     const auto action = std::string(verb) == "list"  ? v1::SshKeysRequest::ACTION_LIST
                         : std::string(verb) == "add" ? v1::SshKeysRequest::ACTION_ADD
                                                      : v1::SshKeysRequest::ACTION_REMOVE;
-    s->callback([&g, run, args, action] {
-      *run = [&g, args, action] {
-        return with_agent(g, [&](host::Agent& a, Output& out) {
-          v1::SshKeysRequest req;
-          req.set_action(action);
-          req.set_user(args->first);
-          for (const auto& k : args->second) req.add_keys(k);
-          auto r = a.ssh_keys(req);
-          std::string keys;
-          if (r) {
-            for (const auto& k : r->keys()) keys += (keys.empty() ? "" : "\n") + k;
-          }
-          return print_result(out, r, keys);
-        });
-      };
+    simple(s, call_deadline, [args, action](host::Agent& a, Output& out, const Deadline& d) {
+      v1::SshKeysRequest req;
+      req.set_action(action);
+      req.set_user(args->first);
+      for (const auto& k : args->second) req.add_keys(k);
+      auto r = a.ssh_keys(req, d.call());
+      // One key per line: a key holding a newline cannot forge another.
+      return print_result(out, d, r, r ? join_guest_text(r->keys(), "\n") : "");
     });
   }
 
@@ -613,21 +779,16 @@ void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* r
   auto hw = std::make_shared<bool>(false);
   auto* sync = time->add_subcommand("sync", "Set the guest's clock to this host's");
   sync->add_flag("--hwclock", *hw, "Also write the guest's RTC");
-  sync->callback([&g, run, hw] {
-    *run = [&g, hw] {
-      return with_agent(g, [&](host::Agent& a, Output& out) { return print_result(out, a.time_sync(*hw), "guest clock set"); });
-    };
+  simple(sync, call_deadline, [hw](host::Agent& a, Output& out, const Deadline& d) {
+    return print_result(out, d, a.time_sync(*hw, d.call()), "guest clock set");
   });
-  time->add_subcommand("get", "Print the guest's clock")->callback([&g, run] {
-    *run = [&g] {
-      return with_agent(g, [](host::Agent& a, Output& out) {
-        auto r = a.time_get({});
-        return print_result(out, r, r ? std::to_string(r->unix_time_ns() / 1000000000) + "." +
-                                            std::to_string(r->unix_time_ns() % 1000000000 / 1000000 + 1000).substr(1)
-                                      : "");
-      });
-    };
-  });
+  simple(time->add_subcommand("get", "Print the guest's clock"), call_deadline,
+         [](host::Agent& a, Output& out, const Deadline& d) {
+           auto r = a.time_get({}, d.call());
+           return print_result(out, d, r, r ? std::to_string(r->unix_time_ns() / 1000000000) + "." +
+                                               std::to_string(r->unix_time_ns() % 1000000000 / 1000000 + 1000).substr(1)
+                                         : "");
+         });
 }
 
 }  // namespace qtx::cli

@@ -24,6 +24,10 @@ struct GlobalOptions {
   bool listen = false;           // --listen: QEMU connects to us (server=off)
   bool json = false;             // --json: one JSON document on stdout
   double connect_timeout = 5.0;  // seconds to wait for the handshake
+  // --timeout: seconds the command may take once connected (every call it
+  // makes shares this deadline); negative: the command's own default
+  // (docs/cli.md); 0: none.
+  double timeout = -1;
 };
 
 // Blocks SIGINT and SIGTERM in the calling thread (and so in every thread

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "envelope_json.h"
+#include "guest_text.h"
 #include "qtx/host/vm.h"
 
 namespace qtx::cli {
@@ -176,8 +177,8 @@ int run_wait_ready(bool json, const WaitArgs& a) {
   }
   switch (r->seen) {
     case vm::ReadyReport::Seen::kReady:
-      std::printf("ready after %.1f s: qtx-agent %s, instance %s\n", secs, r->agent_version.c_str(),
-                  r->instance_id.c_str());
+      std::printf("ready after %.1f s: qtx-agent %s, instance %s\n", secs, guest_text(r->agent_version).c_str(),
+                  guest_text(r->instance_id).c_str());
       return kExitOk;
     case vm::ReadyReport::Seen::kSocketAbsent:
       std::fprintf(stderr,

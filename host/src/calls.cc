@@ -263,6 +263,10 @@ std::optional<Error> DownloadCall::on_progress(Link& link, std::uint64_t id, con
     return Error(ErrorKind::kProtocol, "download: the agent sent more than the " + std::to_string(request_.length()) +
                                            " bytes asked for");
   }
+  if (transfer_.max_bytes != 0 && received_ + c.data().size() > transfer_.max_bytes) {
+    return Error(ErrorKind::kLocal, "download: the agent sent more than the " + std::to_string(transfer_.max_bytes) +
+                                        " bytes this download accepts (TransferOptions::max_bytes)");
+  }
   if (Result<void> r = sink_(c.data()); !r) return r.error();
   if (!request_.skip_sha256()) sha_.update(c.data());
   received_ += c.data().size();

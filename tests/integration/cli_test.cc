@@ -1,9 +1,6 @@
 // The qtx tool as users run it: a process with arguments, against the real
 // agent, checked by exit code, stdout and stderr.
 #include <gtest/gtest.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -13,63 +10,16 @@
 #include <vector>
 
 #include "support/agent_client.h"
+#include "support/cli_run.h"
 #include "support/host_fixture.h"
 
 namespace qtx::testing {
 namespace {
 
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
+using Run = CliRun;
 
-// Runs qtx with `args`, feeding `input` on stdin; waits for it to exit.
 Run qtx(const std::vector<std::string>& args, const std::string& input = "") {
-  int in[2], out[2], err[2];
-  EXPECT_EQ(::pipe2(in, O_CLOEXEC), 0);
-  EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
-  EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(in[0], 0);
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(QTX_CLI_BINARY));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(QTX_CLI_BINARY, argv.data());
-    _exit(127);
-  }
-  ::close(in[0]);
-  ::close(out[1]);
-  ::close(err[1]);
-  if (!input.empty()) {
-    EXPECT_EQ(::write(in[1], input.data(), input.size()), static_cast<ssize_t>(input.size()));
-  }
-  ::close(in[1]);
-  Run r;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    if (::poll(fds, 2, 30000) <= 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[65536];
-      ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
-      if (n <= 0) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
-      }
-    }
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+  return run_cli(QTX_CLI_BINARY, args, input);
 }
 
 class Cli : public HostFixture {
@@ -134,6 +84,22 @@ TEST_F(Cli, CopyInAndOutVerified) {
   EXPECT_EQ(r.err.rfind("qtx: ", 0), 0u);
   r = qtx(with_socket({"cp", "a", "b"}));
   EXPECT_EQ(r.code, 2);
+}
+
+TEST_F(Cli, CopyOutWithMaxSizeAndATimeout) {
+  start_agent();
+  std::ofstream(dir() + "/guest.txt") << "0123456789";
+  // An announced size above --max-size is refused before reading.
+  auto r = qtx(with_socket({"cp", "--max-size", "9", ":" + dir() + "/guest.txt", dir() + "/copy.txt"}));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "qtx: cp: :" + dir() + "/guest.txt is 10 bytes, more than --max-size 9\n");
+  EXPECT_NE(::access((dir() + "/copy.txt").c_str(), F_OK), 0);
+  r = qtx(with_socket({"cp", "--max-size", "10", ":" + dir() + "/guest.txt", dir() + "/copy.txt"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("10 bytes, sha256 ", 0), 0u) << r.out;
+  // A deadline that leaves time enough changes nothing.
+  r = qtx(with_socket({"--timeout", "60", "info"}));
+  EXPECT_EQ(r.code, 0) << r.err;
 }
 
 TEST_F(Cli, DeniedIsExit4) {

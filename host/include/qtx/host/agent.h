@@ -158,6 +158,11 @@ struct TransferOptions {
   std::uint32_t chunk_size = 256 * 1024;
   std::uint64_t window = 8u * 1024 * 1024;  // download: bytes the agent may send ahead
   std::uint64_t expected_total = 0;         // download: the size, for progress, when known
+  // download: the most bytes accepted (0: no limit). An agent sending more
+  // fails the call with kLocal before the sink sees the excess, and the read
+  // is cancelled in the guest: a guest cannot make the host store without
+  // limit what it does not know the size of.
+  std::uint64_t max_bytes = 0;
   bool verify_sha256 = true;                // false: sets the request's skip_sha256
 };
 struct TransferResult {
