@@ -168,6 +168,7 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
     r.strings("allow", &c.allow);
     r.strings("deny", &c.deny);
     r.strings("file_roots", &c.file_roots);
+    r.boolean("file_allow_hard_links", &c.file_allow_hard_links);
     r.integer("exec_default_timeout_ms", &c.exec_default_timeout_ms, 1, kU32);
   });
   section("limits", [&](TableReader& r) {

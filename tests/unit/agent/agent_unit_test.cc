@@ -129,6 +129,7 @@ TEST(AgentConfig, ShippedDefaultFileMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.outbox_bytes, d.outbox_bytes);
   EXPECT_EQ(c.freeze_timeout_ms, d.freeze_timeout_ms);
   EXPECT_EQ(c.shadow_file, d.shadow_file);
+  EXPECT_EQ(c.file_allow_hard_links, d.file_allow_hard_links);
 }
 
 TEST(AgentConfig, MissingFileIsAnErrorOnlyWhenNamed) {
