@@ -244,6 +244,7 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
     r.kinds("allow", &c.allow);
     r.kinds("deny", &c.deny);
     r.strings("file_roots", &c.file_roots);
+    r.boolean("file_allow_hard_links", &c.file_allow_hard_links);
     r.integer("exec_default_timeout_ms", &c.exec_default_timeout_ms, 1, kU32);
     r.boolean("process_kill_init", &c.process_kill_init);
   });

@@ -25,6 +25,7 @@ struct AgentConfig {
   std::vector<std::string> allow = {"*"};  // request kinds; "*" = every kind
   std::vector<std::string> deny;           // wins over allow
   std::vector<std::string> file_roots;     // empty: file commands may touch any path
+  bool file_allow_hard_links = false;      // under file_roots: use files with more than one hard link
   std::uint32_t exec_default_timeout_ms = 300000;
   bool process_kill_init = false;          // process_kill may signal pid 1
 

@@ -14,12 +14,15 @@ namespace {
 // Blocking work is short (a file chunk, a /proc read, a spawn); a few threads
 // keep a slow command from delaying the others.
 constexpr int kWorkers = 4;
+// Jobs queued or running beyond which new requests are answered BUSY
+// (docs/agent.md, "Workers"): a few waiting per thread.
+constexpr std::size_t kMaxWorkerJobs = 4 * kWorkers;
 
 }  // namespace
 
 AgentContext::AgentContext(asio::io_context& io_context, AgentConfig cfg, AgentIdentity id)
     : io(io_context),
-      workers(kWorkers),
+      workers(kWorkers, kMaxWorkerJobs),
       config(std::move(cfg)),
       identity(std::move(id)),
       telemetry(std::make_unique<TelemetryCollector>()),
@@ -30,6 +33,18 @@ AgentContext::AgentContext(asio::io_context& io_context, AgentConfig cfg, AgentI
 AgentContext::~AgentContext() {
   workers.stop();
   workers.join();
+}
+
+bool WorkerPool::wait_idle_for(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(idle_mutex_);
+  return idle_.wait_for(lock, timeout, [this] { return jobs_.load() == 0; });
+}
+
+void WorkerPool::job_done() {
+  if (jobs_.fetch_sub(1) == 1) {
+    std::lock_guard<std::mutex> lock(idle_mutex_);  // no wakeup lost between a waiter's check and its wait
+    idle_.notify_all();
+  }
 }
 
 std::string random_instance_id() {

@@ -118,6 +118,13 @@ void dispatch_request(Session& session, std::uint64_t id, const v1::Request& req
                                        std::string("filesystems are frozen: thaw before ") + k->name));
     return;
   }
+  if (!k->always_allowed && !session.agent().workers.has_room()) {
+    const auto& pool = session.agent().workers;
+    session.respond(id, error_response(v1::ERROR_CODE_BUSY, "the agent's workers are busy (" + std::to_string(pool.jobs()) +
+                                                                " jobs queued or running, limit " +
+                                                                std::to_string(pool.max_jobs()) + "): retry later"));
+    return;
+  }
   if (k->state_changing) spdlog::info("audit: {} (id {}) {}", k->name, id, printable(describe_target(request)));
   try {
     k->handle(session, id, request);

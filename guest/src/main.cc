@@ -6,7 +6,9 @@
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -22,6 +24,8 @@ namespace {
 
 constexpr const char* kDefaultConfig = "/etc/qtx/agent.conf";
 constexpr unsigned kDrainMs = 2000;
+// After the sessions stop: how long worker jobs may take to finish.
+constexpr unsigned kWorkerStopMs = 3000;
 
 void usage(std::FILE* out) {
   std::fprintf(out,
@@ -165,6 +169,15 @@ int main(int argc, char** argv) {
   // Worker jobs hand their operations back to io. Let them finish, then run
   // what they posted, so those operations die now, while the AgentContext they
   // count against is alive (io outlives it, and would destroy them later).
+  // A job blocked in the kernel (a read that never returns) must not hold up
+  // the stop: after kWorkerStopMs the agent exits without joining them (the
+  // destructors would wait for those threads).
+  if (!agent.workers.wait_idle_for(std::chrono::milliseconds(kWorkerStopMs))) {
+    spdlog::warn("{} worker jobs still queued or running after {} ms: exiting without them", agent.workers.jobs(),
+                 kWorkerStopMs);
+    spdlog::default_logger()->flush();
+    std::_Exit(0);
+  }
   agent.workers.join();
   io.restart();
   io.poll();

@@ -377,13 +377,13 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
 void start_file_read(Session& s, std::uint64_t id, const v1::FileReadRequest& req) {
   auto slot = take_transfer_slot(s, id);
   if (!slot) return;
-  PathPolicy policy(s.agent().config.file_roots);
+  PathPolicy policy = file_policy(s.agent().config);
   auto weak = s.weak();
   auto pending = std::make_shared<PendingOperation>(weak, id, 0);
   s.add_operation(id, pending);
   asio::post(s.agent().workers, [weak, id, req, pending, slot, policy = std::move(policy), &agent = s.agent()]() mutable {
     auto fd = std::make_shared<UniqueFd>();
-    PathError e = policy.open(req.path(), O_RDONLY, 0, fd.get());
+    PathError e = policy.open_regular(req.path(), O_RDONLY, 0, fd.get());
     struct stat st {};
     int err = 0;
     if (!e && ::fstat(fd->get(), &st) != 0) err = errno;
@@ -410,7 +410,7 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
   }
   auto slot = take_transfer_slot(s, id);
   if (!slot) return;
-  PathPolicy policy(s.agent().config.file_roots);
+  PathPolicy policy = file_policy(s.agent().config);
   auto weak = s.weak();
   auto pending = std::make_shared<PendingOperation>(weak, id, write_window(s.agent().config));
   s.add_operation(id, pending);
@@ -466,9 +466,13 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
         int flags = O_WRONLY | O_CREAT | O_CLOEXEC | nofollow;
         if (req.append()) flags |= O_APPEND;
         if (req.truncate() && req.offset() == 0) flags |= O_TRUNC;
-        fd = ::openat(t->dir.get(), t->name.c_str(), flags, mode);
+        UniqueFd opened;
+        if (PathError e = policy.open_regular_at(t->dir.get(), t->name, req.path(), flags, mode, &opened)) fail(path_error(e));
+        fd = opened.release();
       }
-      if (fd < 0) {
+      if (failed) {
+        // refused by open_regular_at: not a regular file, or hard-linked under file_roots
+      } else if (fd < 0) {
         const int e = errno;
         t->temp.clear();
         if (e == ELOOP && policy.confined()) {

@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
+
+#include "agent_config.h"
 
 namespace qtx::agent {
 namespace {
@@ -133,6 +136,69 @@ PathError PathPolicy::open(const std::string& path, int flags, unsigned mode, Un
   }
   out->reset(fd);
   return {};
+}
+
+PathError PathPolicy::check_links(const struct stat& st, const std::string& path) const {
+  if (!confined() || allow_hard_links_ || !S_ISREG(st.st_mode) || st.st_nlink <= 1) return {};
+  return error(ERROR_CODE_DENIED, path + " has " + std::to_string(st.st_nlink) +
+                                      " hard links: refused under file_roots (policy.file_allow_hard_links)");
+}
+
+PathError PathPolicy::open_regular(const std::string& path, int flags, unsigned mode, UniqueFd* out) const {
+  UniqueFd dir;
+  std::string name;
+  if (PathError e = resolve_parent(path, &dir, &name)) return e;
+  if (name == ".") return error(ERROR_CODE_INVALID_ARGUMENT, path + " is not a regular file");
+  return open_regular_at(dir.get(), name, path, flags, mode, out);
+}
+
+PathError PathPolicy::open_regular_at(int dir, const std::string& name, const std::string& path, int flags,
+                                      unsigned mode, UniqueFd* out) const {
+  const PathError not_regular = error(ERROR_CODE_INVALID_ARGUMENT, path + " is not a regular file");
+  struct stat st {};
+  // A look first, so that a device is not even opened (opening one can act).
+  if (::fstatat(dir, name.c_str(), &st, confined() ? AT_SYMLINK_NOFOLLOW : 0) == 0) {
+    if (S_ISLNK(st.st_mode)) return error(ERROR_CODE_DENIED, "refusing to follow a symlink under file_roots: " + path, ELOOP);
+    if (!S_ISREG(st.st_mode)) return not_regular;
+  }
+  if (confined()) flags |= O_NOFOLLOW;
+  const bool truncate = (flags & O_TRUNC) != 0;
+  UniqueFd fd(::openat(dir, name.c_str(), (flags & ~O_TRUNC) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode));
+  if (!fd.valid()) {
+    const int e = errno;
+    if (e == ELOOP && confined()) return error(ERROR_CODE_DENIED, "refusing to follow a symlink under file_roots: " + path, e);
+    if (e == ENXIO) return not_regular;  // a FIFO without a reader, swapped in since the look
+    return os_error(path, e);
+  }
+  // What was opened is what counts: the name may have changed since the look.
+  if (::fstat(fd.get(), &st) != 0) return os_error(path, errno);
+  if (!S_ISREG(st.st_mode)) return not_regular;
+  if (PathError e = check_links(st, path)) return e;
+  if (truncate && ::ftruncate(fd.get(), 0) != 0) return os_error(path, errno);
+  const int fl = ::fcntl(fd.get(), F_GETFL);
+  if (fl >= 0) ::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+  *out = std::move(fd);
+  return {};
+}
+
+PathPolicy file_policy(const AgentConfig& config) { return PathPolicy(config.file_roots, config.file_allow_hard_links); }
+
+int read_regular_file(int dir, const std::string& name, int flags, std::size_t max_bytes, std::string* text) {
+  text->clear();
+  UniqueFd fd(::openat(dir, name.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | flags));
+  if (!fd.valid()) return errno;
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode)) return EINVAL;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return 0;
+    if (text->size() + static_cast<std::size_t>(n) > max_bytes) return EFBIG;
+    text->append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 }  // namespace qtx::agent

@@ -2,18 +2,21 @@
 // Each runs on a worker under the policy's PathPolicy and answers once.
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <asio/post.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <functional>
+#include <memory>
 
 #include "files/file_ops.h"
 #include "files/path_policy.h"
 #include "handlers.h"
+#include "operation.h"
 #include "qtx/wire/sha256.h"
 #include "reply.h"
 #include "session.h"
@@ -23,17 +26,81 @@ namespace qtx::agent {
 namespace {
 
 constexpr std::size_t kMaxListEntries = 100000;
+// "user:group" longer than this names no account (names are at most 32 bytes).
+constexpr std::size_t kMaxOwnerSpec = 256;
+// file_hash reads (and checks for a cancel) in steps of this size.
+constexpr std::size_t kHashStep = 1 << 20;
 
 v1::Response path_error(const PathError& e) { return error_response(e.code, e.message, e.os_errno); }
 
-// Runs `work` on a worker with the session's current PathPolicy.
-void on_worker(Session& s, std::uint64_t id, std::function<v1::Response(const PathPolicy&)> work) {
+// The fields this agent knows, without the unknown ones a host may have
+// padded a request with (a queued job keeps its request).
+v1::FileStatRequest known_fields(const v1::FileStatRequest& r) {
+  v1::FileStatRequest out;
+  out.set_path(r.path());
+  out.set_follow_symlinks(r.follow_symlinks());
+  return out;
+}
+v1::FileListRequest known_fields(const v1::FileListRequest& r) {
+  v1::FileListRequest out;
+  out.set_path(r.path());
+  return out;
+}
+v1::FileMkdirRequest known_fields(const v1::FileMkdirRequest& r) {
+  v1::FileMkdirRequest out;
+  out.set_path(r.path());
+  out.set_mode(r.mode());
+  out.set_parents(r.parents());
+  return out;
+}
+v1::FileRemoveRequest known_fields(const v1::FileRemoveRequest& r) {
+  v1::FileRemoveRequest out;
+  out.set_path(r.path());
+  out.set_recursive(r.recursive());
+  return out;
+}
+v1::FileSetAttrRequest known_fields(const v1::FileSetAttrRequest& r) {
+  v1::FileSetAttrRequest out;
+  out.set_path(r.path());
+  if (r.has_mode()) out.set_mode(r.mode());
+  out.set_owner(r.owner());
+  return out;
+}
+
+// Runs `work(policy, req)` on a worker with the session's current PathPolicy.
+// A path no policy can accept is answered at once, and the job keeps only
+// the fields this agent knows: a queued request costs little whatever the
+// host padded it with.
+template <typename Request, typename Work>
+void on_worker(Session& s, std::uint64_t id, const Request& request, Work work) {
+  if (request.path().size() >= PATH_MAX) {
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "path is longer than PATH_MAX", ENAMETOOLONG));
+  }
+  Request req = known_fields(request);
   Reply reply(s.weak(), id);
-  PathPolicy policy(s.agent().config.file_roots);
-  asio::post(s.agent().workers, [reply, policy = std::move(policy), work = std::move(work)] {
-    reply.send(work(policy));
+  asio::post(s.agent().workers, [reply, policy = file_policy(s.agent().config), req = std::move(req), work] {
+    reply.send(work(policy, req));
   });
 }
+
+// A file_hash in progress, so that the host's Cancel and the session's end
+// reach it: cancel() answers CANCELLED at once and raises `stop`, which the
+// worker checks before every step of kHashStep bytes (its own answer is then
+// ignored: the Reply answers once).
+class HashOperation : public Operation {
+ public:
+  HashOperation(Reply reply, std::shared_ptr<std::atomic<bool>> stop) : reply_(std::move(reply)), stop_(std::move(stop)) {}
+  void on_progress(const v1::Progress&) override {}
+  void on_credit(std::uint64_t) override {}
+  void cancel() override {
+    stop_->store(true);
+    reply_.error(v1::ERROR_CODE_CANCELLED, "file hash cancelled");
+  }
+
+ private:
+  Reply reply_;
+  std::shared_ptr<std::atomic<bool>> stop_;
+};
 
 v1::FileType type_of(mode_t m) {
   if (S_ISREG(m)) return v1::FILE_TYPE_REGULAR;
@@ -121,8 +188,8 @@ v1::Response make_directories(const PathPolicy& policy, const v1::FileMkdirReque
   return done_response();
 }
 
-void handle_file_stat(Session& s, std::uint64_t id, const v1::FileStatRequest& req) {
-  on_worker(s, id, [req](const PathPolicy& policy) {
+void handle_file_stat(Session& s, std::uint64_t id, const v1::FileStatRequest& request) {
+  on_worker(s, id, request, [](const PathPolicy& policy, const v1::FileStatRequest& req) {
     UniqueFd dir;
     std::string name;
     if (PathError e = policy.resolve_parent(req.path(), &dir, &name)) return path_error(e);
@@ -139,9 +206,9 @@ void handle_file_stat(Session& s, std::uint64_t id, const v1::FileStatRequest& r
   });
 }
 
-void handle_file_list(Session& s, std::uint64_t id, const v1::FileListRequest& req) {
+void handle_file_list(Session& s, std::uint64_t id, const v1::FileListRequest& request) {
   const std::size_t budget = s.agent().config.max_message - 4096;
-  on_worker(s, id, [req, budget](const PathPolicy& policy) {
+  on_worker(s, id, request, [budget](const PathPolicy& policy, const v1::FileListRequest& req) {
     UniqueFd fd;
     if (PathError e = policy.open(req.path(), O_RDONLY | O_DIRECTORY, 0, &fd)) return path_error(e);
     DIR* d = ::fdopendir(fd.get());
@@ -174,12 +241,13 @@ void handle_file_list(Session& s, std::uint64_t id, const v1::FileListRequest& r
   });
 }
 
-void handle_file_mkdir(Session& s, std::uint64_t id, const v1::FileMkdirRequest& req) {
-  on_worker(s, id, [req](const PathPolicy& policy) { return make_directories(policy, req); });
+void handle_file_mkdir(Session& s, std::uint64_t id, const v1::FileMkdirRequest& request) {
+  on_worker(s, id, request,
+            [](const PathPolicy& policy, const v1::FileMkdirRequest& req) { return make_directories(policy, req); });
 }
 
-void handle_file_remove(Session& s, std::uint64_t id, const v1::FileRemoveRequest& req) {
-  on_worker(s, id, [req](const PathPolicy& policy) {
+void handle_file_remove(Session& s, std::uint64_t id, const v1::FileRemoveRequest& request) {
+  on_worker(s, id, request, [](const PathPolicy& policy, const v1::FileRemoveRequest& req) {
     UniqueFd dir;
     std::string name;
     if (PathError e = policy.resolve_parent(req.path(), &dir, &name)) return path_error(e);
@@ -209,9 +277,12 @@ void handle_file_remove(Session& s, std::uint64_t id, const v1::FileRemoveReques
   });
 }
 
-void handle_file_set_attr(Session& s, std::uint64_t id, const v1::FileSetAttrRequest& req) {
+void handle_file_set_attr(Session& s, std::uint64_t id, const v1::FileSetAttrRequest& request) {
+  if (request.owner().size() > kMaxOwnerSpec) {
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "owner is not a user or user:group"));
+  }
   const AccountFiles accounts = account_files(s.agent().config);
-  on_worker(s, id, [req, accounts](const PathPolicy& policy) {
+  on_worker(s, id, request, [accounts](const PathPolicy& policy, const v1::FileSetAttrRequest& req) {
     uid_t uid = static_cast<uid_t>(-1);
     gid_t gid = static_cast<gid_t>(-1);
     std::string why;
@@ -221,27 +292,35 @@ void handle_file_set_attr(Session& s, std::uint64_t id, const v1::FileSetAttrReq
     // O_PATH does not allow fchmod; O_RDONLY|O_NOFOLLOW (when confined) does,
     // and never acts on a symlink's target outside the roots.
     UniqueFd fd;
-    if (PathError e = policy.open(req.path(), O_RDONLY | O_NONBLOCK, 0, &fd)) return path_error(e);
+    if (PathError e = policy.open(req.path(), O_RDONLY | O_NONBLOCK | O_NOCTTY, 0, &fd)) return path_error(e);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return errno_response(req.path(), errno);
+    if (PathError e = policy.check_links(st, req.path())) return path_error(e);
     if (req.has_mode() && ::fchmod(fd.get(), req.mode() & 07777) != 0) return errno_response(req.path(), errno);
     if (!req.owner().empty() && ::fchown(fd.get(), uid, gid) != 0) return errno_response(req.path(), errno);
     return done_response();
   });
 }
 
-void handle_file_hash(Session& s, std::uint64_t id, const v1::FileHashRequest& req) {
-  on_worker(s, id, [req](const PathPolicy& policy) {
+void handle_file_hash(Session& s, std::uint64_t id, const v1::FileHashRequest& request) {
+  if (request.path().size() >= PATH_MAX) {
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "path is longer than PATH_MAX", ENAMETOOLONG));
+  }
+  Reply reply(s.weak(), id);
+  auto stop = std::make_shared<std::atomic<bool>>(false);
+  s.add_operation(id, std::make_shared<HashOperation>(reply, stop));
+  asio::post(s.agent().workers, [reply, stop, policy = file_policy(s.agent().config), path = request.path()] {
+    if (stop->load()) return;
     UniqueFd fd;
-    if (PathError e = policy.open(req.path(), O_RDONLY, 0, &fd)) return path_error(e);
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) return errno_response(req.path(), errno);
-    if (!S_ISREG(st.st_mode)) return error_response(v1::ERROR_CODE_INVALID_ARGUMENT, req.path() + " is not a regular file");
+    if (PathError e = policy.open_regular(path, O_RDONLY, 0, &fd)) return reply.send(path_error(e));
     wire::Sha256 h;
-    std::vector<char> buf(1 << 20);
+    std::vector<char> buf(kHashStep);
     std::uint64_t size = 0;
     for (;;) {
+      if (stop->load()) return;  // answered CANCELLED already
       ssize_t n = ::read(fd.get(), buf.data(), buf.size());
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errno_response(req.path(), errno);
+      if (n < 0) return reply.send(errno_response(path, errno));
       if (n == 0) break;
       h.update(buf.data(), static_cast<std::size_t>(n));
       size += static_cast<std::uint64_t>(n);
@@ -249,7 +328,7 @@ void handle_file_hash(Session& s, std::uint64_t id, const v1::FileHashRequest& r
     v1::Response r;
     r.mutable_file_hash()->set_sha256(wire::Sha256::bytes(h.finish()));
     r.mutable_file_hash()->set_size(size);
-    return r;
+    reply.send(std::move(r));
   });
 }
 

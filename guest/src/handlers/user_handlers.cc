@@ -16,11 +16,11 @@
 #include <asio/post.hpp>
 #include <cerrno>
 #include <ctime>
-#include <fstream>
 #include <sstream>
 #include <spdlog/spdlog.h>
 
 #include "dispatcher.h"
+#include "files/path_policy.h"
 #include "handlers.h"
 #include "reply.h"
 #include "session.h"
@@ -32,6 +32,11 @@
 
 namespace qtx::agent {
 namespace {
+
+// The files read here are never larger (and a FIFO is never read at all:
+// read_regular_file refuses it before the first read).
+constexpr std::size_t kMaxShadow = 64u << 20;
+constexpr std::size_t kMaxAuthorizedKeys = 4u << 20;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
@@ -119,14 +124,15 @@ void handle_set_password(Session& s, std::uint64_t id, const v1::SetPasswordRequ
     const std::string hash = req.crypted() ? req.password() : hash_password(req.password());
     if (hash.empty()) return reply.error(v1::ERROR_CODE_INTERNAL, "hashing the password failed");
     PasswdLock lock(shadow);
-    std::ifstream in(shadow);
-    if (!in) return reply.send(errno_response("reading " + shadow, errno ? errno : EIO));
-    std::stringstream ss;
-    ss << in.rdbuf();
+    std::string text;
+    if (int err = read_regular_file(AT_FDCWD, shadow, 0, kMaxShadow, &text)) {
+      if (err == EINVAL) return reply.error(v1::ERROR_CODE_FAILED_PRECONDITION, shadow + " is not a regular file");
+      return reply.send(errno_response("reading " + shadow, err));
+    }
     std::string out;
     bool found = false;
     const long today = static_cast<long>(std::time(nullptr) / 86400);
-    for (auto& line : lines_of(ss.str())) {
+    for (auto& line : lines_of(text)) {
       if (line.rfind(req.user() + ":", 0) == 0) {
         std::vector<std::string> f;
         std::size_t i = 0;
@@ -182,22 +188,26 @@ void handle_ssh_keys(Session& s, std::uint64_t id, const v1::SshKeysRequest& req
     }
     std::vector<std::string> keys;
     if (ssh.valid()) {
-      UniqueFd f(::openat(ssh.get(), "authorized_keys", O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-      if (f.valid()) {
-        std::string text;
-        char buf[8192];
-        ssize_t n;
-        while ((n = ::read(f.get(), buf, sizeof(buf))) > 0 && text.size() < (4 << 20)) text.append(buf, static_cast<std::size_t>(n));
+      std::string text;
+      const int err = read_regular_file(ssh.get(), "authorized_keys", O_NOFOLLOW, kMaxAuthorizedKeys, &text);
+      if (err == 0) {
         for (auto& l : lines_of(text)) {
           if (!l.empty()) keys.push_back(l);
         }
-      } else if (errno == ELOOP) {
+      } else if (err == ELOOP) {
         // A symlink: never read through it (it could point at any file);
         // a change replaces it with a regular file.
         if (!change) return reply.error(v1::ERROR_CODE_DENIED, "authorized_keys of " + req.user() + " is a symlink");
         spdlog::warn("authorized_keys of {} is a symlink: replacing it", printable(req.user()));
-      } else if (errno != ENOENT) {
-        return reply.send(errno_response("reading authorized_keys of " + req.user(), errno));
+      } else if (err == EINVAL) {
+        // A FIFO, socket or device (a FIFO would block the reader for ever):
+        // neither read nor replaced; its owner has to remove it.
+        return reply.error(v1::ERROR_CODE_DENIED, "authorized_keys of " + req.user() + " is not a regular file");
+      } else if (err == EFBIG) {
+        return reply.error(v1::ERROR_CODE_FAILED_PRECONDITION,
+                           "authorized_keys of " + req.user() + " is larger than " + std::to_string(kMaxAuthorizedKeys >> 20) + " MiB");
+      } else if (err != ENOENT) {
+        return reply.send(errno_response("reading authorized_keys of " + req.user(), err));
       }
     } else if (errno != ENOENT) {
       return reply.send(errno_response(".ssh of " + req.user(), errno));

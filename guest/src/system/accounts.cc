@@ -1,13 +1,26 @@
 #include "accounts.h"
 
-#include "agent_config.h"
+#include <fcntl.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
+
+#include "agent_config.h"
+#include "files/path_policy.h"
 
 namespace qtx::agent {
 namespace {
+
+// Larger account files than this are not read (local accounts only).
+constexpr std::size_t kMaxAccountFile = 64u << 20;
+
+// The account file's text; empty when it cannot be read, is not a regular
+// file (a FIFO would block the worker) or is over kMaxAccountFile.
+std::istringstream account_file(const std::string& path) {
+  std::string text;
+  if (read_regular_file(AT_FDCWD, path, 0, kMaxAccountFile, &text) != 0) text.clear();
+  return std::istringstream(text);
+}
 
 std::vector<std::string> split(const std::string& line, char sep) {
   std::vector<std::string> out;
@@ -33,7 +46,7 @@ AccountFiles account_files(const AgentConfig& config) { return AccountFiles{conf
 
 std::optional<UserEntry> find_user(const std::string& name, const AccountFiles& files) {
   if (name.empty()) return std::nullopt;
-  std::ifstream f(files.passwd);
+  std::istringstream f = account_file(files.passwd);
   std::string line;
   while (std::getline(f, line)) {
     auto fields = split(line, ':');
@@ -46,7 +59,7 @@ std::optional<UserEntry> find_user(const std::string& name, const AccountFiles& 
 }
 
 std::optional<gid_t> find_group(const std::string& name, const AccountFiles& files) {
-  std::ifstream f(files.group);
+  std::istringstream f = account_file(files.group);
   std::string line;
   while (std::getline(f, line)) {
     auto fields = split(line, ':');
@@ -58,7 +71,7 @@ std::optional<gid_t> find_group(const std::string& name, const AccountFiles& fil
 
 std::vector<gid_t> groups_of(const std::string& user, gid_t primary, const AccountFiles& files) {
   std::vector<gid_t> out{primary};
-  std::ifstream f(files.group);
+  std::istringstream f = account_file(files.group);
   std::string line;
   while (std::getline(f, line)) {
     auto fields = split(line, ':');

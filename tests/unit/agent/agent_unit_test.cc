@@ -208,6 +208,7 @@ TEST(AgentConfig, ShippedDefaultFileMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.freeze_max_timeout_ms, d.freeze_max_timeout_ms);
   EXPECT_EQ(c.process_kill_init, d.process_kill_init);
   EXPECT_EQ(c.shadow_file, d.shadow_file);
+  EXPECT_EQ(c.file_allow_hard_links, d.file_allow_hard_links);
 }
 
 TEST(AgentConfig, MissingFileIsAnErrorOnlyWhenNamed) {
