@@ -187,11 +187,15 @@ TEST_F(AgentSession, TelemetryIntervalBelowTheMinimumIsRefused) {
 TEST_F(AgentSession, GarbageAndAStalePartialFrameBeforeTheHandshakeAreSkipped) {
   start();
   ASSERT_TRUE(conn_);
-  // Garbage, then the first 40 bytes of a frame claiming 4 KiB, then hello:
+  // Garbage, then the first 40 bytes of a real frame of 4 KiB, then hello:
   // the agent waits for the stale frame, flushes it after the idle time and
   // finds the hello inside.
-  std::string stale = raw_frame(4096, std::string(32, 'z'));
-  conn_->send_raw("\xff\xfe garbage QTX" + stale);
+  v1::Envelope big;
+  big.set_id(3);
+  big.mutable_request()->mutable_ping()->set_payload(std::string(4096, 'z'));
+  std::string stale;
+  ASSERT_TRUE(wire::append_envelope_frame(big, &stale).is_ok());
+  conn_->send_raw("\xff\xfe garbage QTX" + stale.substr(0, 40));
   auto r = conn_->hello(99);
   ASSERT_TRUE(r && r->has_hello()) << agent_->log();
   EXPECT_EQ(r->hello().nonce(), 99u);
