@@ -13,6 +13,13 @@ namespace {
 constexpr std::size_t kRetainedCapacity = 256 * 1024;
 constexpr std::size_t kRetainedCheckpoints = kRetainedCapacity / kSealCheckpointSpacing;
 
+// kMaxHashedPerByteFed counts at most one seal check per 9 bytes: a candidate
+// that reaches one has "QTX1", a length and the seal's tag, and the next
+// magic cannot start inside those 9 bytes because the tag is no byte of the
+// magic and a length at or below the limit has no 'Q' in its first byte.
+static_assert(kMagic[0] != kSealTag && kMagic[1] != kSealTag && kMagic[2] != kSealTag && kMagic[3] != kSealTag);
+static_assert((kDefaultMaxPayload >> 24) < static_cast<std::uint32_t>(kMagic[0]));
+
 // First position at or after `from` where a magic starts, or where a proper
 // prefix of one runs to the end of the data (it may complete with the next
 // chunk). n when there is none. memchr does the scanning.

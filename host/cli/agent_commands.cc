@@ -427,11 +427,6 @@ int cmd_cp(const GlobalOptions& g, const CopyOptions& o) {
   });
 }
 
-// The download's bound: the size the guest announced (the read asks for
-// exactly that many bytes; the library fails a guest that sends more), or
-// max_bytes when it announced none. A bigger announced size than
-// --max-size is refused before reading. download_file writes through a
-// temporary beside LOCAL, so a failure leaves LOCAL as it was.
 // Where a download goes: LOCAL, or the guest file's name in LOCAL when that
 // is a directory.
 std::string download_target(const CopyOptions& o) {
@@ -442,6 +437,11 @@ std::string download_target(const CopyOptions& o) {
   return local;
 }
 
+// The download's bound: the size the guest announced (the read asks for
+// exactly that many bytes; the library fails a guest that sends more), or
+// max_bytes when it announced none. A bigger announced size than
+// --max-size is refused before reading. download_file writes through a
+// temporary beside LOCAL, so a failure leaves LOCAL as it was.
 host::Result<host::TransferResult> run_download(const GlobalOptions& g, const CopyOptions& o, std::uint64_t max_size,
                                                 host::Agent& agent, const Deadline& d, host::TransferOptions t) {
   v1::FileReadRequest rd;

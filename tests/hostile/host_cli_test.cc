@@ -446,9 +446,9 @@ TEST_F(HostileGuestCli, ACallNeverAnsweredEndsAtTheDeadlineWithExit5) {
 
   // Keepalive answered all along (the CLI pings after 5 s of silence) does
   // not keep the call alive past its deadline.
-  r = run({"--timeout", "7", "exec", "--", "/bin/true"}, never_answer_but_hello);
+  r = run({"--timeout", "10", "exec", "--", "/bin/true"}, never_answer_but_hello);
   EXPECT_EQ(r.code, 5) << r.err;
-  EXPECT_EQ(r.err, "qtx: no answer within the command's deadline of 7 s (qtx --timeout S changes it)\n");
+  EXPECT_EQ(r.err, "qtx: no answer within the command's deadline of 10 s (qtx --timeout S changes it)\n");
   EXPECT_GE(pings(), 1);
 }
 

@@ -37,7 +37,7 @@ TEST_F(HostResync, NestedClaimsFromOneGuestDoNotDelayAnotherAgentOnTheSameManage
   answer_hello(peer);
   ASSERT_TRUE(hostile->wait_ready(10s).ok());
 
-  constexpr std::size_t kNested = 8u << 20;
+  constexpr std::size_t kNested = 4u << 20;
   v1::Envelope sample;
   sample.mutable_event()->mutable_telemetry()->set_seq(42);
   std::string after;

@@ -169,12 +169,14 @@ class FrameDecoder {
   Drop pending_;                   // drop run not yet reported (bytes == 0: none)
   Stats stats_;
 
-  // The running crc32c that makes seal checks linear. When valid, it is
-  // defined from stream offset origin_ on: checkpoints_[k] is
-  // crc32c(stream[origin_, origin_ + k * kSealCheckpointSpacing)) and
-  // hashed_crc_ is crc32c(stream[origin_, hashed_end_)). All of
-  // [origin_, hashed_end_) is still buffered; the checkpoints are laid
-  // lazily, only when a position before hashed_end_ is asked for.
+  // The running crc32c that makes seal checks linear. While valid, every
+  // value is C(x) = crc32c(stream[base_, x)) for one base_ at or before
+  // origin_ (only differences C(b) ^ combine(C(a), 0, b - a) are used, so
+  // base_ itself is never stored): checkpoints_[k] is
+  // C(origin_ + k * kSealCheckpointSpacing) and hashed_crc_ is C(hashed_end_).
+  // All of [origin_, hashed_end_) is still buffered; the checkpoints are laid
+  // lazily, only when a position before hashed_end_ is asked for, and
+  // reanchor() moves origin_ forward without changing base_.
   bool running_valid_ = false;
   std::uint64_t origin_ = 0;
   std::uint64_t hashed_end_ = 0;
