@@ -37,6 +37,7 @@ TEST_F(AgentResync, NestedClaimsCostLinearWorkAndTheRequestTheyCoverIsAnswered) 
   ASSERT_TRUE(r && r->has_info());
   const auto& counters = r->info().session();
   EXPECT_EQ(counters.bytes_dropped(), kNested / 9 * 9);
+  EXPECT_GT(counters.bytes_hashed(), kNested) << "the seal checks were not counted";
   EXPECT_LE(counters.bytes_hashed(),
             wire::kMaxHashedPerByteFed * counters.bytes_received() + wire::kSealCheckpointSpacing)
       << "received " << counters.bytes_received();

@@ -61,9 +61,17 @@ TEST_F(HostResync, NestedClaimsFromOneGuestDoNotDelayAnotherAgentOnTheSameManage
   writer.join();
   ASSERT_EQ(samples.take(60000ms), std::optional<std::uint64_t>(42)) << "the event behind the attack";
   EXPECT_EQ(answered, 20);
+  // The library notes its decoder's work after each read: one more event,
+  // sent now, is read after that note for the read that carried event 42.
+  sample.mutable_event()->mutable_telemetry()->set_seq(43);
+  after.clear();
+  ASSERT_TRUE(wire::append_envelope_frame(sample, &after).is_ok());
+  peer.send_raw(after);
+  ASSERT_EQ(samples.take(10000ms), std::optional<std::uint64_t>(43));
 
   const auto st = hostile->stats();
   EXPECT_EQ(st.dropped_bytes, kNested / 9 * 9);
+  EXPECT_GT(st.decoder_bytes_hashed, kNested) << "the seal checks were not counted";
   EXPECT_LE(st.decoder_bytes_hashed, wire::kMaxHashedPerByteFed * st.bytes_in + wire::kSealCheckpointSpacing)
       << "bytes in " << st.bytes_in;
   std::printf("[ figure ] %zu MiB of nested claims: host hashed %.2f bytes per byte received\n",
