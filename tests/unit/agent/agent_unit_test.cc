@@ -406,9 +406,8 @@ TEST(Accounts, UsersGroupsAndOwnerSpecs) {
   EXPECT_EQ(why, "no such group: nogroup");
 }
 
-// Jobs still queued when the pool is destroyed are destroyed unrun, while the
-// pool's count still exists: each one's uncounting reaches a live pool (under
-// AddressSanitizer a use after free otherwise).
+// Jobs still queued when the pool is destroyed are destroyed unrun, by the
+// pool's own destructor, so each one's uncounting reaches a live count.
 TEST(WorkerPool, JobsQueuedAtDestructionAreDestroyedUnrunWhileThePoolLives) {
   class Witness {
    public:
