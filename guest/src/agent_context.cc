@@ -35,6 +35,12 @@ AgentContext::~AgentContext() {
   workers.join();
 }
 
+WorkerPool::~WorkerPool() {
+  stop();
+  join();
+  shutdown();
+}
+
 bool WorkerPool::wait_idle_for(std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(idle_mutex_);
   return idle_.wait_for(lock, timeout, [this] { return jobs_.load() == 0; });

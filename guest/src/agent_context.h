@@ -53,6 +53,12 @@ class WorkerPool : public asio::thread_pool {
   class executor_type;
 
   WorkerPool(int threads, std::size_t max_jobs) : asio::thread_pool(threads), max_jobs_(max_jobs) {}
+  // Stops the threads, waits for them, and destroys the jobs still queued
+  // (uncounting each) while the count and its mutex still exist; the base
+  // destructor then finds the queue empty.
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
 
   executor_type get_executor() noexcept;
 

@@ -9,7 +9,10 @@
 // pending, where /proc/PID/status shows it. kill(2) makes a signal pending
 // before it returns, and the agent answers after kill(2) returned, so the
 // answer is the synchronisation: no waiting.
+#include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +21,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "support/agent_fixture.h"
 
@@ -57,6 +61,49 @@ bool pending(pid_t pid, int sig) {
 
 bool alive(pid_t pid) { return ::waitpid(pid, nullptr, WNOHANG) == 0; }
 
+// The thread ids of `pid`, its own first.
+std::vector<pid_t> threads_of(pid_t pid) {
+  std::vector<pid_t> tids{pid};
+  DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/task").c_str());
+  if (d == nullptr) return tids;
+  while (dirent* e = ::readdir(d)) {
+    const pid_t tid = static_cast<pid_t>(std::strtol(e->d_name, nullptr, 10));
+    if (tid > 0 && tid != pid) tids.push_back(tid);
+  }
+  ::closedir(d);
+  return tids;
+}
+
+// A child with SIGWINCH blocked that runs a second thread; the thread's id
+// arrives through `*tid` (0 when the child could not start it).
+pid_t two_threaded_child(pid_t* tid) {
+  int p[2];
+  if (::pipe(p) != 0) return -1;
+  sigset_t winch, old;
+  sigemptyset(&winch);
+  sigaddset(&winch, SIGWINCH);
+  ::pthread_sigmask(SIG_BLOCK, &winch, &old);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(p[0]);
+    pthread_t t;
+    int out = p[1];  // lives as long as the child: its main thread never returns
+    auto body = [](void* arg) -> void* {
+      const pid_t self = static_cast<pid_t>(::syscall(SYS_gettid));
+      (void)!::write(*static_cast<int*>(arg), &self, sizeof self);
+      for (;;) ::pause();
+    };
+    if (::pthread_create(&t, nullptr, body, &out) != 0) _exit(126);
+    for (;;) ::pause();
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::close(p[1]);
+  *tid = 0;
+  if (pid > 0 && ::read(p[0], tid, sizeof *tid) != static_cast<ssize_t>(sizeof *tid)) *tid = 0;
+  ::close(p[0]);
+  return pid;
+}
+
 class ProcessKillAttack : public AgentFixture {
  protected:
   void SetUp() override {
@@ -68,7 +115,7 @@ class ProcessKillAttack : public AgentFixture {
   }
   void TearDown() override {
     AgentFixture::TearDown();
-    for (pid_t p : {same_group_, own_group_}) {
+    for (pid_t p : {same_group_, own_group_, threaded_}) {
       if (p > 0 && alive(p)) {
         ::kill(p, SIGKILL);
         ::waitpid(p, nullptr, 0);
@@ -81,7 +128,15 @@ class ProcessKillAttack : public AgentFixture {
     r.mutable_process_kill()->set_signal(sig);
     return conn_->call(id, r);
   }
-  pid_t same_group_ = -1, own_group_ = -1;
+  // The agent still answers on this session.
+  void expect_ping_answers(std::uint64_t id) {
+    v1::Request ping;
+    ping.mutable_ping()->set_payload("still here");
+    auto r = conn_->call(id, ping);
+    ASSERT_TRUE(r && r->has_ping()) << describe(r) << "\nagent log:\n" << agent_->log();
+    EXPECT_EQ(r->ping().payload(), "still here");
+  }
+  pid_t same_group_ = -1, own_group_ = -1, threaded_ = -1;
 };
 
 TEST_F(ProcessKillAttack, PidsKillWouldReadAsGroupsOrEveryProcessAreRefusedAndSignalNothing) {
@@ -140,6 +195,47 @@ TEST_F(ProcessKillAttack, PidsKillWouldReadAsGroupsOrEveryProcessAreRefusedAndSi
                                " signal " + std::to_string(SIGTERM) + "\n"),
             std::string::npos)
       << agent_->log();
+}
+
+// kill(2) given a thread id signals the thread's whole process: a thread of
+// the agent named with SIGKILL would end the agent, and a thread of another
+// process would signal that process under a name that is not its pid. Every
+// pid that is not a process's main thread is refused and signals nothing.
+TEST_F(ProcessKillAttack, ThreadIdsAreRefusedAndSignalNothing) {
+  start();
+  const std::vector<pid_t> agent_threads = threads_of(agent_->pid());
+  ASSERT_GE(agent_threads.size(), 2u) << "the agent runs worker threads";
+  std::uint64_t id = 2;
+  for (std::size_t i = 1; i < agent_threads.size(); ++i) {
+    const pid_t tid = agent_threads[i];
+    auto r = kill(id++, static_cast<std::uint32_t>(tid), SIGKILL);
+    ASSERT_TRUE(r && r->has_error()) << "agent thread " << tid << ": " << describe(r);
+    EXPECT_EQ(r->error().code(), v1::ERROR_CODE_INVALID_ARGUMENT) << describe(r);
+    EXPECT_EQ(r->error().message(), "refusing to signal the agent itself: " + std::to_string(tid) +
+                                        " is one of its threads");
+    expect_ping_answers(id++);
+  }
+  EXPECT_TRUE(agent_->running());
+
+  pid_t tid = 0;
+  threaded_ = two_threaded_child(&tid);
+  const pid_t child = threaded_;
+  ASSERT_GT(child, 0);
+  ASSERT_GT(tid, 0);
+  ASSERT_NE(tid, child);
+  auto r = kill(id++, static_cast<std::uint32_t>(tid), SIGWINCH);
+  ASSERT_TRUE(r && r->has_error()) << describe(r);
+  EXPECT_EQ(r->error().code(), v1::ERROR_CODE_INVALID_ARGUMENT) << describe(r);
+  EXPECT_EQ(r->error().message(), "not a process id: " + std::to_string(tid) + " is a thread of process " +
+                                      std::to_string(child) + "; name the process");
+  EXPECT_FALSE(pending(child, SIGWINCH));
+  EXPECT_FALSE(pending(tid, SIGWINCH));
+  // Its pid is accepted, and the signal reaches it.
+  r = kill(id++, static_cast<std::uint32_t>(child), SIGWINCH);
+  ASSERT_TRUE(r && r->has_done()) << describe(r);
+  EXPECT_TRUE(pending(child, SIGWINCH));
+  EXPECT_TRUE(alive(child));
+  expect_ping_answers(id++);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -261,6 +262,32 @@ void handle_process_list(Session& s, std::uint64_t id, const v1::ProcessListRequ
   });
 }
 
+namespace {
+
+// The Tgid line of /proc/PID/status: the process a task belongs to; -1 when
+// there is no such task.
+long thread_group_of(std::uint32_t pid) {
+  const std::string status = read_small_file("/proc/" + std::to_string(pid) + "/status");
+  const std::size_t at = status.find("\nTgid:");
+  if (at == std::string::npos) return -1;
+  return std::strtol(status.c_str() + at + 6, nullptr, 10);
+}
+
+bool is_agent_task(std::uint32_t pid) {
+  struct stat st {};
+  return ::stat(("/proc/self/task/" + std::to_string(pid)).c_str(), &st) == 0;
+}
+
+// Closes a pidfd.
+struct FdCloser {
+  int fd = -1;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
 void handle_process_kill(Session& s, std::uint64_t id, const v1::ProcessKillRequest& req) {
   // kill(2) takes a pid_t: 0 is the agent's own process group, and a value
   // above INT_MAX would wrap to a negative pid_t, a process group or, for
@@ -283,12 +310,41 @@ void handle_process_kill(Session& s, std::uint64_t id, const v1::ProcessKillRequ
     return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
                                         "no such signal: " + std::to_string(sig) + " (1 to " + std::to_string(NSIG - 1) + ")"));
   }
-  if (::kill(static_cast<pid_t>(pid), sig) != 0) {
+  // kill(2) given a thread id signals that thread's whole process, so only a
+  // process's main thread may be named: never a task of the agent, nor a
+  // thread of pid 1 or of any other process. The pidfd pins the process whose
+  // pid was checked: if it exits and the pid is reused before the signal,
+  // pidfd_send_signal fails with ESRCH rather than reaching the newcomer.
+  // pidfd_open itself refuses a pid that is not a thread-group leader (EINVAL
+  // before Linux 6.9, ENOENT since); /proc then says whose thread it is.
+  const auto not_found = [&](int e) {
+    s.respond(id, error_response(v1::ERROR_CODE_NOT_FOUND, "no process " + std::to_string(pid), e));
+  };
+  FdCloser pidfd{static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0u))};
+  const int open_errno = pidfd.fd < 0 ? errno : 0;
+  const bool not_leader = open_errno == EINVAL || open_errno == ENOENT;
+  if (open_errno == ESRCH) return not_found(open_errno);
+  if (open_errno != 0 && open_errno != ENOSYS && !not_leader) {
+    return s.respond(id, errno_response("pidfd_open", open_errno));
+  }
+  if (is_agent_task(pid)) {
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                        "refusing to signal the agent itself: " + std::to_string(pid) +
+                                            " is one of its threads"));
+  }
+  const long tgid = thread_group_of(pid);
+  if (tgid < 0) return not_found(ESRCH);
+  if (not_leader || tgid != static_cast<long>(pid)) {
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                        "not a process id: " + std::to_string(pid) + " is a thread of process " +
+                                            std::to_string(tgid) + "; name the process"));
+  }
+  const int rc = pidfd.fd >= 0 ? static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd.fd, sig, nullptr, 0u))
+                               : ::kill(static_cast<pid_t>(pid), sig);
+  if (rc != 0) {
     const int e = errno;
-    if (e == ESRCH) {
-      return s.respond(id, error_response(v1::ERROR_CODE_NOT_FOUND, "no process " + std::to_string(pid), e));
-    }
-    return s.respond(id, errno_response("kill", e));
+    if (e == ESRCH) return not_found(e);
+    return s.respond(id, errno_response(pidfd.fd >= 0 ? "pidfd_send_signal" : "kill", e));
   }
   s.respond(id, done_response());
 }

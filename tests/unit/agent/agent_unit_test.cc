@@ -4,12 +4,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <asio/post.hpp>
+#include <atomic>
 #include <chrono>
+#include <future>
+#include <memory>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "agent_config.h"
+#include "agent_context.h"
 #include "dispatcher.h"
 #include "freeze/freeze_manager.h"
 #include "system/accounts.h"
@@ -399,6 +404,44 @@ TEST(Accounts, UsersGroupsAndOwnerSpecs) {
   EXPECT_EQ(why, "no such user: mallory");
   EXPECT_FALSE(parse_owner("alice:nogroup", &uid, &gid, &why, f));
   EXPECT_EQ(why, "no such group: nogroup");
+}
+
+// Jobs still queued when the pool is destroyed are destroyed unrun, by the
+// pool's own destructor, so each one's uncounting reaches a live count.
+TEST(WorkerPool, JobsQueuedAtDestructionAreDestroyedUnrunWhileThePoolLives) {
+  class Witness {
+   public:
+    explicit Witness(std::atomic<int>* destroyed) : destroyed_(destroyed) {}
+    Witness(const Witness&) = delete;
+    Witness& operator=(const Witness&) = delete;
+    ~Witness() { destroyed_->fetch_add(1); }
+
+   private:
+    std::atomic<int>* destroyed_;
+  };
+  constexpr int kQueued = 5;
+  std::atomic<int> ran{0};
+  std::atomic<int> destroyed{0};
+  auto pool = std::make_unique<WorkerPool>(1, 100);
+  std::promise<void> started, release;
+  std::shared_future<void> released = release.get_future().share();
+  asio::post(*pool, [&started, released] {
+    started.set_value();
+    released.wait();
+  });
+  started.get_future().wait();
+  for (int i = 0; i < kQueued; ++i) {
+    asio::post(*pool, [&ran, w = std::make_shared<Witness>(&destroyed)] { ran.fetch_add(1); });
+  }
+  EXPECT_EQ(pool->jobs(), static_cast<std::size_t>(kQueued + 1));
+  pool->stop();
+  release.set_value();
+  pool->join();
+  EXPECT_EQ(pool->jobs(), static_cast<std::size_t>(kQueued));  // the blocker ran; the rest wait, unrun
+  EXPECT_EQ(destroyed.load(), 0);
+  pool.reset();
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(destroyed.load(), kQueued);
 }
 
 }  // namespace
