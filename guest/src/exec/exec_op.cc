@@ -31,7 +31,8 @@ namespace qtx::agent {
 namespace {
 
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-constexpr std::size_t kReadChunk = 64 * 1024;
+// An output piece whose envelope fits in any peer's max_message.
+constexpr std::size_t kReadChunk = wire::kMinMaxPayload - wire::kMaxPieceOverhead;
 constexpr std::size_t kStdinCoalesceBelow = 64 * 1024;
 constexpr auto kPipeGrace = std::chrono::seconds(1);
 
