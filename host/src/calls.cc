@@ -104,7 +104,11 @@ std::optional<Error> ExecCall::on_outbox_room(Link& link, std::uint64_t id) { re
 // program that does not read holds the source back.
 std::optional<Error> ExecCall::pump_stdin(Link& link, std::uint64_t id) {
   while (!stdin_done_ && stdin_credit_ > 0 && link.stream_room(id)) {
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kStdinChunk, stdin_credit_));
+    // A piece whose envelope fits in any agent's max_message (at least
+    // wire::kMinMaxPayload) and in ours.
+    const std::size_t piece =
+        std::min({kStdinChunk, wire::kMinMaxPayload - wire::kMaxPieceOverhead, link.max_piece()});
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(piece, stdin_credit_));
     stdin_buf_.resize(want);
     Result<std::size_t> got = streams_.stdin_source(stdin_buf_.data(), want);
     if (!got) return got.error();
@@ -190,7 +194,8 @@ std::optional<Error> UploadCall::on_outbox_room(Link& link, std::uint64_t id) { 
 
 std::optional<Error> UploadCall::pump(Link& link, std::uint64_t id) {
   while (!sent_last_ && credit_ > 0 && link.stream_room(id)) {
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(transfer_.chunk_size, credit_));
+    const std::size_t piece = std::min<std::size_t>(transfer_.chunk_size, link.max_piece());
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(piece, credit_));
     buf_.resize(want);
     Result<std::size_t> got = source_(buf_.data(), want);
     if (!got) return got.error();

@@ -7,6 +7,7 @@
 
 #include "call.h"
 #include "qtx/host/agent.h"
+#include "qtx/wire/format.h"
 #include "qtx/wire/sha256.h"
 
 namespace qtx::host::detail {
@@ -40,9 +41,8 @@ class ExecCall final : public Call {
   void fail(Error error) override;
 
   static constexpr std::uint64_t kDefaultWindow = 1024 * 1024;
-  // The stdin credit an agent grants every streamed-stdin exec without a
-  // Credit message (docs/wire-format.md, section 4); more comes as Credit.
-  static constexpr std::uint64_t kStdinWindow = 1024 * 1024;
+  // Stdin is sent in pieces of at most this many bytes, and less when a
+  // piece and its envelope would not fit in max_message (Link::max_piece()).
   static constexpr std::size_t kStdinChunk = 64 * 1024;
 
  private:
@@ -56,7 +56,7 @@ class ExecCall final : public Call {
   std::uint64_t received_ = 0;
 
   std::optional<Error> pump_stdin(Link& link, std::uint64_t id);
-  std::uint64_t stdin_credit_ = kStdinWindow;
+  std::uint64_t stdin_credit_ = wire::kStdinWindow;
   bool stdin_done_ = false;  // the end was sent (or there is no stdin source)
   std::string stdin_buf_;
 };

@@ -10,6 +10,7 @@
 
 #include "calls.h"
 #include "qtx/wire/envelope_codec.h"
+#include "qtx/wire/format.h"
 #include "qtx/printable.h"
 
 namespace qtx::host::detail {
@@ -399,6 +400,8 @@ void Link::dispatch(v1::Envelope& env) {
 }
 
 // --- writer ----------------------------------------------------------------------
+
+std::size_t Link::max_piece() const { return options_.max_message - wire::kMaxPieceOverhead; }
 
 bool Link::send(v1::Envelope& env) {
   if (closed_ || !socket_.is_open()) return false;

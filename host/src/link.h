@@ -83,6 +83,9 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   // True while the outbox has room for stream data. When false, the call is
   // told through on_outbox_room() once it drains.
   bool stream_room(CallId id);
+  // The largest data piece (ExecInput, FileChunk) whose envelope send()
+  // accepts: max_message less wire::kMaxPieceOverhead.
+  std::size_t max_piece() const;
 
  private:
   struct Entry {

@@ -31,7 +31,9 @@ namespace qtx::agent {
 namespace {
 
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-constexpr std::size_t kReadChunk = 64 * 1024;
+// An output piece whose envelope fits in any peer's max_message.
+constexpr std::size_t kReadChunk = wire::kMinMaxPayload - wire::kMaxPieceOverhead;
+constexpr std::size_t kStdinCoalesceBelow = 64 * 1024;
 constexpr auto kPipeGrace = std::chrono::seconds(1);
 
 class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
@@ -94,7 +96,16 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     }
     stdin_credit_ -= in.data().size();
     // Once the program closed its stdin the data has nowhere to go: dropped.
-    if (!in.data().empty() && stdin_.is_open()) stdin_queue_.push_back(in.data());
+    // Small pieces join the last queued buffer, so the queue holds at most
+    // kStdinWindow / kStdinCoalesceBelow + 2 buffers whatever the message
+    // sizes.
+    if (!in.data().empty() && stdin_.is_open()) {
+      if (!stdin_queue_.empty() && stdin_queue_.back().size() < kStdinCoalesceBelow) {
+        stdin_queue_.back().append(in.data());
+      } else {
+        stdin_queue_.push_back(in.data());
+      }
+    }
     if (in.eof()) stdin_eof_ = true;
     write_stdin();
   }

@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "qtx/agent/v1/envelope.pb.h"
+#include "qtx/wire/format.h"
 
 namespace qtx::agent {
 
@@ -29,8 +30,6 @@ class Session;
 void start_exec(Session& s, std::uint64_t id, const ::qtx::agent::v1::ExecRequest& req);
 
 inline constexpr std::uint64_t kDefaultOutputWindow = 4u * 1024 * 1024;
-// The stdin credit every streamed-stdin exec starts with (docs/wire-format.md,
-// section 4). Hosts rely on it: it may grow, never shrink.
-inline constexpr std::uint64_t kStdinWindow = 1u * 1024 * 1024;
+using wire::kStdinWindow;
 
 }  // namespace qtx::agent

@@ -240,10 +240,22 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
     if (last_seen_) {
       return abort_with(error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "file write: data after the last chunk"));
     }
+    // An empty chunk that is not the last carries nothing: not queued, and
+    // no Credit answers it.
+    if (c.data().empty() && !c.last()) return;
     outstanding_credit_ -= c.data().size();
     next_offset_ += c.data().size();
     last_seen_ = c.last();
-    queue_.push_back(Chunk{c.offset(), c.data(), c.last()});
+    // Small chunks join the last queued one (they follow it in the file), so
+    // the queue holds at most window_ / kCoalesceBelow + 1 entries and the
+    // memory of a write stays within about twice its window, whatever the
+    // message sizes.
+    if (!queue_.empty() && queue_.back().data.size() < kCoalesceBelow) {
+      queue_.back().data.append(c.data());
+      queue_.back().last = c.last();
+    } else {
+      queue_.push_back(Chunk{c.offset(), c.data(), c.last()});
+    }
     pump();
   }
   void on_credit(std::uint64_t) override {}
@@ -253,6 +265,8 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
   }
 
  private:
+  static constexpr std::size_t kCoalesceBelow = 64 * 1024;
+
   struct Chunk {
     std::uint64_t offset;
     std::string data;

@@ -21,6 +21,19 @@ inline constexpr std::uint32_t kDefaultMaxPayload = 16u * 1024 * 1024;
 // Idle time after which a partial frame is abandoned and rescanned.
 inline constexpr unsigned kDefaultStallTimeoutMs = 1000;
 
+// Smallest max_message (largest frame payload) a peer may be configured with.
+inline constexpr std::uint32_t kMinMaxPayload = 64u * 1024;
+
+// Bytes an Envelope carrying one stream data piece (ExecInput, FileChunk)
+// adds around its data, at most: the seal, the id, the message headers, an
+// offset and the flags. A piece of max_message minus this always fits.
+inline constexpr std::size_t kMaxPieceOverhead = 128;
+
+// The stdin credit the agent grants every streamed-stdin exec without a
+// Credit message (docs/wire-format.md, section 4); more comes as Credit.
+// Hosts rely on it: it may grow, never shrink.
+inline constexpr std::uint64_t kStdinWindow = 1u * 1024 * 1024;
+
 inline void store_be32(std::uint32_t v, char* out) {
   out[0] = static_cast<char>(v >> 24);
   out[1] = static_cast<char>(v >> 16);

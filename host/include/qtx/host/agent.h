@@ -155,6 +155,8 @@ struct TransferProgress {
 };
 struct TransferOptions {
   std::function<void(const TransferProgress&)> on_progress;
+  // upload: bytes per chunk; a chunk whose message would pass max_message
+  // is sent in pieces that fit.
   std::uint32_t chunk_size = 256 * 1024;
   std::uint64_t window = 8u * 1024 * 1024;  // download: bytes the agent may send ahead
   std::uint64_t expected_total = 0;         // download: the size, for progress, when known
