@@ -29,17 +29,11 @@ std::size_t count(const std::string& haystack, const std::string& needle) {
 class AuditLogInjection : public AgentFixture {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/qtx-audit.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = scratch_dir();
     ASSERT_EQ(::mkdir((dir_ + "/hooks").c_str(), 0755), 0);
     // A freeze that got past its checks would find no hooks and keep its
     // state here, never in the machine's directories.
     start("[agent]\nstate_dir = \"" + dir_ + "/state\"\n[freeze]\nhooks_dir = \"" + dir_ + "/hooks\"\n");
-  }
-  void TearDown() override {
-    AgentFixture::TearDown();
-    (void)std::system(("rm -rf '" + dir_ + "'").c_str());
   }
   // No line of the log starts with the forged text, and no raw ESC is left.
   void expect_nothing_forged() {

@@ -30,15 +30,9 @@ std::string slurp(const std::string& path) {
 class FileSafety : public AgentFixture {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/qtx-safety.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = scratch_dir();
     root_ = dir_ + "/root";
     ASSERT_EQ(::mkdir(root_.c_str(), 0755), 0);
-  }
-  void TearDown() override {
-    AgentFixture::TearDown();
-    (void)std::system(("rm -rf '" + dir_ + "'").c_str());
   }
   void start_confined(const std::string& extra = "") {
     start("[policy]\nfile_roots = [\"" + root_ + "\"]\n" + extra);

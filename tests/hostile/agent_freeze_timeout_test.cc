@@ -16,17 +16,11 @@ namespace {
 class FreezeTimeoutAttack : public AgentFixture {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/qtx-freeze-cap.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = scratch_dir();
     ASSERT_EQ(::mkdir((dir_ + "/hooks").c_str(), 0755), 0);
     // A hook that leaves a trace: a refused freeze must not run it.
     std::ofstream(dir_ + "/hooks/10-log") << "#!/bin/sh\necho \"$1\" >> " << dir_ << "/hook.log\n";
     ::chmod((dir_ + "/hooks/10-log").c_str(), 0755);
-  }
-  void TearDown() override {
-    AgentFixture::TearDown();
-    (void)std::system(("rm -rf '" + dir_ + "'").c_str());
   }
   std::string config(const std::string& freeze_keys) const {
     return "[agent]\nstate_dir = \"" + dir_ + "/state\"\n[freeze]\nhooks_dir = \"" + dir_ + "/hooks\"\n" + freeze_keys;

@@ -30,13 +30,7 @@ constexpr std::uint64_t kPeakBoundMiB = 16;
 class AgentSmallChunks : public AgentFixture {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/qtx-small.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    AgentFixture::TearDown();
-    (void)std::system(("rm -rf '" + dir_ + "'").c_str());
+    dir_ = scratch_dir();
   }
 
   static void append_frame(const v1::Envelope& env, std::string* out) {

@@ -24,13 +24,7 @@ constexpr std::uint64_t kMiB = 1024 * 1024;
 class AgentStreams : public AgentFixture {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/qtx-streams.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    AgentFixture::TearDown();
-    (void)std::system(("rm -rf '" + dir_ + "'").c_str());
+    dir_ = scratch_dir();
   }
 
   // A file of `size` bytes (sparse: reading it costs no disk).

@@ -28,9 +28,7 @@ constexpr int kMaxWorkerJobs = 16;  // jobs queued or running before BUSY (docs/
 class WorkerPoolTest : public AgentFixture {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/qtx-pool.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = scratch_dir();
     std::ofstream(dir_ + "/passwd") << "root:x:0:0:root:/root:/bin/sh\nalice:x:65534:65534:Alice:/nonexistent:/bin/sh\n";
     std::ofstream(dir_ + "/group") << "root:x:0:\nnogroup:x:65534:\n";
     std::ofstream(dir_ + "/shadow") << "root:*:19000:0:99999:7:::\nalice:!:19000:0:99999:7:::\n";
@@ -46,7 +44,6 @@ class WorkerPoolTest : public AgentFixture {
   void TearDown() override {
     release_lock();
     AgentFixture::TearDown();
-    (void)std::system(("rm -rf '" + dir_ + "'").c_str());
   }
   void release_lock() {
     if (lock_fd_ >= 0) ::close(lock_fd_);

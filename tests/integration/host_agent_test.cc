@@ -108,6 +108,29 @@ TEST_F(HostAgent, ExecStreamsLargeOutputThroughCredit) {
   EXPECT_TRUE(r->stdout_data.empty());
 }
 
+// Streams `input` as the stdin of cat through the agent's credit and
+// expects every byte back on stdout; *largest_ask, when given, records the
+// largest piece the library asked the source for.
+void expect_cat_streams_back(host::Agent& agent, const std::string& input, std::size_t* largest_ask = nullptr) {
+  std::size_t pos = 0;
+  host::ExecStreams streams;
+  streams.stdin_source = [&](char* buf, std::size_t n) -> host::Result<std::size_t> {
+    if (largest_ask) *largest_ask = std::max(*largest_ask, n);
+    const std::size_t k = std::min(n, input.size() - pos);
+    std::memcpy(buf, input.data() + pos, k);
+    pos += k;
+    return k;
+  };
+  std::string got;
+  streams.on_stdout = [&got](std::string_view d) { got.append(d); };
+  auto r = agent.exec(argv({"/bin/cat"}), streams, {.timeout = 60s});  // the deadline only bounds a failure
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->result.exit_code(), 0);
+  EXPECT_EQ(r->result.stdout_bytes(), input.size());
+  ASSERT_EQ(got.size(), input.size());
+  EXPECT_TRUE(got == input);
+}
+
 // Streamed stdin follows the agent's credit: 24 MiB (24 stdin windows)
 // through cat, the source asked for more only as cat consumes. An agent
 // fails an exec whose host sends beyond its credit, so success shows the
@@ -117,23 +140,8 @@ TEST_F(HostAgent, ExecStreamsStdinWithinTheAgentsCredit) {
   auto agent = connect();
   ASSERT_TRUE(agent);
   const std::string input = random_bytes(24u * 1024 * 1024, 11);
-  std::size_t pos = 0, largest_ask = 0;
-  host::ExecStreams streams;
-  streams.stdin_source = [&](char* buf, std::size_t n) -> host::Result<std::size_t> {
-    largest_ask = std::max(largest_ask, n);
-    const std::size_t k = std::min(n, input.size() - pos);
-    std::memcpy(buf, input.data() + pos, k);
-    pos += k;
-    return k;
-  };
-  std::string got;
-  streams.on_stdout = [&got](std::string_view d) { got.append(d); };
-  auto r = agent->exec(argv({"/bin/cat"}), streams, {.timeout = 60s});  // the deadline only bounds a failure
-  ASSERT_TRUE(r.ok()) << r.error().to_string();
-  EXPECT_EQ(r->result.exit_code(), 0);
-  EXPECT_EQ(r->result.stdout_bytes(), input.size());
-  ASSERT_EQ(got.size(), input.size());
-  EXPECT_TRUE(got == input);
+  std::size_t largest_ask = 0;
+  expect_cat_streams_back(*agent, input, &largest_ask);
   // 64 KiB less the envelope around the data: its frame fits in any peer's
   // max_message.
   EXPECT_EQ(largest_ask, 64u * 1024 - 128);
@@ -148,22 +156,7 @@ TEST_F(HostAgent, ExecStreamsStdinWithTheSmallestMaxMessageOnBothSides) {
   auto agent = connect(o);
   ASSERT_TRUE(agent);
   const std::string input = random_bytes(4u * 1024 * 1024, 12);
-  std::size_t pos = 0;
-  host::ExecStreams streams;
-  streams.stdin_source = [&](char* buf, std::size_t n) -> host::Result<std::size_t> {
-    const std::size_t k = std::min(n, input.size() - pos);
-    std::memcpy(buf, input.data() + pos, k);
-    pos += k;
-    return k;
-  };
-  std::string got;
-  streams.on_stdout = [&got](std::string_view d) { got.append(d); };
-  auto r = agent->exec(argv({"/bin/cat"}), streams, {.timeout = 60s});  // the deadline only bounds a failure
-  ASSERT_TRUE(r.ok()) << r.error().to_string();
-  EXPECT_EQ(r->result.exit_code(), 0);
-  EXPECT_EQ(r->result.stdout_bytes(), input.size());
-  ASSERT_EQ(got.size(), input.size());
-  EXPECT_TRUE(got == input);
+  expect_cat_streams_back(*agent, input);
 }
 
 // A program that stops reading its stdin: the host holds its source back

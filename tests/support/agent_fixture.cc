@@ -1,6 +1,9 @@
 #include "agent_fixture.h"
 
+#include <stdlib.h>
 #include <unistd.h>
+
+#include <filesystem>
 
 namespace qtx::testing {
 
@@ -24,6 +27,19 @@ void AgentFixture::TearDown() {
     int status = agent_->signal_and_wait(SIGTERM);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << agent_->log();
   }
+  if (!scratch_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(scratch_dir_, ec);
+  }
+}
+
+const std::string& AgentFixture::scratch_dir() {
+  if (scratch_dir_.empty()) {
+    char tmpl[] = "/tmp/qtx-test.XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+    scratch_dir_ = tmpl;
+  }
+  return scratch_dir_;
 }
 
 // Counts stream bytes for operation `id`, fails the test if they exceed the

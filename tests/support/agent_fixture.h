@@ -18,6 +18,9 @@ namespace qtx::testing {
 class AgentFixture : public ::testing::Test {
  protected:
   void start(const std::string& config = "", const std::string& name = "f", bool own_uts_namespace = false);
+  // A directory for this test under /tmp, made on first use and removed with
+  // everything in it by TearDown, after the agent has stopped.
+  const std::string& scratch_dir();
   std::unique_ptr<AgentConnection> accept_next();
   void TearDown() override;
 
@@ -46,6 +49,9 @@ class AgentFixture : public ::testing::Test {
   std::unique_ptr<HostListener> listener_;
   std::unique_ptr<AgentProcess> agent_;
   std::unique_ptr<AgentConnection> conn_;
+
+ private:
+  std::string scratch_dir_;
 };
 
 }  // namespace qtx::testing
