@@ -128,14 +128,6 @@ class ProcessKillAttack : public AgentFixture {
     r.mutable_process_kill()->set_signal(sig);
     return conn_->call(id, r);
   }
-  // The agent still answers on this session.
-  void expect_ping_answers(std::uint64_t id) {
-    v1::Request ping;
-    ping.mutable_ping()->set_payload("still here");
-    auto r = conn_->call(id, ping);
-    ASSERT_TRUE(r && r->has_ping()) << describe(r) << "\nagent log:\n" << agent_->log();
-    EXPECT_EQ(r->ping().payload(), "still here");
-  }
   pid_t same_group_ = -1, own_group_ = -1, threaded_ = -1;
 };
 

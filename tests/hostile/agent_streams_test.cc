@@ -41,14 +41,6 @@ class AgentStreams : public AgentFixture {
     ASSERT_TRUE(wire::append_envelope_frame(env, out).is_ok());
   }
 
-  // The agent still answers on this session.
-  void expect_ping_answers(std::uint64_t id) {
-    v1::Request ping;
-    ping.mutable_ping()->set_payload("still here");
-    auto r = conn_->call(id, ping);
-    ASSERT_TRUE(r && r->has_ping()) << describe(r) << "\nagent log:\n" << agent_->log();
-    EXPECT_EQ(r->ping().payload(), "still here");
-  }
 
   void expect_peak_below(std::uint64_t bound_mib) {
     const long peak = peak_rss_kib(agent_->pid());

@@ -33,6 +33,14 @@ void AgentFixture::TearDown() {
   }
 }
 
+void AgentFixture::expect_ping_answers(std::uint64_t id, Millis timeout) {
+  v1::Request ping;
+  ping.mutable_ping()->set_payload("still here");
+  auto r = conn_->call(id, ping, timeout);
+  ASSERT_TRUE(r && r->has_ping()) << describe(r) << "\nagent log:\n" << agent_->log();
+  EXPECT_EQ(r->ping().payload(), "still here");
+}
+
 const std::string& AgentFixture::scratch_dir() {
   if (scratch_dir_.empty()) {
     char tmpl[] = "/tmp/qtx-test.XXXXXX";

@@ -21,6 +21,9 @@ class AgentFixture : public ::testing::Test {
   // A directory for this test under /tmp, made on first use and removed with
   // everything in it by TearDown, after the agent has stopped.
   const std::string& scratch_dir();
+  // The agent still answers a ping (request `id`) on this session, within
+  // `timeout` (which only bounds a failing test).
+  void expect_ping_answers(std::uint64_t id, Millis timeout = Millis(10000));
   std::unique_ptr<AgentConnection> accept_next();
   void TearDown() override;
 
