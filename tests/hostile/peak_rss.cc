@@ -1,8 +1,12 @@
 #include "hostile/peak_rss.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <fstream>
 #include <string>
+
+#include "support/agent_process.h"
 
 namespace qtx::testing {
 namespace {
@@ -28,6 +32,14 @@ bool reset_peak_rss(pid_t pid) {
   out << "5";
   out.flush();
   return static_cast<bool>(out);
+}
+
+void expect_peak_rss_below(pid_t pid, std::uint64_t bound_mib) {
+  const long peak = peak_rss_kib(pid);
+  ASSERT_GT(peak, 0);
+  std::printf("agent VmHWM: %ld KiB (bound %llu MiB)\n", peak, static_cast<unsigned long long>(bound_mib));
+  if (!kRssIsMeaningful) return;
+  EXPECT_LT(static_cast<std::uint64_t>(peak), bound_mib * 1024);
 }
 
 }  // namespace qtx::testing
