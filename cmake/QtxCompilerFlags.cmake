@@ -32,4 +32,7 @@ endif()
 # included: translation units with different include orders then disagree
 # (an ODR violation ASan reports as alloc-dealloc-mismatch). Pin the choice.
 add_library(qtx_asio INTERFACE)
-target_compile_definitions(qtx_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED ASIO_DISABLE_STD_ALIGNED_ALLOC)
+# ASIO_DISABLE_VISIBILITY: Asio's headers otherwise mark their classes
+# visible, and libqtx-host would export them.
+target_compile_definitions(qtx_asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED ASIO_DISABLE_STD_ALIGNED_ALLOC
+  ASIO_DISABLE_VISIBILITY)
