@@ -1,5 +1,6 @@
 // The C API (qtx/host.h) over the C++ API: opaque handles, error codes and
-// C callbacks with user data. No exception crosses into C.
+// C callbacks with user data. Every entry point is noexcept and runs what
+// can throw inside a guard (c_api_support.h): no exception crosses into C.
 #include "qtx/host.h"
 
 #include <cstdlib>
@@ -39,33 +40,56 @@ void copy_hex(char* out, const std::string& hex) {
   if (out != nullptr) std::snprintf(out, 65, "%s", hex.c_str());
 }
 
+// qtx_agent_options as released in 0.1: up to `user`.
+constexpr std::size_t kAgentOptionsOldest = QTX_STRUCT_SIZE_UP_TO(qtx_agent_options, user);
+
+Error no_agent(const char* fn) { return Error(ErrorKind::kInvalidArgument, std::string(fn) + ": agent is NULL"); }
+
+#define QTX_STR2(x) #x
+#define QTX_STR(x) QTX_STR2(x)
+constexpr const char kVersionString[] =
+    QTX_STR(QTX_VERSION_MAJOR) "." QTX_STR(QTX_VERSION_MINOR) "." QTX_STR(QTX_VERSION_PATCH);
+
 }  // namespace
 
 extern "C" {
 
-const char* qtx_error_kind_name(int kind) {
+uint32_t qtx_version(void) noexcept { return QTX_VERSION; }
+
+const char* qtx_version_string(void) noexcept { return kVersionString; }
+
+const char* qtx_error_kind_name(int kind) noexcept {
   if (kind == QTX_OK) return "ok";
   if (kind < QTX_ERR_DISCONNECTED || kind > QTX_ERR_CLOSED) return "unknown";
   return qtx::host::error_kind_name(static_cast<ErrorKind>(kind));
 }
 
-const char* qtx_state_name(qtx_state state) { return qtx::host::state_name(static_cast<qtx::host::State>(state)); }
-
-void qtx_free(void* p) { std::free(p); }
-
-qtx_manager* qtx_manager_new(void) {
-  try {
-    return new qtx_manager;
-  } catch (...) {
-    return nullptr;
-  }
+// state_name covers every State and returns a literal; an unknown value
+// gives its "unknown".
+const char* qtx_state_name(qtx_state state) noexcept {
+  return qtx::host::state_name(static_cast<qtx::host::State>(state));
 }
 
-void qtx_manager_free(qtx_manager* manager) { delete manager; }
+void qtx_free(void* p) noexcept { std::free(p); }
 
-qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* options, qtx_error* err) {
-  if (manager == nullptr || options == nullptr || options->socket_path == nullptr) {
-    fill(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_add: manager, options and socket_path are required"));
+qtx_manager* qtx_manager_new(void) noexcept {
+  return guarded_or<qtx_manager*>(nullptr, [] { return new qtx_manager; });
+}
+
+// ~Manager closes its agents and joins the I/O thread; it does not throw
+// (destructors are noexcept), so neither does this.
+void qtx_manager_free(qtx_manager* manager) noexcept { delete manager; }
+
+qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* caller_options, qtx_error* err) noexcept {
+  if (manager == nullptr || caller_options == nullptr) {
+    fail_raw(err, QTX_ERR_INVALID_ARGUMENT, "", "qtx_agent_add: manager, options and socket_path are required");
+    return nullptr;
+  }
+  qtx_agent_options copy;
+  if (read_struct(caller_options, kAgentOptionsOldest, "qtx_agent_options", &copy, err) != QTX_OK) return nullptr;
+  const qtx_agent_options* options = &copy;
+  if (options->socket_path == nullptr) {
+    fail_raw(err, QTX_ERR_INVALID_ARGUMENT, "", "qtx_agent_add: manager, options and socket_path are required");
     return nullptr;
   }
   qtx_agent* out = nullptr;
@@ -93,9 +117,17 @@ qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* options,
       };
     }
     if (auto cb = options->on_telemetry_json) {
+      // A sample that cannot be converted (out of memory) is dropped: the
+      // callback runs on the I/O thread, where nothing may throw.
       o.callbacks.on_telemetry = [cb, user](const v1::TelemetrySample& s) {
         std::string json;
-        if (json_codec().message_to_json(s, &json)) cb(user, json.c_str());
+        bool converted = false;
+        try {
+          converted = json_codec().message_to_json(s, &json);
+        } catch (...) {
+          converted = false;
+        }
+        if (converted) cb(user, json.c_str());
       };
     }
     auto added = manager->manager.add(std::move(o));
@@ -106,30 +138,46 @@ qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* options,
   return out;
 }
 
-void qtx_agent_free(qtx_agent* agent) {
+// close() only posts to the I/O thread and waits; should it ever throw, the
+// handle is still released and the Agent closes once its last reference
+// (the manager's) goes.
+void qtx_agent_free(qtx_agent* agent) noexcept {
   if (agent == nullptr) return;
-  agent->agent->close();
+  guarded(nullptr, [&] {
+    agent->agent->close();
+    return QTX_OK;
+  });
   delete agent;
 }
 
-qtx_state qtx_agent_state(const qtx_agent* agent) { return static_cast<qtx_state>(agent->agent->state()); }
-
-int qtx_agent_wait_ready(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err) {
-  auto r = agent->agent->wait_ready(ms(timeout_ms));
-  return r ? ok(err) : fail(err, r.error());
+qtx_state qtx_agent_state(const qtx_agent* agent) noexcept {
+  if (agent == nullptr) return QTX_STATE_CLOSED;
+  return guarded_or(QTX_STATE_CLOSED, [&] { return static_cast<qtx_state>(agent->agent->state()); });
 }
 
-int qtx_agent_ping(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err) {
-  auto r = agent->agent->ping({}, {.timeout = ms(timeout_ms)});
-  return r ? ok(err) : fail(err, r.error());
+int qtx_agent_wait_ready(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err) noexcept {
+  return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_wait_ready"));
+    auto r = agent->agent->wait_ready(ms(timeout_ms));
+    return r ? ok(err) : fail(err, r.error());
+  });
+}
+
+int qtx_agent_ping(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err) noexcept {
+  return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_ping"));
+    auto r = agent->agent->ping({}, {.timeout = ms(timeout_ms)});
+    return r ? ok(err) : fail(err, r.error());
+  });
 }
 
 int qtx_agent_call_json(qtx_agent* agent, const char* request_json, uint32_t timeout_ms, char** response_json,
-                        qtx_error* err) {
-  if (request_json == nullptr || response_json == nullptr) {
-    return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_call_json: request and response are required"));
-  }
+                        qtx_error* err) noexcept {
   return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_call_json"));
+    if (request_json == nullptr || response_json == nullptr) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_call_json: request and response are required"));
+    }
     v1::Request req;
     std::string why;
     if (!json_codec().json_to_message(request_json, &req, &why)) {
@@ -144,10 +192,14 @@ int qtx_agent_call_json(qtx_agent* agent, const char* request_json, uint32_t tim
   });
 }
 
-int qtx_agent_identity_json(qtx_agent* agent, char** identity_json, qtx_error* err) {
-  auto id = agent->agent->identity();
-  if (!id) return fail(err, Error(ErrorKind::kNotFound, "no handshake has completed"));
+int qtx_agent_identity_json(qtx_agent* agent, char** identity_json, qtx_error* err) noexcept {
   return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_identity_json"));
+    if (identity_json == nullptr) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_identity_json: identity_json is required"));
+    }
+    auto id = agent->agent->identity();
+    if (!id) return fail(err, Error(ErrorKind::kNotFound, "no handshake has completed"));
     std::string json;
     json_codec().message_to_json(*id, &json);
     *identity_json = dup_string(json);
@@ -155,10 +207,14 @@ int qtx_agent_identity_json(qtx_agent* agent, char** identity_json, qtx_error* e
   });
 }
 
-int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_json, qtx_error* err) {
-  auto s = agent->agent->latest_telemetry();
-  if (!s) return fail(err, Error(ErrorKind::kNotFound, "no telemetry sample has arrived"));
+int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_json, qtx_error* err) noexcept {
   return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_latest_telemetry_json"));
+    if (sample_json == nullptr) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_latest_telemetry_json: sample_json is required"));
+    }
+    auto s = agent->agent->latest_telemetry();
+    if (!s) return fail(err, Error(ErrorKind::kNotFound, "no telemetry sample has arrived"));
     std::string json;
     json_codec().message_to_json(*s, &json);
     *sample_json = dup_string(json);
@@ -189,11 +245,12 @@ extern "C" {
 
 int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const char* stdin_data, size_t stdin_len,
                    uint32_t timeout_ms, void (*on_output)(void* user, int stream, const char* data, size_t n),
-                   void* user, int* exit_code, int* signal, qtx_error* err) {
-  if (argv == nullptr || argv[0] == nullptr) {
-    return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_exec: argv is empty"));
-  }
+                   void* user, int* exit_code, int* signal, qtx_error* err) noexcept {
   return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_exec"));
+    if (argv == nullptr || argv[0] == nullptr) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_exec: argv is empty"));
+    }
     v1::ExecRequest req;
     for (const char* const* a = argv; *a != nullptr; ++a) req.add_argv(*a);
     if (stdin_data != nullptr && stdin_len > 0) req.set_stdin(stdin_data, stdin_len);
@@ -208,11 +265,12 @@ int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const char* stdin_
 
 int qtx_agent_exec_json(qtx_agent* agent, const char* request_json, const char* stdin_data, size_t stdin_len,
                         uint32_t timeout_ms, void (*on_output)(void* user, int stream, const char* data, size_t n),
-                        void* user, char** result_json, qtx_error* err) {
-  if (request_json == nullptr || result_json == nullptr) {
-    return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_exec_json: request and result are required"));
-  }
+                        void* user, char** result_json, qtx_error* err) noexcept {
   return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_exec_json"));
+    if (request_json == nullptr || result_json == nullptr) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_exec_json: request and result are required"));
+    }
     v1::ExecRequest req;
     std::string why;
     if (!json_codec().json_to_message(request_json, &req, &why)) {
@@ -235,11 +293,12 @@ int qtx_agent_exec_json(qtx_agent* agent, const char* request_json, const char* 
 
 int qtx_agent_upload(qtx_agent* agent, const char* local_path, const char* guest_path, uint32_t mode,
                      void (*on_progress)(void* user, uint64_t bytes, uint64_t total), void* user, char* sha256_hex,
-                     qtx_error* err) {
-  if (local_path == nullptr || guest_path == nullptr) {
-    return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_upload: both paths are required"));
-  }
+                     qtx_error* err) noexcept {
   return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_upload"));
+    if (local_path == nullptr || guest_path == nullptr) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_upload: both paths are required"));
+    }
     v1::FileWriteRequest w;
     w.set_path(guest_path);
     w.set_mode(mode);
@@ -257,11 +316,12 @@ int qtx_agent_upload(qtx_agent* agent, const char* local_path, const char* guest
 
 int qtx_agent_download(qtx_agent* agent, const char* guest_path, const char* local_path,
                        void (*on_progress)(void* user, uint64_t bytes, uint64_t total), void* user, char* sha256_hex,
-                       qtx_error* err) {
-  if (local_path == nullptr || guest_path == nullptr) {
-    return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_download: both paths are required"));
-  }
+                       qtx_error* err) noexcept {
   return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_download"));
+    if (local_path == nullptr || guest_path == nullptr) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_download: both paths are required"));
+    }
     v1::FileReadRequest rd;
     rd.set_path(guest_path);
     qtx::host::TransferOptions t;

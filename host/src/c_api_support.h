@@ -1,14 +1,17 @@
 // What the C API's translation units share: turning Errors and exceptions
-// into qtx_error and codes, and strings into malloc'ed copies for the caller
-// (released with qtx_free).
+// into qtx_error and codes, strings into malloc'ed copies for the caller
+// (released with qtx_free), and caller structs of any release into the
+// library's own.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "qtx/host.h"
@@ -47,14 +50,78 @@ inline char* dup_string(const std::string& s) {
 
 inline std::chrono::milliseconds ms(std::uint32_t v) { return std::chrono::milliseconds(v); }
 
-// Runs `fn`, turning an exception (allocation failure) into QTX_ERR_LOCAL.
+// Fills *err without allocating: usable while an allocation failure is
+// being reported.
+inline int fail_raw(qtx_error* err, int kind, const char* prefix, const char* what) noexcept {
+  if (err != nullptr) {
+    err->kind = kind;
+    err->guest_code = 0;
+    err->os_errno = 0;
+    std::snprintf(err->message, sizeof(err->message), "%s%s", prefix, what);
+  }
+  return kind;
+}
+
+// Runs `fn` (returning a code); an exception becomes QTX_ERR_LOCAL in *err,
+// "out of memory" for std::bad_alloc, "internal error: ..." for anything
+// else. Every entry point that can throw runs inside one of these guards,
+// and every entry point is noexcept, so nothing unwinds into C frames.
 template <class Fn>
-int guarded(qtx_error* err, Fn&& fn) {
+int guarded(qtx_error* err, Fn&& fn) noexcept {
   try {
     return fn();
+  } catch (const std::bad_alloc&) {
+    return fail_raw(err, QTX_ERR_LOCAL, "out of memory", "");
   } catch (const std::exception& e) {
-    return fail(err, Error(ErrorKind::kLocal, e.what()));
+    return fail_raw(err, QTX_ERR_LOCAL, "internal error: ", e.what());
+  } catch (...) {
+    return fail_raw(err, QTX_ERR_LOCAL, "internal error: ", "unknown exception");
   }
 }
+
+// The same for entry points without a qtx_error: an exception gives
+// `fallback`.
+template <class T, class Fn>
+T guarded_or(T fallback, Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (...) {
+    return fallback;
+  }
+}
+
+// Copies a caller's struct that begins with `size_t struct_size` into *out,
+// whatever release of the header the caller was built with: fields beyond
+// the caller's struct_size stay zero (their defaults); fields beyond the
+// library's own struct (a newer header) must be zero, or the call is refused,
+// since the library cannot honour what it does not know. `oldest` is the
+// size of the struct's first release: struct_size below it (e.g. a struct
+// zeroed without its init function) is refused.
+template <class T>
+int read_struct(const T* in, std::size_t oldest, const char* name, T* out, qtx_error* err) noexcept {
+  static_assert(offsetof(T, struct_size) == 0, "struct_size comes first");
+  std::memset(static_cast<void*>(out), 0, sizeof(T));
+  const std::size_t size = in->struct_size;
+  if (size < oldest) {
+    char what[160];
+    std::snprintf(what, sizeof(what), "%s.struct_size is %zu, below %zu: initialise it with %s_init()", name, size,
+                  oldest, name);
+    return fail_raw(err, QTX_ERR_INVALID_ARGUMENT, "", what);
+  }
+  const auto* bytes = reinterpret_cast<const unsigned char*>(in);
+  for (std::size_t i = sizeof(T); i < size; ++i) {
+    if (bytes[i] != 0) {
+      char what[160];
+      std::snprintf(what, sizeof(what), "%s has fields this library (%zu bytes) does not know set (byte %zu of %zu)",
+                    name, sizeof(T), i, size);
+      return fail_raw(err, QTX_ERR_UNSUPPORTED, "", what);
+    }
+  }
+  std::memcpy(static_cast<void*>(out), in, size < sizeof(T) ? size : sizeof(T));
+  return QTX_OK;
+}
+
+// The size of a struct's first release: the end of its last field then.
+#define QTX_STRUCT_SIZE_UP_TO(T, last_field) (offsetof(T, last_field) + sizeof(static_cast<T*>(nullptr)->last_field))
 
 }  // namespace qtx::host::c_api

@@ -1,17 +1,29 @@
 // The C API against the real agent: handles, error codes, JSON requests,
-// callbacks with user data.
+// callbacks with user data; and its ABI rules: struct_size, versions, no
+// exception crossing an entry point.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
 #include <fstream>
+#include <new>
+#include <stdexcept>
 #include <regex>
 #include <sstream>
 #include <string>
 
+#include "c_api_support.h"
 #include "qtx/host.h"
 #include "qtx/host_vm.h"
 #include "support/host_fixture.h"
 
 extern "C" int qtx_c_header_check(void);
+
+// A caller built against a newer header: one field the library lacks.
+struct NewerAgentOptions {
+  qtx_agent_options known;
+  uint64_t added_later;
+};
 
 namespace qtx::testing {
 namespace {
@@ -23,7 +35,12 @@ class CApi : public HostFixture {
     if (manager_c_) qtx_manager_free(manager_c_);
     HostFixture::TearDown();
   }
-  qtx_agent* add(qtx_agent_options o = {}) {
+  static qtx_agent_options options() {
+    qtx_agent_options o;
+    qtx_agent_options_init(&o);
+    return o;
+  }
+  qtx_agent* add(qtx_agent_options o = options()) {
     manager_c_ = qtx_manager_new();
     const std::string path = socket_path();
     o.socket_path = path.c_str();
@@ -73,7 +90,7 @@ struct Collected {
 
 TEST_F(CApi, ExecWithOutputCallbackAndStateCallback) {
   start_agent();
-  qtx_agent_options o = {};
+  qtx_agent_options o = options();
   Collected c;
   o.user = &c;
   o.on_state = [](void* user, qtx_state s, const qtx_error*) {
@@ -195,7 +212,7 @@ TEST_F(CApi, SecondOwnerAndBadArguments) {
   ASSERT_TRUE(a);
   qtx_error err;
   ASSERT_EQ(qtx_agent_wait_ready(a, 10000, &err), QTX_OK) << err.message;
-  qtx_agent_options o = {};
+  qtx_agent_options o = options();
   const std::string path = socket_path();
   o.socket_path = path.c_str();
   EXPECT_EQ(qtx_agent_add(manager_c_, &o, &err), nullptr);
@@ -213,11 +230,13 @@ TEST_F(CApi, ProvisioningHelpers) {
   EXPECT_EQ(qtx_vm_parse_size("20Q", &bytes, &err), QTX_ERR_INVALID_ARGUMENT);
 
   const char* keys[] = {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g c", nullptr};
-  qtx_vm_user user = {};
+  qtx_vm_user user;
+  qtx_vm_user_init(&user);
   user.name = "ops";
   user.ssh_authorized_keys = keys;
   const char* addresses[] = {"192.0.2.10/24", nullptr};
-  qtx_vm_seed seed = {};  // zeroed: the defaults
+  qtx_vm_seed seed;
+  qtx_vm_seed_init(&seed);  // the defaults
   seed.hostname = "vm1";
   seed.users = &user;
   seed.n_users = 1;
@@ -262,6 +281,177 @@ TEST_F(CApi, ProvisioningHelpers) {
   const std::string missing = dir() + "/none.qcow2";
   EXPECT_EQ(qtx_vm_create_overlay(missing.c_str(), (dir() + "/o.qcow2").c_str(), 0, 0, nullptr, nullptr, &err),
             QTX_ERR_NOT_FOUND);
+}
+
+TEST_F(CApi, VersionMatchesTheHeaderAndTheSoname) {
+  EXPECT_EQ(qtx_version(), static_cast<uint32_t>(QTX_VERSION));
+  EXPECT_EQ(qtx_version() >> 16, static_cast<uint32_t>(QTX_VERSION_MAJOR));
+  EXPECT_STREQ(qtx_version_string(), (std::to_string(QTX_VERSION_MAJOR) + "." + std::to_string(QTX_VERSION_MINOR) +
+                                      "." + std::to_string(QTX_VERSION_PATCH))
+                                         .c_str());
+  EXPECT_STREQ(qtx_version_string(), QTX_PROJECT_VERSION);
+}
+
+TEST_F(CApi, OptionsWithoutStructSizeAreRefused) {
+  manager_c_ = qtx_manager_new();
+  const std::string path = socket_path();
+  qtx_agent_options o;
+  std::memset(&o, 0, sizeof(o));  // zeroed without qtx_agent_options_init
+  o.socket_path = path.c_str();
+  qtx_error err;
+  EXPECT_EQ(qtx_agent_add(manager_c_, &o, &err), nullptr);
+  EXPECT_EQ(err.kind, QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(err.message),
+            "qtx_agent_options.struct_size is 0, below " + std::to_string(sizeof(qtx_agent_options)) +
+                ": initialise it with qtx_agent_options_init()");
+
+  qtx_vm_seed seed;
+  std::memset(&seed, 0, sizeof(seed));
+  seed.hostname = "vm1";
+  EXPECT_EQ(qtx_vm_render_seed(&seed, nullptr, nullptr, nullptr, &err), QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(err.message).rfind("qtx_vm_seed.struct_size is 0, below ", 0), 0u) << err.message;
+}
+
+TEST_F(CApi, NewerCallerIsServedWhileItsNewFieldsAreZero) {
+  start_agent();
+  manager_c_ = qtx_manager_new();
+  const std::string path = socket_path();
+  NewerAgentOptions newer;
+  std::memset(&newer, 0, sizeof(newer));
+  newer.known.struct_size = sizeof(newer);
+  newer.known.socket_path = path.c_str();
+  newer.added_later = 1;  // a field this library does not know, set: refused
+  qtx_error err;
+  EXPECT_EQ(qtx_agent_add(manager_c_, &newer.known, &err), nullptr);
+  EXPECT_EQ(err.kind, QTX_ERR_UNSUPPORTED);
+  EXPECT_EQ(std::string(err.message), "qtx_agent_options has fields this library (" +
+                                          std::to_string(sizeof(qtx_agent_options)) + " bytes) does not know set (byte " +
+                                          std::to_string(offsetof(NewerAgentOptions, added_later)) + " of " +
+                                          std::to_string(sizeof(NewerAgentOptions)) + ")");
+  newer.added_later = 0;  // left at zero: the old behaviour, accepted
+  agent_c_ = qtx_agent_add(manager_c_, &newer.known, &err);
+  ASSERT_NE(agent_c_, nullptr) << err.message;
+  EXPECT_EQ(qtx_agent_wait_ready(agent_c_, 10000, &err), QTX_OK) << err.message;
+}
+
+TEST_F(CApi, SeedUsersShareOneStructSize) {
+  // The users array strides by the caller's struct_size, so every element
+  // must carry the same one.
+  qtx_vm_user users[2];
+  qtx_vm_user_init(&users[0]);
+  qtx_vm_user_init(&users[1]);
+  users[0].name = "alice";
+  users[1].name = "bob";
+  qtx_vm_seed seed;
+  qtx_vm_seed_init(&seed);
+  seed.hostname = "vm1";
+  seed.users = users;
+  seed.n_users = 2;
+  qtx_error err;
+  char* user_data = nullptr;
+  ASSERT_EQ(qtx_vm_render_seed(&seed, nullptr, &user_data, nullptr, &err), QTX_OK) << err.message;
+  const std::string ud(user_data);
+  qtx_free(user_data);
+  EXPECT_NE(ud.find("name: \"alice\""), std::string::npos) << ud;
+  EXPECT_NE(ud.find("name: \"bob\""), std::string::npos) << ud;
+
+  users[1].struct_size = sizeof(qtx_vm_user) - 8;
+  EXPECT_EQ(qtx_vm_render_seed(&seed, nullptr, nullptr, nullptr, &err), QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err.message, "users[1].struct_size differs from users[0].struct_size");
+}
+
+// Inputs on which the C++ code underneath throws: each entry point answers
+// with an error value instead of letting the exception into C.
+TEST_F(CApi, ExceptionsInsideBecomeErrors) {
+  qtx_vm_user user;
+  qtx_vm_user_init(&user);
+  user.name = "ops";
+  qtx_vm_seed seed;
+  qtx_vm_seed_init(&seed);
+  seed.hostname = "vm1";
+  seed.users = &user;
+  seed.n_users = SIZE_MAX;  // std::vector throws std::length_error before reading users[1]
+  qtx_error err;
+  EXPECT_EQ(qtx_vm_render_seed(&seed, nullptr, nullptr, nullptr, &err), QTX_ERR_LOCAL);
+  EXPECT_EQ(std::string(err.message).rfind("internal error: ", 0), 0u) << err.message;
+
+  manager_c_ = qtx_manager_new();
+  const std::string path = socket_path();
+  qtx_agent_options o = options();
+  o.socket_path = path.c_str();
+  agent_c_ = qtx_agent_add(manager_c_, &o, &err);
+  ASSERT_NE(agent_c_, nullptr) << err.message;
+  const char* argv[] = {"/bin/cat", nullptr};
+  const char one = 'x';
+  // std::string throws std::length_error for this length before reading it.
+  EXPECT_EQ(qtx_agent_exec(agent_c_, argv, &one, SIZE_MAX, 0, nullptr, nullptr, nullptr, nullptr, &err),
+            QTX_ERR_LOCAL);
+  EXPECT_EQ(std::string(err.message).rfind("internal error: ", 0), 0u) << err.message;
+
+  // NULL handles are errors too, not crashes.
+  EXPECT_EQ(qtx_agent_ping(nullptr, 0, &err), QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err.message, "qtx_agent_ping: agent is NULL");
+  EXPECT_EQ(qtx_agent_state(nullptr), QTX_STATE_CLOSED);
+}
+
+// How an option struct of another release is read: the library's own
+// struct here is V2, which added `added` after the first release V1.
+TEST(CApiStruct, ReadStructServesOlderAndNewerCallers) {
+  struct V1 {
+    size_t struct_size;
+    uint64_t a;
+  };
+  struct V2 {
+    size_t struct_size;
+    uint64_t a;
+    uint64_t added;
+  };
+  struct V3 {
+    size_t struct_size;
+    uint64_t a;
+    uint64_t added;
+    uint64_t newer;
+  };
+  using qtx::host::c_api::read_struct;
+  const std::size_t oldest = QTX_STRUCT_SIZE_UP_TO(V1, a);
+  qtx_error err;
+  V2 out;
+  // Older: `added` is not read (it is not the caller's) and stays zero.
+  struct {
+    V1 v1;
+    uint64_t beyond = 77;  // the caller's neighbouring memory, never read
+  } older;
+  older.v1 = {sizeof(V1), 5};
+  ASSERT_EQ(read_struct(reinterpret_cast<const V2*>(&older.v1), oldest, "v", &out, &err), QTX_OK);
+  EXPECT_EQ(out.struct_size, sizeof(V1));
+  EXPECT_EQ(out.a, 5u);
+  EXPECT_EQ(out.added, 0u);
+  // Newer with its new field zero: served; set: refused.
+  V3 newer = {sizeof(V3), 6, 7, 0};
+  ASSERT_EQ(read_struct(reinterpret_cast<const V2*>(&newer), oldest, "v", &out, &err), QTX_OK);
+  EXPECT_EQ(out.a, 6u);
+  EXPECT_EQ(out.added, 7u);
+  newer.newer = 1;
+  EXPECT_EQ(read_struct(reinterpret_cast<const V2*>(&newer), oldest, "v", &out, &err), QTX_ERR_UNSUPPORTED);
+  // Below the first release.
+  V2 tiny = {oldest - 1, 1, 1};
+  EXPECT_EQ(read_struct(&tiny, oldest, "v", &out, &err), QTX_ERR_INVALID_ARGUMENT);
+}
+
+// The guard every entry point runs in, for each kind of exception.
+TEST(CApiGuard, MapsEachExceptionToAnErrorValue) {
+  using qtx::host::c_api::guarded;
+  qtx_error err;
+  EXPECT_EQ(guarded(&err, []() -> int { throw std::bad_alloc(); }), QTX_ERR_LOCAL);
+  EXPECT_STREQ(err.message, "out of memory");
+  EXPECT_EQ(guarded(&err, []() -> int { throw std::runtime_error("boom"); }), QTX_ERR_LOCAL);
+  EXPECT_STREQ(err.message, "internal error: boom");
+  EXPECT_EQ(guarded(&err, []() -> int { throw 42; }), QTX_ERR_LOCAL);
+  EXPECT_STREQ(err.message, "internal error: unknown exception");
+  EXPECT_EQ(err.guest_code, 0);
+  EXPECT_EQ(err.os_errno, 0);
+  EXPECT_EQ(guarded(nullptr, []() -> int { throw std::bad_alloc(); }), QTX_ERR_LOCAL);
+  EXPECT_EQ(qtx::host::c_api::guarded_or<int*>(nullptr, []() -> int* { throw std::bad_alloc(); }), nullptr);
 }
 
 }  // namespace

@@ -11,18 +11,40 @@
  *
  * Messages that have no C struct here (info, telemetry, every other
  * request) travel as proto3 JSON of the qtx.agent.v1 schema: see
- * qtx_agent_call_json(). */
+ * qtx_agent_call_json().
+ *
+ * ABI (docs/abi.md): libqtx-host.so.N keeps every function and struct
+ * layout of this header for as long as N stays the same. Option structs
+ * begin with struct_size: set it with their init function, which also
+ * zeroes every other field (zero asks for the default), so a program built
+ * against this header runs with later libraries of the same N. No C++
+ * exception leaves any function here. */
 #ifndef QTX_HOST_H
 #define QTX_HOST_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string.h>
+
 #if defined(QTX_HOST_BUILDING)
 #define QTX_C_API __attribute__((visibility("default")))
 #else
 #define QTX_C_API
 #endif
+
+/* Every function of the C API is noexcept when seen from C++. */
+#ifdef __cplusplus
+#define QTX_NOEXCEPT noexcept
+#else
+#define QTX_NOEXCEPT
+#endif
+
+/* The version of this header. qtx_version() gives the library's. */
+#define QTX_VERSION_MAJOR 0 /* the soname's: libqtx-host.so.0 */
+#define QTX_VERSION_MINOR 1
+#define QTX_VERSION_PATCH 0
+#define QTX_VERSION ((QTX_VERSION_MAJOR << 16) | (QTX_VERSION_MINOR << 8) | QTX_VERSION_PATCH)
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,7 +87,10 @@ typedef struct qtx_error {
 typedef struct qtx_manager qtx_manager;
 typedef struct qtx_agent qtx_agent;
 
+/* Initialise with qtx_agent_options_init(). Fields added in a later
+ * release go at the end, and their zero keeps the old behaviour. */
 typedef struct qtx_agent_options {
+  size_t struct_size;      /* sizeof(qtx_agent_options) as the caller was compiled */
   const char* socket_path; /* required */
   int listen;              /* 0: connect to QEMU's socket; 1: listen, QEMU connects (server=off) */
   /* 0 selects the default (in parentheses). */
@@ -80,35 +105,47 @@ typedef struct qtx_agent_options {
   void* user;
 } qtx_agent_options;
 
-QTX_C_API const char* qtx_error_kind_name(int kind);
-QTX_C_API const char* qtx_state_name(qtx_state state);
-QTX_C_API void qtx_free(void* p);
+/* Zeroes *options and sets struct_size: every default, no callbacks. */
+static inline void qtx_agent_options_init(qtx_agent_options* options) {
+  memset(options, 0, sizeof(*options));
+  options->struct_size = sizeof(*options);
+}
+
+/* The library's version, QTX_VERSION's encoding; its major is the soname's.
+ * A program may compare it with the QTX_VERSION it was built with. */
+QTX_C_API uint32_t qtx_version(void) QTX_NOEXCEPT;
+/* The same as "MAJOR.MINOR.PATCH"; static storage. */
+QTX_C_API const char* qtx_version_string(void) QTX_NOEXCEPT;
+
+QTX_C_API const char* qtx_error_kind_name(int kind) QTX_NOEXCEPT;
+QTX_C_API const char* qtx_state_name(qtx_state state) QTX_NOEXCEPT;
+QTX_C_API void qtx_free(void* p) QTX_NOEXCEPT;
 
 /* A manager: one I/O thread for all its agents. Freeing it closes them. */
-QTX_C_API qtx_manager* qtx_manager_new(void);
-QTX_C_API void qtx_manager_free(qtx_manager* manager);
+QTX_C_API qtx_manager* qtx_manager_new(void) QTX_NOEXCEPT;
+QTX_C_API void qtx_manager_free(qtx_manager* manager) QTX_NOEXCEPT;
 
 /* Starts connecting; NULL on error (QTX_ERR_ALREADY_EXISTS when the socket
  * already has an owner). Free with qtx_agent_free before the manager. */
-QTX_C_API qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* options, qtx_error* err);
+QTX_C_API qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* options, qtx_error* err) QTX_NOEXCEPT;
 /* Closes the connection; once it returns (off the I/O thread) no callback
  * of this agent runs any more. */
-QTX_C_API void qtx_agent_free(qtx_agent* agent);
-QTX_C_API qtx_state qtx_agent_state(const qtx_agent* agent);
-QTX_C_API int qtx_agent_wait_ready(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err);
+QTX_C_API void qtx_agent_free(qtx_agent* agent) QTX_NOEXCEPT;
+QTX_C_API qtx_state qtx_agent_state(const qtx_agent* agent) QTX_NOEXCEPT;
+QTX_C_API int qtx_agent_wait_ready(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err) QTX_NOEXCEPT;
 
 /* timeout_ms 0: no deadline. */
-QTX_C_API int qtx_agent_ping(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err);
+QTX_C_API int qtx_agent_ping(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err) QTX_NOEXCEPT;
 /* Any single-answer request as JSON, e.g. "{\"hostname_get\":{}}" or
  * "{\"power\":{\"action\":\"ACTION_REBOOT\"}}" (the fields of
  * qtx.agent.v1.Request); *response_json receives the Response's JSON. */
 QTX_C_API int qtx_agent_call_json(qtx_agent* agent, const char* request_json, uint32_t timeout_ms,
-                                  char** response_json, qtx_error* err);
+                                  char** response_json, qtx_error* err) QTX_NOEXCEPT;
 /* The identity from the last handshake (version, instance_id, boot_id,
  * capabilities) as JSON, or QTX_ERR_NOT_FOUND before the first one. */
-QTX_C_API int qtx_agent_identity_json(qtx_agent* agent, char** identity_json, qtx_error* err);
+QTX_C_API int qtx_agent_identity_json(qtx_agent* agent, char** identity_json, qtx_error* err) QTX_NOEXCEPT;
 /* The last telemetry sample as JSON, or QTX_ERR_NOT_FOUND when none came. */
-QTX_C_API int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_json, qtx_error* err);
+QTX_C_API int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_json, qtx_error* err) QTX_NOEXCEPT;
 
 /* Runs argv (NULL-terminated) in the guest with `stdin_len` bytes of stdin.
  * Output goes to on_output (stream 1: stdout, 2: stderr) as it arrives.
@@ -116,7 +153,7 @@ QTX_C_API int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_js
 QTX_C_API int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const char* stdin_data, size_t stdin_len,
                              uint32_t timeout_ms,
                              void (*on_output)(void* user, int stream, const char* data, size_t n), void* user,
-                             int* exit_code, int* signal, qtx_error* err);
+                             int* exit_code, int* signal, qtx_error* err) QTX_NOEXCEPT;
 
 /* The same with every field of qtx.agent.v1.ExecRequest, as JSON: env,
  * cwd, user, output_limit, merge_stderr, e.g.
@@ -128,17 +165,17 @@ QTX_C_API int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const ch
 QTX_C_API int qtx_agent_exec_json(qtx_agent* agent, const char* request_json, const char* stdin_data,
                                   size_t stdin_len, uint32_t timeout_ms,
                                   void (*on_output)(void* user, int stream, const char* data, size_t n), void* user,
-                                  char** result_json, qtx_error* err);
+                                  char** result_json, qtx_error* err) QTX_NOEXCEPT;
 
 /* File transfers between a local path and a guest path, sha256-checked
  * end to end; sha256_hex (65 bytes, may be NULL) receives the digest.
  * on_progress(user, bytes, total) may be NULL; total is 0 when unknown. */
 QTX_C_API int qtx_agent_upload(qtx_agent* agent, const char* local_path, const char* guest_path, uint32_t mode,
                                void (*on_progress)(void* user, uint64_t bytes, uint64_t total), void* user,
-                               char* sha256_hex, qtx_error* err);
+                               char* sha256_hex, qtx_error* err) QTX_NOEXCEPT;
 QTX_C_API int qtx_agent_download(qtx_agent* agent, const char* guest_path, const char* local_path,
                                  void (*on_progress)(void* user, uint64_t bytes, uint64_t total), void* user,
-                                 char* sha256_hex, qtx_error* err);
+                                 char* sha256_hex, qtx_error* err) QTX_NOEXCEPT;
 
 #ifdef __cplusplus
 }

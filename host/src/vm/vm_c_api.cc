@@ -19,9 +19,36 @@ std::vector<std::string> list(const char* const* items) {
   return v;
 }
 
+// The structs as released in 0.1: up to their last field then.
+constexpr std::size_t kSeedOldest = QTX_STRUCT_SIZE_UP_TO(qtx_vm_seed, search);
+constexpr std::size_t kUserOldest = QTX_STRUCT_SIZE_UP_TO(qtx_vm_user, sudo);
+
+// The seed in the library's layout, or the code read_struct left in *err.
+int read_seed(const qtx_vm_seed* caller, qtx_vm_seed* seed, std::vector<qtx_vm_user>* users, qtx_error* err) {
+  if (caller == nullptr) return fail(err, Error(ErrorKind::kInvalidArgument, "no seed given"));
+  if (int rc = read_struct(caller, kSeedOldest, "qtx_vm_seed", seed, err); rc != QTX_OK) return rc;
+  if (seed->n_users > 0 && seed->users == nullptr) {
+    return fail(err, Error(ErrorKind::kInvalidArgument, "n_users without users"));
+  }
+  // The array's stride is the caller's struct_size, which may differ from
+  // sizeof(qtx_vm_user) when the caller was built with another release.
+  const auto* base = reinterpret_cast<const unsigned char*>(seed->users);
+  const std::size_t stride = seed->n_users > 0 ? seed->users[0].struct_size : 0;
+  users->resize(seed->n_users);
+  for (std::size_t i = 0; i < seed->n_users; ++i) {
+    const auto* u = reinterpret_cast<const qtx_vm_user*>(base + i * stride);
+    if (u->struct_size != stride) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "users[" + std::to_string(i) +
+                                                              "].struct_size differs from users[0].struct_size"));
+    }
+    if (int rc = read_struct(u, kUserOldest, "qtx_vm_user", &(*users)[i], err); rc != QTX_OK) return rc;
+  }
+  seed->users = users->data();
+  return QTX_OK;
+}
+
+// `s` in the library's layout (read_seed).
 Result<vm::SeedOptions> seed_options(const qtx_vm_seed* s) {
-  if (s == nullptr) return Error(ErrorKind::kInvalidArgument, "no seed given");
-  if (s->n_users > 0 && s->users == nullptr) return Error(ErrorKind::kInvalidArgument, "n_users without users");
   if (s->network_mode < QTX_VM_NETWORK_NONE || s->network_mode > QTX_VM_NETWORK_STATIC) {
     return Error(ErrorKind::kInvalidArgument, "unknown network mode " + std::to_string(s->network_mode));
   }
@@ -53,7 +80,7 @@ Error missing(const char* what) { return Error(ErrorKind::kInvalidArgument, std:
 
 extern "C" {
 
-int qtx_vm_parse_size(const char* text, uint64_t* bytes, qtx_error* err) {
+int qtx_vm_parse_size(const char* text, uint64_t* bytes, qtx_error* err) noexcept {
   return guarded(err, [&] {
     if (text == nullptr || bytes == nullptr) return fail(err, missing("text or bytes"));
     auto r = vm::parse_size(text);
@@ -64,7 +91,7 @@ int qtx_vm_parse_size(const char* text, uint64_t* bytes, qtx_error* err) {
 }
 
 int qtx_vm_create_overlay(const char* backing, const char* output, uint64_t size_bytes, int flags, char** command,
-                          int* created, qtx_error* err) {
+                          int* created, qtx_error* err) noexcept {
   return guarded(err, [&] {
     if (backing == nullptr || output == nullptr) return fail(err, missing("backing or output"));
     vm::OverlayOptions o;
@@ -80,10 +107,13 @@ int qtx_vm_create_overlay(const char* backing, const char* output, uint64_t size
   });
 }
 
-int qtx_vm_render_seed(const qtx_vm_seed* seed, char** meta_data, char** user_data, char** network_config,
-                       qtx_error* err) {
+int qtx_vm_render_seed(const qtx_vm_seed* caller_seed, char** meta_data, char** user_data, char** network_config,
+                       qtx_error* err) noexcept {
   return guarded(err, [&] {
-    auto o = seed_options(seed);
+    qtx_vm_seed seed;
+    std::vector<qtx_vm_user> users;
+    if (int rc = read_seed(caller_seed, &seed, &users, err); rc != QTX_OK) return rc;
+    auto o = seed_options(&seed);
     if (!o) return fail(err, o.error());
     auto r = vm::render_seed(*o);
     if (!r) return fail(err, r.error());
@@ -94,11 +124,14 @@ int qtx_vm_render_seed(const qtx_vm_seed* seed, char** meta_data, char** user_da
   });
 }
 
-int qtx_vm_write_seed_iso(const qtx_vm_seed* seed, const char* output, int flags, char** instance_id, int* created,
-                          qtx_error* err) {
+int qtx_vm_write_seed_iso(const qtx_vm_seed* caller_seed, const char* output, int flags, char** instance_id,
+                          int* created, qtx_error* err) noexcept {
   return guarded(err, [&] {
     if (output == nullptr) return fail(err, missing("output"));
-    auto o = seed_options(seed);
+    qtx_vm_seed seed;
+    std::vector<qtx_vm_user> users;
+    if (int rc = read_seed(caller_seed, &seed, &users, err); rc != QTX_OK) return rc;
+    auto o = seed_options(&seed);
     if (!o) return fail(err, o.error());
     vm::SeedIsoOptions iso;
     iso.output = output;
@@ -112,7 +145,7 @@ int qtx_vm_write_seed_iso(const qtx_vm_seed* seed, const char* output, int flags
 }
 
 int qtx_vm_channel_wiring(const char* socket_path, const char* port, int host_listens, int format, char** text,
-                          qtx_error* err) {
+                          qtx_error* err) noexcept {
   return guarded(err, [&] {
     if (socket_path == nullptr || text == nullptr) return fail(err, missing("socket_path or text"));
     vm::ChannelOptions o;
@@ -136,7 +169,7 @@ int qtx_vm_channel_wiring(const char* socket_path, const char* port, int host_li
   });
 }
 
-int qtx_vm_wait_ready(const char* socket_path, uint32_t timeout_ms, int* seen, qtx_error* err) {
+int qtx_vm_wait_ready(const char* socket_path, uint32_t timeout_ms, int* seen, qtx_error* err) noexcept {
   return guarded(err, [&] {
     if (socket_path == nullptr) return fail(err, missing("socket_path"));
     auto r = vm::wait_ready(socket_path, ms(timeout_ms));
