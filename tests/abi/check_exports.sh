@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What libqtx-host.so exports, checked against the committed allow-list:
 #
-#   - the soname is libqtx-host.so.MAJOR and every export carries a version
-#     node of that major (QTX_HOST_MAJOR, QTX_HOST_MAJOR.N);
+#   - the soname is libqtx-host.so.MAJOR; the C API's symbols carry a
+#     version node of that major (QTX_HOST_MAJOR, or QTX_HOST_MAJOR.N for
+#     later additions), the C++ ones QTX_HOST_CXX_MAJOR.MINOR;
 #   - no GNU_UNIQUE object (those merge with a program's own copies);
 #   - nothing outside the C API (qtx_*), the C++ API (qtx::host) and the
 #     schema's message classes (qtx::agent::v1), with their typeinfo and
@@ -11,12 +12,16 @@
 #     one a line). The schema's classes are generated code whose exported
 #     inline functions vary by compiler, so only their namespace is checked.
 #
-#   tests/abi/check_exports.sh LIBRARY ALLOWLIST MAJOR [--update]
+#   tests/abi/check_exports.sh LIBRARY ALLOWLIST VERSION [--update]
 #
-# After adding an export on purpose, regenerate the list and commit it:
-#   tests/abi/check_exports.sh build/lib/libqtx-host.so tests/abi/libqtx-host.symbols 0 --update
+# VERSION is the project's (MAJOR.MINOR.PATCH). After adding an export on
+# purpose, regenerate the list and commit it:
+#   tests/abi/check_exports.sh build/lib/libqtx-host.so tests/abi/libqtx-host.symbols 0.1.0 --update
 set -euo pipefail
-lib=$1 list=$2 major=$3 mode=${4:-check}
+lib=$1 list=$2 version=$3 mode=${4:-check}
+major=${version%%.*}
+minor=${version#*.}
+minor=${minor%%.*}
 status=0
 problem() {
   echo "FAIL: $*" >&2
@@ -26,13 +31,17 @@ problem() {
 soname=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = "libqtx-host.so.$major" ] || problem "soname is '$soname', not libqtx-host.so.$major"
 
-# nm -D lines: "VALUE TYPE NAME@@VERSION", or "VALUE A NODE" for a version node.
+# nm -D lines: "VALUE TYPE NAME@@NODE", or "VALUE A NODE" for a version node.
 raw=$(nm -D --defined-only "$lib")
+c_node="QTX_HOST_${major}(\.[0-9]+)?"
+cxx_node="QTX_HOST_CXX_${major}\.${minor}"
 nodes=$(awk '$2 == "A" { print $3 }' <<<"$raw")
-bad_nodes=$(grep -Ev "^QTX_HOST_${major}(\.[0-9]+)?$" <<<"$nodes" || true)
-[ -z "$bad_nodes" ] || problem "version nodes outside QTX_HOST_$major: $bad_nodes"
-unversioned=$(awk '$2 != "A" && $3 !~ /@@QTX_HOST_/ { print $3 }' <<<"$raw")
-[ -z "$unversioned" ] || problem "exports without a QTX_HOST_ version: $unversioned"
+bad_nodes=$(grep -Ev "^($c_node|$cxx_node)$" <<<"$nodes" || true)
+[ -z "$bad_nodes" ] || problem "version nodes other than QTX_HOST_$major[.N] and QTX_HOST_CXX_$major.$minor: $bad_nodes"
+misversioned=$(awk '$2 != "A" { print $3 }' <<<"$raw" |
+  grep -Ev "^(qtx_[a-z0-9_]+@@$c_node|_Z.*@@$cxx_node)$" || true)
+[ -z "$misversioned" ] || problem "exports outside their version node (C: QTX_HOST_$major, C++: QTX_HOST_CXX_$major.$minor):
+$misversioned"
 unique=$(awk '$2 == "u" { print $3 }' <<<"$raw" | c++filt)
 [ -z "$unique" ] || problem "GNU_UNIQUE objects exported: $unique"
 
@@ -48,7 +57,7 @@ if [ "$mode" = "--update" ]; then
   {
     echo "# The C API and qtx::host symbols libqtx-host.so exports (nm -D --demangle, sorted)."
     echo "# Regenerate after adding an export on purpose (docs/abi.md):"
-    echo "#   tests/abi/check_exports.sh build/lib/libqtx-host.so tests/abi/libqtx-host.symbols $major --update"
+    echo "#   tests/abi/check_exports.sh build/lib/libqtx-host.so tests/abi/libqtx-host.symbols $version --update"
     echo "$exported"
   } >"$list"
   echo "wrote $(wc -l <<<"$exported") symbols to $list"
@@ -63,7 +72,7 @@ $added"
 [ -z "$removed" ] || problem "in $list but no longer exported (an ABI break within soname $major):
 $removed"
 if [ "$status" -ne 0 ]; then
-  echo "An intended change: tests/abi/check_exports.sh $lib $list $major --update" >&2
+  echo "An intended change: tests/abi/check_exports.sh $lib $list $version --update" >&2
   exit 1
 fi
 echo "ok: $(wc -l <<<"$exported") C API and qtx::host symbols as listed," \
