@@ -9,7 +9,6 @@
 #include <qtx/host.h>
 
 #include <stdio.h>
-#include <string.h>
 
 /* Runs on the manager's I/O thread: print and return, never block. `cause`
  * is only valid during the call. */
@@ -45,13 +44,18 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  /* The library may be newer than the header this was built with, never of
+   * another major (the soname sees to that). */
+  printf("libqtx-host %s (built against %d.%d.%d)\n", qtx_version_string(), QTX_VERSION_MAJOR, QTX_VERSION_MINOR,
+         QTX_VERSION_PATCH);
+
   manager = qtx_manager_new();
   if (manager == NULL) {
     fprintf(stderr, "qtx_manager_new: out of memory\n");
     return 1;
   }
 
-  memset(&options, 0, sizeof options); /* 0 selects every default */
+  qtx_agent_options_init(&options); /* sets struct_size; 0 selects every default */
   options.socket_path = argv[1];
   options.on_state = on_state;
   agent = qtx_agent_add(manager, &options, &err);
