@@ -125,7 +125,6 @@ qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* caller_o
         try {
           converted = json_codec().message_to_json(s, &json);
         } catch (...) {
-          converted = false;
         }
         if (converted) cb(user, json.c_str());
       };
@@ -138,9 +137,8 @@ qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* caller_o
   return out;
 }
 
-// close() only posts to the I/O thread and waits; should it ever throw, the
-// handle is still released and the Agent closes once its last reference
-// (the manager's) goes.
+// close() posts to the I/O thread and waits; should it throw (it allocates),
+// the handle is still released and the Agent closes with its manager.
 void qtx_agent_free(qtx_agent* agent) noexcept {
   if (agent == nullptr) return;
   guarded(nullptr, [&] {
