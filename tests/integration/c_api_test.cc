@@ -358,6 +358,9 @@ TEST_F(CApi, SeedUsersShareOneStructSize) {
   users[1].struct_size = sizeof(qtx_vm_user) - 8;
   EXPECT_EQ(qtx_vm_render_seed(&seed, nullptr, nullptr, nullptr, &err), QTX_ERR_INVALID_ARGUMENT);
   EXPECT_STREQ(err.message, "users[1].struct_size differs from users[0].struct_size");
+  users[0].struct_size = sizeof(qtx_vm_user) - 4;  // would misalign users[1]
+  EXPECT_EQ(qtx_vm_render_seed(&seed, nullptr, nullptr, nullptr, &err), QTX_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err.message, "users[0].struct_size is not a size of qtx_vm_user");
 }
 
 // An input on which the C++ code underneath throws: the entry point answers

@@ -24,8 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include <string.h>
+#include <string.h> /* memset, for the init functions */
 
 #if defined(QTX_HOST_BUILDING)
 #define QTX_C_API __attribute__((visibility("default")))

@@ -34,6 +34,9 @@ int read_seed(const qtx_vm_seed* caller, qtx_vm_seed* seed, std::vector<qtx_vm_u
   // sizeof(qtx_vm_user) when the caller was built with another release.
   const auto* base = reinterpret_cast<const unsigned char*>(seed->users);
   const std::size_t stride = seed->n_users > 0 ? seed->users[0].struct_size : 0;
+  if (stride % alignof(qtx_vm_user) != 0) {
+    return fail(err, Error(ErrorKind::kInvalidArgument, "users[0].struct_size is not a size of qtx_vm_user"));
+  }
   users->resize(seed->n_users);
   for (std::size_t i = 0; i < seed->n_users; ++i) {
     const auto* u = reinterpret_cast<const qtx_vm_user*>(base + i * stride);
