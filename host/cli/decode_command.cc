@@ -11,7 +11,6 @@
 namespace qtx::cli {
 
 using json::EnvelopeJson;
-using json::json_quote;
 namespace {
 
 class PrintingHandler : public wire::FrameDecoder::Handler {

@@ -39,7 +39,4 @@ class EnvelopeJson {
   std::unique_ptr<Impl> impl_;
 };
 
-// `s` as a JSON string literal, quotes included.
-std::string json_quote(std::string_view s);
-
 }  // namespace qtx::json
