@@ -1,11 +1,17 @@
 // Messages of the schema as JSON, for the qtx tool and the C API. Uses the full protobuf runtime
 // over the schema's embedded descriptor set, so the generated (lite) classes
 // need no reflection.
+//
+// Compiled into libqtx-host only, and exported from it for the qtx tool, so
+// the codec and the schema's descriptors are linked once. Not installed: not
+// part of the library's API.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include "qtx/host/export.h"
 
 namespace google::protobuf {
 class MessageLite;
@@ -13,7 +19,7 @@ class MessageLite;
 
 namespace qtx::json {
 
-class EnvelopeJson {
+class QTX_HOST_API EnvelopeJson {
  public:
   EnvelopeJson();
   ~EnvelopeJson();
