@@ -11,6 +11,7 @@ PACKAGES="
   protobuf-compiler libprotobuf-dev
   libasio-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  nettle-dev
   clang-14 libclang-rt-14-dev
   libcli11-dev libtomlplusplus-dev libcrypt-dev
   qemu-system-x86 busybox-static cpio xz-utils

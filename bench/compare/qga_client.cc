@@ -6,19 +6,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "qtx/base64.h"
+#include "qtx/quote.h"
+
 namespace qtx::bench {
-namespace {
-
-std::string quote(const std::string& s) {
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') q += '\\';
-    q += c;
-  }
-  return q + "\"";
-}
-
-}  // namespace
 
 QgaClient::QgaClient(int fd) : fd_(fd) {}
 QgaClient::~QgaClient() { ::close(fd_); }
@@ -116,7 +107,7 @@ bool QgaClient::pipelined(const std::string& json_command, int n, int window, st
 
 bool QgaClient::read_file(const std::string& guest_path, std::size_t chunk, std::string* out, std::string* error) {
   google::protobuf::Value v;
-  if (!call("{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":" + quote(guest_path) + ",\"mode\":\"r\"}}", &v,
+  if (!call("{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":" + json_quote(guest_path) + ",\"mode\":\"r\"}}", &v,
             error)) {
     return false;
   }
@@ -142,7 +133,7 @@ bool QgaClient::read_file(const std::string& guest_path, std::size_t chunk, std:
 bool QgaClient::write_file(const std::string& guest_path, const std::string& data, std::size_t chunk,
                            std::string* error) {
   google::protobuf::Value v;
-  if (!call("{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":" + quote(guest_path) + ",\"mode\":\"w\"}}", &v,
+  if (!call("{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":" + json_quote(guest_path) + ",\"mode\":\"w\"}}", &v,
             error)) {
     return false;
   }
@@ -161,10 +152,10 @@ bool QgaClient::write_file(const std::string& guest_path, const std::string& dat
 bool QgaClient::exec(const std::string& path, const std::vector<std::string>& args, int* exit_code, std::string* out,
                      std::string* error) {
   std::string argv = "[";
-  for (const auto& a : args) argv += (argv.size() > 1 ? "," : "") + quote(a);
+  for (const auto& a : args) argv += (argv.size() > 1 ? "," : "") + json_quote(a);
   argv += "]";
   google::protobuf::Value v;
-  if (!call("{\"execute\":\"guest-exec\",\"arguments\":{\"path\":" + quote(path) + ",\"arg\":" + argv +
+  if (!call("{\"execute\":\"guest-exec\",\"arguments\":{\"path\":" + json_quote(path) + ",\"arg\":" + argv +
                 ",\"capture-output\":true}}",
             &v, error)) {
     return false;
@@ -187,57 +178,6 @@ bool QgaClient::exec(const std::string& path, const std::vector<std::string>& ar
     }
     return true;
   }
-}
-
-std::string base64_encode(const std::string& in) {
-  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[n >> 18];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i < in.size()) {
-    unsigned n = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) n |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += kAlphabet[n >> 18];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-bool base64_decode(const std::string& in, std::string* out) {
-  static signed char table[256];
-  static bool init = [] {
-    std::memset(table, -1, sizeof(table));
-    const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; i < 64; ++i) table[static_cast<unsigned char>(a[i])] = static_cast<signed char>(i);
-    return true;
-  }();
-  (void)init;
-  out->clear();
-  out->reserve(in.size() / 4 * 3);
-  unsigned acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    const int v = table[static_cast<unsigned char>(c)];
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return true;
 }
 
 }  // namespace qtx::bench

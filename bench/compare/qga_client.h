@@ -45,7 +45,4 @@ class QgaClient {
   std::uint64_t sync_id_ = 1000;
 };
 
-std::string base64_encode(const std::string& in);
-bool base64_decode(const std::string& in, std::string* out);
-
 }  // namespace qtx::bench

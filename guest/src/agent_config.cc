@@ -14,7 +14,7 @@
 #include <toml++/toml.h>
 
 #include "dispatcher.h"
-#include "qtx/printable.h"
+#include "qtx/quote.h"
 
 namespace qtx::agent {
 namespace {

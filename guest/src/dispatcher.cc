@@ -11,7 +11,7 @@
 #include "handlers/handlers.h"
 #include "reply.h"
 #include "session.h"
-#include "qtx/printable.h"
+#include "qtx/quote.h"
 
 namespace qtx::agent {
 namespace {

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <string>
 
-#include "qtx/printable.h"
+#include "qtx/quote.h"
 
 namespace qtx::agent {
 namespace {

@@ -20,14 +20,13 @@
 #include <thread>
 
 #include "envelope_json.h"
-#include "guest_text.h"
 #include "qtx/host/manager.h"
 #include "qtx/host/vm.h"
+#include "qtx/quote.h"
 
 namespace qtx::cli {
 
-using json::EnvelopeJson;
-using json::json_quote;
+using host::json::EnvelopeJson;
 namespace {
 
 namespace v1 = ::qtx::agent::v1;

@@ -10,8 +10,7 @@
 
 namespace qtx::cli {
 
-using json::EnvelopeJson;
-using json::json_quote;
+using host::json::EnvelopeJson;
 namespace {
 
 class PrintingHandler : public wire::FrameDecoder::Handler {

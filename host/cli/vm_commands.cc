@@ -7,9 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "envelope_json.h"
-#include "guest_text.h"
 #include "qtx/host/vm.h"
+#include "qtx/quote.h"
 
 namespace qtx::cli {
 namespace {
@@ -17,7 +16,6 @@ namespace {
 namespace vm = host::vm;
 using host::Error;
 using host::ErrorKind;
-using json::json_quote;
 
 constexpr int kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitNoAgent = 3;
 

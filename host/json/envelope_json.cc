@@ -8,8 +8,9 @@
 #include <stdexcept>
 
 #include "qtx/proto/descriptor_set.h"
+#include "qtx/quote.h"
 
-namespace qtx::json {
+namespace qtx::host::json {
 
 namespace pb = google::protobuf;
 
@@ -103,40 +104,4 @@ bool EnvelopeJson::json_to_message(std::string_view json, pb::MessageLite* messa
   return true;
 }
 
-std::string json_quote(std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    // A C1 control (U+0080..U+009F) in UTF-8 is escaped too, as the
-    // protobuf JSON printer does: the text stays exact, and a terminal
-    // showing the JSON gets no control from it.
-    if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
-        static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
-      const auto c1 = static_cast<unsigned char>(s[++i]);
-      out += "\\u00";
-      out += kHex[c1 >> 4];
-      out += kHex[c1 & 15];
-      continue;
-    }
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
-}  // namespace qtx::json
+}  // namespace qtx::host::json

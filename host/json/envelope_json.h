@@ -1,19 +1,25 @@
 // Messages of the schema as JSON, for the qtx tool and the C API. Uses the full protobuf runtime
 // over the schema's embedded descriptor set, so the generated (lite) classes
 // need no reflection.
+//
+// Compiled into libqtx-host only, and exported from it for the qtx tool, so
+// the codec and the schema's descriptors are linked once. Not installed: not
+// part of the library's API.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "qtx/host/export.h"
+
 namespace google::protobuf {
 class MessageLite;
 }
 
-namespace qtx::json {
+namespace qtx::host::json {
 
-class EnvelopeJson {
+class QTX_HOST_API EnvelopeJson {
  public:
   EnvelopeJson();
   ~EnvelopeJson();
@@ -39,7 +45,4 @@ class EnvelopeJson {
   std::unique_ptr<Impl> impl_;
 };
 
-// `s` as a JSON string literal, quotes included.
-std::string json_quote(std::string_view s);
-
-}  // namespace qtx::json
+}  // namespace qtx::host::json

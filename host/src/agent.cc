@@ -11,6 +11,7 @@
 
 #include "calls.h"
 #include "link.h"
+#include "qtx/unique_fd.h"
 
 namespace qtx::host {
 namespace {
@@ -44,14 +45,6 @@ CallId refuse(Link& link, Callback<T> done, Error error) {
 Error local_errno(const std::string& what, int err) {
   return Error(ErrorKind::kLocal, what + ": " + std::strerror(err), 0, err);
 }
-
-// Owns a file descriptor shared by a source/sink and its completion.
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 }  // namespace
 
@@ -174,15 +167,15 @@ CallId Agent::upload(UploadSource source, std::uint64_t total, const v1::FileWri
 
 Result<TransferResult> Agent::upload_file(const std::string& local_path, const v1::FileWriteRequest& request,
                                           TransferOptions transfer, CallOptions options) {
-  auto fd = std::make_shared<Fd>();
-  fd->fd = ::open(local_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd->fd < 0) return local_errno(local_path, errno);
+  // Shared by the source and its completion; closed when the last lets go.
+  auto fd = std::make_shared<UniqueFd>(::open(local_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd->valid()) return local_errno(local_path, errno);
   struct stat st;
-  if (::fstat(fd->fd, &st) != 0) return local_errno(local_path, errno);
+  if (::fstat(fd->get(), &st) != 0) return local_errno(local_path, errno);
   if (S_ISDIR(st.st_mode)) return Error(ErrorKind::kLocal, local_path + ": is a directory");
   UploadSource source = [fd, local_path](char* buf, std::size_t n) -> Result<std::size_t> {
     for (;;) {
-      ssize_t r = ::read(fd->fd, buf, n);
+      ssize_t r = ::read(fd->get(), buf, n);
       if (r >= 0) return static_cast<std::size_t>(r);
       if (errno != EINTR) return local_errno("reading " + local_path, errno);
     }
@@ -225,13 +218,12 @@ Result<TransferResult> Agent::download_file(const v1::FileReadRequest& request, 
                                             TransferOptions transfer, CallOptions options) {
   // Into a temporary beside the target, renamed over it on success.
   std::string tmp = local_path + ".qtx-partial-XXXXXX";
-  auto fd = std::make_shared<Fd>();
-  fd->fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-  if (fd->fd < 0) return local_errno("creating a temporary beside " + local_path, errno);
-  ::fchmod(fd->fd, 0644);
+  auto fd = std::make_shared<UniqueFd>(::mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd->valid()) return local_errno("creating a temporary beside " + local_path, errno);
+  ::fchmod(fd->get(), 0644);
   DownloadSink sink = [fd, tmp](std::string_view data) -> Result<void> {
     while (!data.empty()) {
-      ssize_t w = ::write(fd->fd, data.data(), data.size());
+      ssize_t w = ::write(fd->get(), data.data(), data.size());
       if (w < 0) {
         if (errno == EINTR) continue;
         return local_errno("writing " + tmp, errno);
@@ -243,7 +235,7 @@ Result<TransferResult> Agent::download_file(const v1::FileReadRequest& request, 
   Result<TransferResult> r = block<TransferResult>(*link_, [&](Callback<TransferResult> cb) {
     download(request, std::move(sink), std::move(transfer), options, std::move(cb));
   });
-  if (r && ::fsync(fd->fd) != 0) r = local_errno("writing " + tmp, errno);
+  if (r && ::fsync(fd->get()) != 0) r = local_errno("writing " + tmp, errno);
   if (r && ::rename(tmp.c_str(), local_path.c_str()) != 0) r = local_errno("renaming to " + local_path, errno);
   if (!r) ::unlink(tmp.c_str());
   return r;

@@ -31,8 +31,8 @@ static_assert(QTX_ERR_CLOSED == static_cast<int>(ErrorKind::kClosed), "C and C++
 static_assert(QTX_STATE_CLOSED == static_cast<int>(qtx::host::State::kClosed), "C and C++ states must agree");
 
 // One schema pool for every JSON conversion; lookups are thread-safe.
-qtx::json::EnvelopeJson& json_codec() {
-  static qtx::json::EnvelopeJson codec;
+qtx::host::json::EnvelopeJson& json_codec() {
+  static qtx::host::json::EnvelopeJson codec;
   return codec;
 }
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "link.h"
-#include "qtx/printable.h"
+#include "qtx/quote.h"
 
 namespace qtx::host::detail {
 namespace {

@@ -11,7 +11,7 @@
 #include "calls.h"
 #include "qtx/wire/envelope_codec.h"
 #include "qtx/wire/format.h"
-#include "qtx/printable.h"
+#include "qtx/quote.h"
 
 namespace qtx::host::detail {
 namespace {

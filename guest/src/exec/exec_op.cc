@@ -23,7 +23,7 @@
 #include "reply.h"
 #include "session.h"
 #include "system/accounts.h"
-#include "qtx/printable.h"
+#include "qtx/quote.h"
 
 extern char** environ;
 

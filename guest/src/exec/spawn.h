@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "util/unique_fd.h"
+#include "qtx/unique_fd.h"
 
 namespace qtx::agent {
 

@@ -15,7 +15,7 @@
 #include "files/file_ops.h"
 #include "files/path_policy.h"
 #include "operation.h"
-#include "qtx/printable.h"
+#include "qtx/quote.h"
 #include "qtx/wire/sha256.h"
 #include "reply.h"
 #include "session.h"

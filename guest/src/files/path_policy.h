@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "qtx/agent/v1/error.pb.h"
-#include "util/unique_fd.h"
+#include "qtx/unique_fd.h"
 
 namespace qtx::agent {
 

@@ -23,7 +23,7 @@
 #include "agent_context.h"
 #include "exec/spawn.h"
 #include "logging.h"
-#include "qtx/printable.h"
+#include "qtx/quote.h"
 #include "reply.h"
 #include "system/atomic_file.h"
 #include "telemetry/collector.h"

@@ -25,7 +25,7 @@
 #include "exec/spawn.h"
 #include "freeze/freeze_manager.h"
 #include "handlers.h"
-#include "qtx/printable.h"
+#include "qtx/quote.h"
 #include "reply.h"
 #include "session.h"
 #include "system/atomic_file.h"

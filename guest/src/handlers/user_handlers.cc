@@ -27,8 +27,8 @@
 #include "system/accounts.h"
 #include "system/atomic_file.h"
 #include "telemetry/collector.h"
-#include "util/unique_fd.h"
-#include "qtx/printable.h"
+#include "qtx/quote.h"
+#include "qtx/unique_fd.h"
 
 namespace qtx::agent {
 namespace {

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "util/unique_fd.h"
+#include "qtx/unique_fd.h"
 
 namespace qtx::agent {
 

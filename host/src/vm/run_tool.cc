@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "qtx/quote.h"
+
 extern char** environ;
 
 namespace qtx::host::vm {
@@ -107,21 +109,7 @@ std::string shell_join(const std::vector<std::string>& argv) {
   std::string line;
   for (const auto& a : argv) {
     if (!line.empty()) line += ' ';
-    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                         "0123456789_-+=./:,@%") == std::string::npos;
-    if (plain) {
-      line += a;
-      continue;
-    }
-    line += '\'';
-    for (char c : a) {
-      if (c == '\'') {
-        line += "'\\''";
-      } else {
-        line += c;
-      }
-    }
-    line += '\'';
+    line += shell_quote(a);
   }
   return line;
 }

@@ -6,33 +6,12 @@
 #include <string>
 
 #include "qtx/host/vm.h"
+#include "qtx/quote.h"
 #include "qtx/wire/sha256.h"
 #include "vm/seed_checks.h"
 
 namespace qtx::host::vm {
 namespace {
-
-std::string quote(const std::string& s) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string q = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': q += "\\\""; break;
-      case '\\': q += "\\\\"; break;
-      case '\n': q += "\\n"; break;
-      case '\t': q += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          q += "\\x";
-          q += kHex[c >> 4];
-          q += kHex[c & 15];
-        } else {
-          q += static_cast<char>(c);
-        }
-    }
-  }
-  return q + "\"";
-}
 
 Error invalid(const std::string& what, const std::string& value, const std::string& why) {
   return Error(ErrorKind::kInvalidArgument, what + " \"" + value + "\" " + why);
@@ -96,28 +75,28 @@ Result<std::string> render_network(const NetworkConfig& n) {
   if (!n.mac.empty()) {
     std::string lower = n.mac;
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    y += "    match:\n      macaddress: " + quote(lower) + "\n";
+    y += "    match:\n      macaddress: " + yaml_quote(lower) + "\n";
   } else {
-    y += "    match:\n      name: " + quote(n.interface) + "\n";
+    y += "    match:\n      name: " + yaml_quote(n.interface) + "\n";
   }
   y += std::string("    dhcp4: ") + (is_static ? "false" : "true") + "\n";
   if (is_static) {
     y += "    addresses:\n";
-    for (const auto& a : n.addresses) y += "      - " + quote(a) + "\n";
+    for (const auto& a : n.addresses) y += "      - " + yaml_quote(a) + "\n";
     // gateway4/6 rather than a default route: every renderer of every
     // cloud-init in use (ENI, networkd, netplan, sysconfig) takes them.
-    if (!n.gateway4.empty()) y += "    gateway4: " + quote(n.gateway4) + "\n";
-    if (!n.gateway6.empty()) y += "    gateway6: " + quote(n.gateway6) + "\n";
+    if (!n.gateway4.empty()) y += "    gateway4: " + yaml_quote(n.gateway4) + "\n";
+    if (!n.gateway6.empty()) y += "    gateway6: " + yaml_quote(n.gateway6) + "\n";
   }
   if (!n.dns.empty() || !n.search.empty()) {
     y += "    nameservers:\n";
     if (!n.dns.empty()) {
       y += "      addresses:\n";
-      for (const auto& d : n.dns) y += "        - " + quote(d) + "\n";
+      for (const auto& d : n.dns) y += "        - " + yaml_quote(d) + "\n";
     }
     if (!n.search.empty()) {
       y += "      search:\n";
-      for (const auto& s : n.search) y += "        - " + quote(s) + "\n";
+      for (const auto& s : n.search) y += "        - " + yaml_quote(s) + "\n";
     }
   }
   return y;
@@ -126,21 +105,21 @@ Result<std::string> render_network(const NetworkConfig& n) {
 Result<std::string> render_user_data(const SeedOptions& o) {
   std::string y = "#cloud-config\n# Written by qtx: first-boot setup of this VM and its guest agent.\n";
   const auto dot = o.hostname.find('.');
-  y += "hostname: " + quote(o.hostname.substr(0, dot)) + "\n";
-  if (dot != std::string::npos) y += "fqdn: " + quote(o.hostname) + "\n";
+  y += "hostname: " + yaml_quote(o.hostname.substr(0, dot)) + "\n";
+  if (dot != std::string::npos) y += "fqdn: " + yaml_quote(o.hostname) + "\n";
   y += "manage_etc_hosts: true\n";
   if (!o.users.empty()) {
     y += "users:\n";
     for (const auto& u : o.users) {
       if (auto why = checks::user_name(u.name); !why.empty()) return invalid("user name", u.name, why);
-      y += "  - name: " + quote(u.name) + "\n    shell: \"/bin/bash\"\n";
+      y += "  - name: " + yaml_quote(u.name) + "\n    shell: \"/bin/bash\"\n";
       if (u.password_hash.empty()) {
         y += "    lock_passwd: true\n";
       } else {
         if (auto why = checks::password_hash(u.password_hash); !why.empty()) {
           return Error(ErrorKind::kInvalidArgument, "the password of " + u.name + " " + why);
         }
-        y += "    lock_passwd: false\n    passwd: " + quote(u.password_hash) + "\n";
+        y += "    lock_passwd: false\n    passwd: " + yaml_quote(u.password_hash) + "\n";
       }
       if (u.sudo) y += "    sudo: \"ALL=(ALL) NOPASSWD:ALL\"\n";
       if (!u.ssh_authorized_keys.empty()) {
@@ -150,7 +129,7 @@ Result<std::string> render_user_data(const SeedOptions& o) {
             return Error(ErrorKind::kInvalidArgument,
                          "SSH key " + std::to_string(&k - u.ssh_authorized_keys.data() + 1) + " of " + u.name + " " + why);
           }
-          y += "      - " + quote(k) + "\n";
+          y += "      - " + yaml_quote(k) + "\n";
         }
       }
     }
@@ -164,7 +143,7 @@ Result<std::string> render_user_data(const SeedOptions& o) {
     y += "package_update: true\npackages:\n";
     for (const auto& p : o.packages) {
       if (auto why = checks::package(p); !why.empty()) return invalid("package", p, why);
-      y += "  - " + quote(p) + "\n";
+      y += "  - " + yaml_quote(p) + "\n";
     }
   }
   if (o.grow_root) {
@@ -178,7 +157,7 @@ Result<std::string> render_user_data(const SeedOptions& o) {
     if (auto why = checks::volume_label(o.agent_iso_label); !why.empty()) {
       return invalid("agent ISO volume id", o.agent_iso_label, why);
     }
-    y += "runcmd:\n  - [\"sh\", \"-c\", " + quote(install_command(o.agent_iso_label)) + "]\n";
+    y += "runcmd:\n  - [\"sh\", \"-c\", " + yaml_quote(install_command(o.agent_iso_label)) + "]\n";
   }
   return y;
 }
@@ -212,7 +191,7 @@ Result<SeedFiles> render_seed(const SeedOptions& o) {
     id = "qtx-" + wire::Sha256::hex(h.finish()).substr(0, 16);
   }
   files.instance_id = id;
-  files.meta_data = "instance-id: " + quote(id) + "\nlocal-hostname: " + quote(o.hostname.substr(0, o.hostname.find('.'))) + "\n";
+  files.meta_data = "instance-id: " + yaml_quote(id) + "\nlocal-hostname: " + yaml_quote(o.hostname.substr(0, o.hostname.find('.'))) + "\n";
   return files;
 }
 

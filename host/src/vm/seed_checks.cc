@@ -7,6 +7,8 @@
 #include <cstring>
 #include <vector>
 
+#include "qtx/base64.h"
+
 namespace qtx::host::vm::checks {
 namespace {
 
@@ -18,42 +20,6 @@ bool all_of(const std::string& s, const char* extra, bool lower_only = false) {
                                 : is_alnum(c)) ||
                     std::strchr(extra, c) != nullptr;
     if (!ok || c == '\0') return false;
-  }
-  return true;
-}
-
-// Standard base64 with padding; false on anything else.
-bool base64_decode(const std::string& in, std::string* out) {
-  if (in.empty() || in.size() % 4 != 0) return false;
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  out->clear();
-  for (std::size_t i = 0; i < in.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int j = 0; j < 4; ++j) {
-      const char c = in[i + j];
-      if (c == '=') {
-        if (i + 4 != in.size() || j < 2) return false;
-        v[j] = 0;
-        ++pad;
-      } else {
-        if (pad > 0) return false;
-        v[j] = value(c);
-        if (v[j] < 0) return false;
-      }
-    }
-    const std::uint32_t n = (static_cast<std::uint32_t>(v[0]) << 18) | (static_cast<std::uint32_t>(v[1]) << 12) |
-                            (static_cast<std::uint32_t>(v[2]) << 6) | static_cast<std::uint32_t>(v[3]);
-    out->push_back(static_cast<char>(n >> 16));
-    if (pad < 2) out->push_back(static_cast<char>((n >> 8) & 0xff));
-    if (pad < 1) out->push_back(static_cast<char>(n & 0xff));
   }
   return true;
 }
@@ -112,7 +78,7 @@ std::string ssh_public_key(const std::string& key) {
   for (const char* t : kTypes) known = known || parts[0] == t;
   if (!known) return "has an unknown key type \"" + parts[0] + "\" (ssh-ed25519, ssh-rsa, ecdsa-sha2-*, sk-*)";
   std::string blob;
-  if (!base64_decode(parts[1], &blob)) return "has a key body that is not base64";
+  if (!qtx::base64_decode(parts[1], &blob)) return "has a key body that is not base64";
   // The blob starts with the type as an SSH string: u32 length, bytes.
   if (blob.size() < 4) return "has a key body too short to be a key";
   const std::uint32_t n = (static_cast<std::uint32_t>(static_cast<unsigned char>(blob[0])) << 24) |

@@ -1,4 +1,7 @@
-// SHA-256 (FIPS 180-4), for end-to-end checks of file transfers on both sides.
+// SHA-256 (FIPS 180-4), for end-to-end checks of file transfers on both
+// sides. Nettle's implementation (docs/benchmarks.md, "SHA-256: Nettle's"):
+// this header keeps Nettle's headers out of its users; the state is
+// Nettle's sha256_ctx, held in ctx_ (its size checked when sha256.cc builds).
 #pragma once
 
 #include <array>
@@ -23,18 +26,8 @@ class Sha256 {
   static std::string bytes(const Digest& d) { return std::string(reinterpret_cast<const char*>(d.data()), d.size()); }
 
  private:
-  std::array<std::uint32_t, 8> h_;
-  std::uint64_t length_ = 0;  // bytes hashed
-  std::array<std::uint8_t, 64> buf_{};
-  std::size_t buffered_ = 0;
+  // A struct sha256_ctx: plain C data, so copying the bytes copies the state.
+  alignas(8) unsigned char ctx_[112];
 };
-
-namespace detail {
-// Compression of n 64-byte blocks into state h: the portable code, and the
-// dispatcher that uses the CPU's SHA extensions when present.
-void sha256_blocks_portable(std::uint32_t* h, const std::uint8_t* p, std::size_t n);
-void sha256_blocks(std::uint32_t* h, const std::uint8_t* p, std::size_t n);
-bool sha256_accelerated();
-}  // namespace detail
 
 }  // namespace qtx::wire

@@ -1,11 +1,11 @@
-// UniqueFd: owns one file descriptor and closes it.
+// UniqueFd: owns one file descriptor and closes it. Move-only; -1 is empty.
 #pragma once
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace qtx::agent {
+namespace qtx {
 
 class UniqueFd {
  public:
@@ -22,7 +22,10 @@ class UniqueFd {
 
   int get() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
+  // Gives up ownership: the caller closes what this returns.
   int release() { return std::exchange(fd_, -1); }
+  // Closes the descriptor held (its close() error is dropped: nothing
+  // written through a descriptor is checked here) and takes `fd`.
   void reset(int fd = -1) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
@@ -32,4 +35,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace qtx::agent
+}  // namespace qtx
