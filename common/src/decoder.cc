@@ -15,7 +15,7 @@ constexpr std::size_t kRetainedCapacity = 256 * 1024;
 constexpr std::size_t kRetainedCheckpoints = kRetainedCapacity / kSealCheckpointSpacing;
 
 // kMaxHashedPerByteFed counts at most one seal check per 9 bytes: a candidate
-// that reaches one has "QTX1", a length and the seal's tag, and the next
+// that reaches one has the magic, a length and the seal's tag, and the next
 // magic cannot start inside those 9 bytes because the tag is no byte of the
 // magic and a length at or below the limit has no 'Q' in its first byte.
 static_assert(kMagic[0] != kSealTag && kMagic[1] != kSealTag && kMagic[2] != kSealTag && kMagic[3] != kSealTag);
