@@ -215,7 +215,8 @@ class MirrorHandler : public qtx::wire::FrameDecoder::Handler {
  public:
   bool on_frame(std::string_view payload, std::uint64_t) override {
     if (!qtx::wire::parse_sealed_envelope(payload, &env_)) return false;
-    if (env_.has_request() && env_.id() != 0) ++expected[env_.id()];
+    if (!qtx::agent::Session::acceptable(env_)) return false;
+    if (env_.has_request()) ++expected[env_.id()];
     ++frames;
     return true;
   }

@@ -1,5 +1,6 @@
 #include "qtx/wire/decoder.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "qtx/wire/crc32c.h"
@@ -14,7 +15,7 @@ constexpr std::size_t kRetainedCapacity = 256 * 1024;
 constexpr std::size_t kRetainedCheckpoints = kRetainedCapacity / kSealCheckpointSpacing;
 
 // kMaxHashedPerByteFed counts at most one seal check per 9 bytes: a candidate
-// that reaches one has "QTX1", a length and the seal's tag, and the next
+// that reaches one has the magic, a length and the seal's tag, and the next
 // magic cannot start inside those 9 bytes because the tag is no byte of the
 // magic and a length at or below the limit has no 'Q' in its first byte.
 static_assert(kMagic[0] != kSealTag && kMagic[1] != kSealTag && kMagic[2] != kSealTag && kMagic[3] != kSealTag);
@@ -89,7 +90,7 @@ void FrameDecoder::stall_flush() {
   }
   forget_running_crc();
   report_pending();
-  scan_reason_ = DropReason::kGarbage;
+  scan_reason_end_ = 0;
 }
 
 void FrameDecoder::reset() {
@@ -100,7 +101,7 @@ void FrameDecoder::reset() {
   }
   forget_running_crc();
   report_pending();
-  scan_reason_ = DropReason::kGarbage;
+  scan_reason_end_ = 0;
 }
 
 std::size_t FrameDecoder::process(const char* p, std::size_t n, std::uint64_t base, bool flushing) {
@@ -110,17 +111,21 @@ std::size_t FrameDecoder::process(const char* p, std::size_t n, std::uint64_t ba
   std::size_t i = 0;
   while (i < n) {
     const std::size_t c = find_magic(p, i, n);
-    if (c > i) drop(base + i, c - i, scan_reason_);
+    if (c > i) drop_skipped(base + i, base + c);
     i = c;
     if (c == n) break;
 
     // A candidate at c. Rejecting it drops only its first byte here; the scan
-    // from c + 1 attributes the bytes up to the next magic to the same reason.
-    auto reject = [&](DropReason reason) {
+    // from c + 1 attributes the rest of the candidate's bytes, up to `end`
+    // (its header, plus the payload it claims when its length was valid) or
+    // the next magic, to the same reason, and bytes beyond it to garbage.
+    auto reject = [&](DropReason reason, std::uint64_t end) {
       scan_reason_ = reason;
+      scan_reason_end_ = end;
       drop(base + c, 1, reason);
       i = c + 1;
     };
+    const std::uint64_t at = base + c;
 
     const std::size_t avail = n - c;
     if (avail < kMagicSize) {  // a magic prefix cut by the end of the data
@@ -131,18 +136,19 @@ std::size_t FrameDecoder::process(const char* p, std::size_t n, std::uint64_t ba
     }
     if (avail < kHeaderSize) {
       if (!flushing) break;
-      reject(DropReason::kStalled);
+      reject(DropReason::kStalled, base + n);  // its claim is unknown: all that is at hand
       continue;
     }
     const std::uint32_t len = load_be32(p + c + kMagicSize);
     if (len == 0 || len > max_payload_ || (sealed && len < kSealSize)) {
-      reject(DropReason::kBadLength);
+      reject(DropReason::kBadLength, at + kHeaderSize);  // a length it cannot have claims nothing
       continue;
     }
+    const std::uint64_t claim_end = at + kHeaderSize + len;
     // A sealed payload starts with the seal's tag: a candidate without it is
     // refused at once instead of being waited for.
     if (sealed && avail > kHeaderSize && p[c + kHeaderSize] != kSealTag) {
-      reject(DropReason::kBadPayload);
+      reject(DropReason::kBadPayload, claim_end);
       continue;
     }
     if (avail - kHeaderSize < len) {
@@ -152,11 +158,11 @@ std::size_t FrameDecoder::process(const char* p, std::size_t n, std::uint64_t ba
         if (sealed) reanchor(p, base, base + c + kHeaderSize + kSealSize);
         break;
       }
-      reject(DropReason::kStalled);
+      reject(DropReason::kStalled, claim_end);
       continue;
     }
     if (sealed && !seal_matches(p, base, c, len)) {
-      reject(DropReason::kBadPayload);
+      reject(DropReason::kBadPayload, claim_end);
       continue;
     }
     report_pending();
@@ -164,20 +170,26 @@ std::size_t FrameDecoder::process(const char* p, std::size_t n, std::uint64_t ba
     if (handler_->on_frame(std::string_view(p + c + kHeaderSize, len), base + c)) {
       stats_.frames++;
       stats_.frame_bytes += kHeaderSize + len;
-      scan_reason_ = DropReason::kGarbage;
+      scan_reason_end_ = 0;
       i = end;
     } else if (sealed) {
       // The seal matched: the peer sent this frame as it is. It is dropped
       // whole, and nothing inside it is offered again, so a handler's cost
       // is paid once per byte, whatever the peer sends.
       drop(base + c, kHeaderSize + len, DropReason::kBadPayload);
-      scan_reason_ = DropReason::kGarbage;
+      scan_reason_end_ = 0;
       i = end;
     } else {
-      reject(DropReason::kBadPayload);
+      reject(DropReason::kBadPayload, claim_end);
     }
   }
   return i;
+}
+
+void FrameDecoder::drop_skipped(std::uint64_t from, std::uint64_t to) {
+  const std::uint64_t split = std::clamp(scan_reason_end_, from, to);
+  if (split > from) drop(from, split - from, scan_reason_);
+  if (to > split) drop(split, to - split, DropReason::kGarbage);
 }
 
 bool FrameDecoder::seal_matches(const char* p, std::uint64_t base, std::size_t c, std::uint32_t len) {

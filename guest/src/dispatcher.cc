@@ -92,10 +92,6 @@ bool allowed(const RequestKind& k, const AgentConfig& config) {
 }  // namespace
 
 void dispatch_request(Session& session, std::uint64_t id, const v1::Request& request) {
-  if (id == 0) {
-    spdlog::warn("request with id 0 ignored: requests need a non-zero id");
-    return;  // nothing can carry an answer to id 0 without looking like an event
-  }
   if (session.has_operation(id)) {
     session.refuse_duplicate(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
                                                 "request id " + std::to_string(id) + " is already in use"));

@@ -15,7 +15,8 @@ namespace qtx::agent {
 class Session;
 struct AgentConfig;
 
-// Routes one request (io thread). Never throws.
+// Routes one request (io thread; `id` is non-zero, see Session::acceptable).
+// Never throws.
 void dispatch_request(Session& session, std::uint64_t id, const v1::Request& request);
 
 // Every implemented request kind, with whether `config` allows it.

@@ -145,6 +145,10 @@ void Session::arm_stall_timer() {
 
 bool Session::on_frame(std::string_view payload, std::uint64_t) {
   if (!wire::parse_sealed_envelope(payload, &inbound_)) return false;
+  if (!acceptable(inbound_)) {
+    spdlog::warn("request with id 0 refused: requests need a non-zero id");
+    return false;
+  }
   dispatch(inbound_);
   return true;
 }

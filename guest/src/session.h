@@ -61,6 +61,12 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
   Session(AgentContext& agent, int fd, EndHandler on_end);
   ~Session() override;
 
+  // The session's validator after the seal and the parse: a request with
+  // id 0 is refused, since no answer to it could be told from an event. A
+  // refused frame is not dispatched; the decoder drops it whole as
+  // bad_payload, so it is counted in bytes_dropped, not frames_received.
+  static bool acceptable(const v1::Envelope& env) { return !(env.has_request() && env.id() == 0); }
+
   void start();
   // Ends the session now. Idempotent.
   void stop(End why, std::string detail);

@@ -13,6 +13,7 @@
 #include "support/agent_process.h"
 #include "support/frames.h"
 #include "qtx/wire/envelope_codec.h"
+#include "system/system_info.h"
 
 namespace qtx::testing {
 namespace {
@@ -139,6 +140,103 @@ TEST_F(AgentSession, InfoDescribesTheGuest) {
   EXPECT_EQ(r->info().hostname(), u.nodename);
   EXPECT_FALSE(r->info().os().id().empty());
   EXPECT_TRUE(r->info().policy().exec_allowed());
+  // The sources and their order are pinned by SystemInfo.TimezoneFromAFakeRoot.
+  EXPECT_EQ(r->info().timezone(), agent::read_timezone());
+  EXPECT_FALSE(r->info().timezone().empty());
+}
+
+// A request with id 0 cannot be answered (its answer would look like an
+// event): the agent refuses its frame, which its decoder drops whole as
+// bad_payload. It is counted in bytes_dropped, not in frames_received, and
+// the session goes on.
+TEST_F(AgentSession, RequestWithIdZeroIsACountedDropAndNeverAnswered) {
+  start();
+  ASSERT_TRUE(conn_ && conn_->hello());  // frame 1
+  v1::Envelope zero;
+  zero.set_id(0);
+  zero.mutable_request()->mutable_ping()->set_payload("id zero");
+  std::string f;
+  ASSERT_TRUE(wire::append_envelope_frame(zero, &f).is_ok());
+  conn_->send_raw(f);
+  v1::Request info;
+  info.mutable_info();
+  auto r = conn_->call(2, info);
+  ASSERT_TRUE(r && r->has_info()) << describe(r);
+  EXPECT_EQ(r->info().session().frames_received(), 1u);  // the hello; not the refused frame, nor the info itself
+  EXPECT_EQ(r->info().session().bytes_dropped(), f.size());
+  for (const auto& e : conn_->skipped) EXPECT_FALSE(e.has_response()) << "an answer to id " << e.id();
+  EXPECT_NE(agent_->log().find("request with id 0 refused"), std::string::npos) << agent_->log();
+  EXPECT_NE(agent_->log().find("dropped " + std::to_string(f.size()) + " bytes at offset"), std::string::npos);
+}
+
+// Requests need no hello first: the hello is for the host, to tell the
+// answers of this session from stale ones. Telemetry waits for it.
+TEST_F(AgentSession, RequestsBeforeAnyHelloAreAnswered) {
+  start("[telemetry]\ninterval_ms = 100\n");
+  ASSERT_TRUE(conn_);
+  v1::Request ping;
+  ping.mutable_ping()->set_payload("early");
+  auto r = conn_->call(4, ping);
+  ASSERT_TRUE(r && r->has_ping()) << describe(r);
+  EXPECT_EQ(r->ping().payload(), "early");
+  v1::Request info;
+  info.mutable_info();
+  r = conn_->call(5, info);
+  ASSERT_TRUE(r && r->has_info()) << describe(r);
+  EXPECT_EQ(r->info().session().frames_received(), 1u);
+  EXPECT_TRUE(conn_->events.empty());  // no telemetry before a hello
+  ASSERT_TRUE(conn_->hello(0x77, 6));
+  auto t = conn_->recv_until([](const v1::Envelope& e) { return e.has_event() && e.event().has_telemetry(); });
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->event().telemetry().seq(), 1u);
+}
+
+// The agent answers every hello with the version it speaks, 1, whatever the
+// host asked for: a host that wants another must decide whether to go on.
+TEST_F(AgentSession, HelloIsAnsweredWithProtocolOneWhateverTheHostAsks) {
+  start();
+  ASSERT_TRUE(conn_);
+  for (std::uint32_t asked : {2u, 0u, 1u, 0xffffffffu}) {
+    v1::Request req;
+    req.mutable_hello()->set_nonce(100 + asked);
+    req.mutable_hello()->set_protocol_version(asked);
+    const std::uint64_t id = 10 + (asked & 0xff);
+    auto r = conn_->call(id, req);
+    ASSERT_TRUE(r && r->has_hello()) << "asked " << asked << ": " << describe(r);
+    EXPECT_EQ(r->hello().nonce(), 100u + asked);
+    EXPECT_EQ(r->hello().protocol_version(), 1u) << "asked " << asked;
+  }
+}
+
+// A second hello on a session is answered like the first (its own nonce, the
+// same identity) and changes nothing else: operations in flight go on.
+TEST_F(AgentSession, ASecondHelloIsAnsweredAndOperationsInFlightGoOn) {
+  start();
+  ASSERT_TRUE(conn_);
+  auto first = conn_->hello(1, 1);
+  ASSERT_TRUE(first && first->has_hello());
+  v1::Envelope exec;
+  exec.set_id(2);
+  exec.mutable_request()->mutable_exec()->add_argv("/bin/cat");
+  exec.mutable_request()->mutable_exec()->set_stdin_stream(true);
+  conn_->send(exec);
+  auto second = conn_->hello(2, 3);
+  ASSERT_TRUE(second && second->has_hello()) << describe(second);
+  EXPECT_EQ(second->hello().nonce(), 2u);
+  EXPECT_EQ(second->hello().agent().instance_id(), first->hello().agent().instance_id());
+  v1::Envelope in;
+  in.set_id(2);
+  in.mutable_progress()->mutable_exec_input()->set_data("still here");
+  in.mutable_progress()->mutable_exec_input()->set_eof(true);
+  conn_->send(in);
+  auto done = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 2 && e.has_response(); });
+  ASSERT_TRUE(done && done->response().has_exec()) << agent_->log();
+  EXPECT_EQ(done->response().exec().exit_code(), 0);
+  std::string out;
+  for (const auto& p : conn_->progress) {
+    if (p.id() == 2 && p.progress().has_exec_output()) out += p.progress().exec_output().data();
+  }
+  EXPECT_EQ(out, "still here");
 }
 
 TEST_F(AgentSession, TelemetryArrivesWithPlausibleValuesAndFollowsTheInterval) {

@@ -65,6 +65,7 @@ void handle_info(Session& s, std::uint64_t id, const v1::InfoRequest&) {
     out->set_kernel_version(k.version);
     out->set_arch(k.arch);
     out->set_hostname(k.hostname);
+    out->set_timezone(read_timezone());
     reply.send(std::move(r));
   });
 }

@@ -377,6 +377,57 @@ TEST(SystemInfo, OsRelease) {
   EXPECT_EQ(os.pretty_name(), "Debian GNU/Linux 12 (bookworm)");
 }
 
+TEST(SystemInfo, TimezoneNames) {
+  EXPECT_EQ(timezone_from_link("/usr/share/zoneinfo/Etc/UTC"), "Etc/UTC");
+  EXPECT_EQ(timezone_from_link("../usr/share/zoneinfo/Europe/Paris"), "Europe/Paris");
+  EXPECT_EQ(timezone_from_link("/usr/share/zoneinfo/posix/America/New_York"), "America/New_York");
+  EXPECT_EQ(timezone_from_link("/usr/share/zoneinfo/right/Asia/Tokyo"), "Asia/Tokyo");
+  EXPECT_EQ(timezone_from_link("zoneinfo/UTC"), "UTC");
+  EXPECT_EQ(timezone_from_link("/usr/share/nozoneinfo/UTC"), "");  // not a whole component
+  EXPECT_EQ(timezone_from_link("/etc/mytime"), "");
+  EXPECT_EQ(timezone_from_link("/usr/share/zoneinfo/"), "");
+  EXPECT_EQ(timezone_from_link("/usr/share/zoneinfo/../../../etc/passwd"), "");
+  EXPECT_EQ(timezone_from_file("Etc/UTC\n"), "Etc/UTC");
+  EXPECT_EQ(timezone_from_file("  Europe/Berlin \r\nsecond line\n"), "Europe/Berlin");
+  EXPECT_EQ(timezone_from_file("Etc/GMT+5"), "Etc/GMT+5");
+  EXPECT_EQ(timezone_from_file(""), "");
+  EXPECT_EQ(timezone_from_file("\n"), "");
+  EXPECT_EQ(timezone_from_file("not a zone\n"), "");
+  EXPECT_EQ(timezone_from_file("/etc/localtime\n"), "");
+}
+
+// The order of the sources, in a fake root: the link, then /etc/timezone,
+// then "UTC" when there is no /etc/localtime at all, else nothing.
+TEST(SystemInfo, TimezoneFromAFakeRoot) {
+  {
+    TempDir t;  // nothing: glibc uses UTC
+    EXPECT_EQ(read_timezone(t.path()), "UTC");
+  }
+  {
+    TempDir t;  // Debian's pair: the link wins over a stale /etc/timezone
+    t.write("etc/timezone", "Europe/Paris\n");
+    ASSERT_EQ(::symlink("/usr/share/zoneinfo/Etc/UTC", (t.path() + "/etc/localtime").c_str()), 0);
+    EXPECT_EQ(read_timezone(t.path()), "Etc/UTC");
+  }
+  {
+    TempDir t;  // a copied zone file: the name comes from /etc/timezone
+    t.write("etc/localtime", "TZif2...");
+    t.write("etc/timezone", "Etc/UTC\n");
+    EXPECT_EQ(read_timezone(t.path()), "Etc/UTC");
+  }
+  {
+    TempDir t;  // a copied zone file and no name anywhere
+    t.write("etc/localtime", "TZif2...");
+    EXPECT_EQ(read_timezone(t.path()), "");
+  }
+  {
+    TempDir t;  // a link outside any zoneinfo directory
+    t.write("etc/timezone", "Asia/Tokyo\n");
+    ASSERT_EQ(::symlink("/opt/zones/tokyo", (t.path() + "/etc/localtime").c_str()), 0);
+    EXPECT_EQ(read_timezone(t.path()), "Asia/Tokyo");
+  }
+}
+
 TEST(Accounts, UsersGroupsAndOwnerSpecs) {
   TempDir d;
   d.write("passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice,,,:/home/alice:/bin/sh\nbroken:line\n");

@@ -110,7 +110,8 @@ TEST(FrameDecoder, LengthAboveTheDefaultLimitIsBadLength) {
   FrameDecoder d(&r, kUnsealed);
   d.feed(raw_frame(kDefaultMaxPayload + 1, "xyz") + frame("ok"));
   ASSERT_EQ(r.frames, std::vector<std::string>{"ok"});
-  expect_drops(r, {{0, 11, DropReason::kBadLength}});
+  // The header claims nothing it could have: what follows it is garbage.
+  expect_drops(r, {{0, 8, DropReason::kBadLength}, {8, 3, DropReason::kGarbage}});
   expect_accounting(d, r);
 }
 
@@ -119,8 +120,48 @@ TEST(FrameDecoder, ConfiguredLimitIsInclusive) {
   FrameDecoder d(&r, {.max_payload = 16, .seal = SealCheck::kNone});
   d.feed(frame(std::string(16, 'a')) + frame(std::string(17, 'b')) + frame("c"));
   ASSERT_EQ(r.frames, (std::vector<std::string>{std::string(16, 'a'), "c"}));
-  expect_drops(r, {{24, 8 + 17, DropReason::kBadLength}});
+  expect_drops(r, {{24, 8, DropReason::kBadLength}, {32, 17, DropReason::kGarbage}});
   expect_accounting(d, r);
+}
+
+// A rejected candidate's bytes are its header and, when its length was
+// valid, the payload it claims: they take its reason. The bytes the scan
+// skips beyond them, up to the next magic, belong to no candidate: garbage.
+// The same for every chunking.
+TEST(FrameDecoder, BytesBeyondARejectedCandidateAreGarbage) {
+  struct Case {
+    std::string stream;
+    std::vector<DropEq> drops;
+    std::string name;
+  };
+  const std::string ok = frame(sealed("ok"));
+  const std::string bad_seal = raw_frame(5, std::string("\x0d\x01\x02\x03\x04", 5));  // complete, seal fails
+  const std::vector<Case> cases = {
+      {raw_frame(0, "") + "junkjunk" + ok,
+       {{0, 8, DropReason::kBadLength}, {8, 8, DropReason::kGarbage}}, "length 0"},
+      {raw_frame(3, "") + "junkjunk" + ok,  // below the seal's size
+       {{0, 8, DropReason::kBadLength}, {8, 8, DropReason::kGarbage}}, "length 3"},
+      {raw_frame(kDefaultMaxPayload + 1, "") + "junk" + ok,
+       {{0, 8, DropReason::kBadLength}, {8, 4, DropReason::kGarbage}}, "length above the limit"},
+      {bad_seal + "tail!" + ok,
+       {{0, 13, DropReason::kBadPayload}, {13, 5, DropReason::kGarbage}}, "seal fails"},
+      {raw_frame(6, "abcdef") + "zz" + ok,  // no seal tag: refused at its first payload byte
+       {{0, 14, DropReason::kBadPayload}, {14, 2, DropReason::kGarbage}}, "no seal tag"},
+      {raw_frame(6, "a") + ok,  // no seal tag, the claim covers the frame behind it, which is found
+       {{0, 9, DropReason::kBadPayload}}, "claim over a frame"},
+  };
+  for (const auto& c : cases) {
+    for (std::size_t chunk : {c.stream.size(), std::size_t{1}, std::size_t{3}}) {
+      Recorder r(Recorder::Accept::kSealed);
+      FrameDecoder d(&r);
+      for (std::size_t i = 0; i < c.stream.size(); i += chunk) d.feed(c.stream.substr(i, chunk));
+      d.stall_flush();
+      ASSERT_EQ(r.frames, std::vector<std::string>{sealed("ok")}) << c.name << ", chunks of " << chunk;
+      SCOPED_TRACE(c.name + ", chunks of " + std::to_string(chunk));
+      expect_drops(r, c.drops);
+      expect_accounting(d, r);
+    }
+  }
 }
 
 TEST(FrameDecoder, LimitCannotBeRaisedAboveTheDefault) {

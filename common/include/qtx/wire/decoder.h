@@ -42,11 +42,15 @@
 
 namespace qtx::wire {
 
+// Why bytes were dropped. A rejected candidate's bytes are its header plus,
+// when its length was valid, the payload it claims; those the scan skips
+// after it (up to the next magic, or the end of the candidate, whichever
+// comes first) take its reason. Every other skipped byte is kGarbage.
 enum class DropReason : std::uint8_t {
-  kGarbage = 0,  // bytes where no frame started
-  kBadLength,    // a header with length 0 or above the limit, and what follows up to the next magic
-  kBadPayload,   // a complete candidate whose seal failed (and what follows up to the next
-                 // magic), or a sealed frame the handler rejected (that frame, whole)
+  kGarbage = 0,  // bytes that belong to no candidate
+  kBadLength,    // a header with length 0, below the seal's size or above the limit (8 bytes at most)
+  kBadPayload,   // a complete candidate whose seal failed, one whose payload lacks the seal's tag,
+                 // or a sealed frame the handler rejected (that frame, whole)
   kStalled,      // an incomplete frame abandoned by stall_flush() (idle time, end of input)
   kReset,        // bytes buffered when reset() ended the transport epoch
 };
@@ -156,6 +160,9 @@ class FrameDecoder {
   // still at hand: the buffer is about to drop everything before `pos`'s candidate.
   void reanchor(const char* p, std::uint64_t base, std::uint64_t pos);
   void forget_running_crc();
+  // Drops the bytes [from, to) the scan skipped: scan_reason_ for those
+  // before scan_reason_end_, garbage for the rest.
+  void drop_skipped(std::uint64_t from, std::uint64_t to);
   // Records n dropped bytes at `offset`, merging with the pending run.
   void drop(std::uint64_t offset, std::uint64_t n, DropReason reason);
   void report_pending();
@@ -165,7 +172,10 @@ class FrameDecoder {
   SealCheck seal_;
   std::string buf_;                // unconsumed bytes; buf_[0] is at stream offset buf_offset_
   std::uint64_t buf_offset_ = 0;
-  DropReason scan_reason_ = DropReason::kGarbage;  // reason for bytes skipped by the current scan
+  // The last rejected candidate's reason and the stream offset where its
+  // bytes end: skipped bytes before it take that reason (0: none do).
+  DropReason scan_reason_ = DropReason::kGarbage;
+  std::uint64_t scan_reason_end_ = 0;
   Drop pending_;                   // drop run not yet reported (bytes == 0: none)
   Stats stats_;
 

@@ -8,7 +8,8 @@
 
 namespace qtx::wire {
 
-// "QTX1": the four bytes every frame starts with.
+// The four bytes every frame starts with: 51 54 58 01, "QTX" and the byte
+// 0x01 (not the character '1'; "QTX1" is only the format's name).
 inline constexpr std::array<char, 4> kMagic = {'Q', 'T', 'X', '\x01'};
 inline constexpr std::size_t kMagicSize = kMagic.size();
 
