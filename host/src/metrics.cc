@@ -109,6 +109,19 @@ class Renderer {
   Renderer(const std::vector<Prepared>& agents, MetricsFormat format) : agents_(agents), x_(format) {}
 
   std::string run() {
+    // Room for the whole text up front (a large one is not copied as it
+    // grows): 80 series per agent and at most 9 per device, each about 64
+    // bytes besides the agent's labels and the device's, and the families'
+    // HELP and TYPE lines.
+    std::size_t bytes = 16384;
+    for (const Prepared& p : agents_) {
+      const std::size_t line = 64 + p.labels.size();
+      bytes += 80 * line;
+      for (const auto& d : p.filesystems) bytes += 6 * (line + d.labels.size());
+      for (const auto& d : p.disks) bytes += 5 * (line + d.labels.size());
+      for (const auto& d : p.interfaces) bytes += 9 * (line + d.labels.size());
+    }
+    x_.reserve(bytes);
     agent_families();
     guest_families();
     return x_.finish();

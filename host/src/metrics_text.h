@@ -28,6 +28,8 @@ enum class MetricType { kCounter, kGauge, kHistogram };
 class Exposition {
  public:
   explicit Exposition(MetricsFormat format) : format_(format) {}
+  // Room for `bytes` of text, so a large exposition is not copied as it grows.
+  void reserve(std::size_t bytes) { out_.reserve(bytes); }
 
   // Starts a family. `name` is the family name (without _total for a
   // counter); `unit` is its base unit ("seconds", "bytes", "ratio") or
