@@ -13,12 +13,16 @@
 #include <memory>
 #include <sstream>
 
+#include "qtx/host/manager.h"
 #include "support/agent_process.h"
 #include "support/exporter_process.h"
 #include "support/promtool.h"
 
 namespace qtx::testing {
 namespace {
+
+namespace host = ::qtx::host;
+namespace v1 = ::qtx::agent::v1;
 
 // What the agent reports as the guest's memory, read the way it does: it
 // runs on this machine, so the "guest" is this host.
@@ -152,6 +156,32 @@ TEST_F(Exporter, NamesFromAPattern) {
     page = scrape();
     return has(page, "qtx_agent_up{agent=\"vm-1\",site=\"test\",rack=\"r7\"} 1\n");
   })) << (page ? *page : "no page") << exporter_->log();
+}
+
+TEST_F(Exporter, LeavesSocketsOthersOwnAlone) {
+  start_agents(2);
+  // This process owns vm-1's socket, as a VM manager would.
+  host::Manager owner;
+  host::AgentOptions o;
+  o.endpoint = host::Endpoint::connect(sock(1));
+  auto held = owner.add(o);
+  ASSERT_TRUE(held.ok()) << held.error().to_string();
+  ASSERT_TRUE(held.value()->wait_ready(std::chrono::seconds(10)).ok());
+  start_exporter();
+  ASSERT_GT(exporter_->port(), 0) << exporter_->log();
+  std::optional<std::string> page;
+  ASSERT_TRUE(eventually([&] {
+    page = scrape();
+    return has(page, up(2, 1));
+  })) << (page ? *page : "no page") << exporter_->log();
+  EXPECT_TRUE(has(page, "qtx_agents 1\n"));
+  EXPECT_EQ(page->find("agent=\"vm-1\""), std::string::npos);
+  const std::string log = exporter_->log();
+  EXPECT_NE(log.find("not exporting " + sock(1) + ": already_exists"), std::string::npos) << log;
+  // Reported once, though every scan tries again.
+  EXPECT_EQ(log.find("not exporting " + sock(1)), log.rfind("not exporting " + sock(1))) << log;
+  // Still working: the owner's connection was not disturbed.
+  EXPECT_TRUE(held.value()->ping(v1::PingRequest{}).ok());
 }
 
 TEST_F(Exporter, RefusesBadArguments) {

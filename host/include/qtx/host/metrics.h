@@ -6,9 +6,9 @@
 // Reading metrics never talks to a guest and never waits on one: it copies
 // what the Manager already holds (each agent's counters, state and latest
 // telemetry sample, under that agent's lock, held for the copy only) and
-// renders the copy on the caller's thread. It may be called from any thread
-// but the I/O thread's callbacks are the wrong place for it (it takes
-// the locks the I/O thread takes).
+// renders the copy on the caller's thread. It may be called from any
+// thread, callbacks included (no lock is held while a callback runs), but a
+// large render is better kept off the I/O thread, which it would hold up.
 //
 // Cardinality is bounded: per agent the series are fixed by this header but
 // for the guest's filesystems, disks and network interfaces, each capped at
