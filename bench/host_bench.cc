@@ -5,6 +5,9 @@
 //   - upload and download throughput of a file, sha256 checked
 //   - memory per connection: this process's RSS growth with N agents ready,
 //     divided by N (each agent a process of its own)
+//   - metrics: render time and exposition size for 1, 100 and 1000 agents
+//     (each with the real agent's counters and telemetry sample, copied),
+//     and a whole scrape (collect + render) of the N real agents
 // Prints one "name value unit" line each. Usage: host_bench [MiB] [agents]
 #include <signal.h>
 #include <sys/resource.h>
@@ -20,9 +23,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "qtx/host/manager.h"
+#include "qtx/host/metrics.h"
 #include "support/agent_process.h"
 
 namespace {
@@ -63,6 +68,26 @@ std::shared_ptr<qtx::host::Agent> connect(qtx::host::Manager& m, const std::stri
   return a.value();
 }
 
+// Median time of render_metrics over `agents` copies of `one`, and the size.
+void metrics_figures(const qtx::host::AgentMetrics& one) {
+  for (int n : {1, 100, 1000}) {
+    std::vector<qtx::host::AgentMetrics> all(static_cast<std::size_t>(n), one);
+    for (int i = 0; i < n; ++i) all[static_cast<std::size_t>(i)].name = "vm-" + std::to_string(i);
+    for (auto format : {qtx::host::MetricsFormat::kPrometheusText, qtx::host::MetricsFormat::kOpenMetrics}) {
+      std::vector<double> us;
+      std::size_t bytes = 0;
+      for (int r = 0; r < (n >= 1000 ? 11 : 101); ++r) {
+        auto t = Clock::now();
+        bytes = qtx::host::render_metrics(all, format).size();
+        us.push_back(us_since(t));
+      }
+      std::printf("metrics_render_%s_%d_agents %.2f ms (%zu bytes, %.1f KiB per agent)\n",
+                  format == qtx::host::MetricsFormat::kOpenMetrics ? "openmetrics" : "text", n,
+                  percentile(us, 0.5) / 1000, bytes, static_cast<double>(bytes) / 1024 / n);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -76,6 +101,12 @@ int main(int argc, char** argv) {
     AgentProcess agent("unix-listen:" + dir + "/a.sock", "[telemetry]\ninterval_ms = 3600000\n", "warn");
     qtx::host::Manager manager;
     auto a = connect(manager, dir + "/a.sock");
+
+    // The metrics of this agent (its sample arrived after the handshake).
+    for (int i = 0; i < 1000 && !a->latest_telemetry(); ++i) std::this_thread::sleep_for(10ms);
+    const auto collected = qtx::host::collect_metrics(manager);
+    if (collected.size() != 1 || !collected[0].telemetry) die("no telemetry sample for the metrics figures");
+    metrics_figures(collected[0]);
 
     std::vector<double> rtt;
     for (int i = 0; i < 20000; ++i) {
@@ -175,6 +206,15 @@ int main(int argc, char** argv) {
     std::printf("agents_ready %d in %.0f ms\n", agents, ready_ms);
     std::printf("memory_per_connection %.1f KiB (RSS %ld -> %ld KiB)\n", static_cast<double>(after - before) / agents,
                 before, after);
+    // A whole scrape of the real agents: copy under each agent's lock, then render.
+    std::vector<double> us;
+    std::size_t bytes = 0;
+    for (int r = 0; r < 11; ++r) {
+      auto ts = Clock::now();
+      bytes = qtx::host::render_metrics(manager, qtx::host::MetricsFormat::kPrometheusText).size();
+      us.push_back(us_since(ts));
+    }
+    std::printf("metrics_scrape_%d_real_agents %.2f ms (%zu bytes)\n", agents, percentile(us, 0.5) / 1000, bytes);
     vms.clear();
   }
   (void)std::system(("rm -rf '" + dir + "'").c_str());

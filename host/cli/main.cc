@@ -6,6 +6,7 @@
 
 #include "agent_commands.h"
 #include "decode_command.h"
+#include "exporter_command.h"
 #include "vm_commands.h"
 
 int main(int argc, char** argv) {
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   qtx::cli::GlobalOptions global;
   qtx::cli::add_agent_commands(app, global, &run);
   qtx::cli::add_vm_commands(app, global.json, &run);
+  qtx::cli::add_exporter_command(app, &run);
 
   qtx::cli::DecodeOptions decode;
   auto* dec = app.add_subcommand(

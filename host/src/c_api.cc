@@ -11,6 +11,7 @@
 #include "c_api_support.h"
 #include "envelope_json.h"
 #include "qtx/host/manager.h"
+#include "qtx/host/metrics.h"
 
 struct qtx_manager {
   qtx::host::Manager manager;
@@ -18,6 +19,10 @@ struct qtx_manager {
 
 struct qtx_agent {
   std::shared_ptr<qtx::host::Agent> agent;
+};
+
+struct qtx_metrics_server {
+  std::unique_ptr<qtx::host::MetricsServer> server;
 };
 
 namespace {
@@ -34,6 +39,11 @@ static_assert(QTX_STATE_CLOSED == static_cast<int>(qtx::host::State::kClosed), "
 qtx::host::json::EnvelopeJson& json_codec() {
   static qtx::host::json::EnvelopeJson codec;
   return codec;
+}
+
+qtx::host::MetricsFormat metrics_format(int format) {
+  return format == QTX_METRICS_OPENMETRICS ? qtx::host::MetricsFormat::kOpenMetrics
+                                           : qtx::host::MetricsFormat::kPrometheusText;
 }
 
 void copy_hex(char* out, const std::string& hex) {
@@ -332,5 +342,46 @@ int qtx_agent_download(qtx_agent* agent, const char* guest_path, const char* loc
     return ok(err);
   });
 }
+
+}  // extern "C"
+
+// --- metrics ---------------------------------------------------------------------
+
+extern "C" {
+
+int qtx_manager_render_metrics(qtx_manager* manager, int format, char** out, qtx_error* err) {
+  if (manager == nullptr || out == nullptr ||
+      (format != QTX_METRICS_PROMETHEUS_TEXT && format != QTX_METRICS_OPENMETRICS)) {
+    return fail(err, Error(ErrorKind::kInvalidArgument,
+                           "qtx_manager_render_metrics: manager, out and a QTX_METRICS_* format are required"));
+  }
+  return guarded(err, [&] {
+    *out = dup_string(qtx::host::render_metrics(manager->manager, metrics_format(format)));
+    if (*out == nullptr) return fail(err, Error(ErrorKind::kLocal, "out of memory"));
+    return ok(err);
+  });
+}
+
+const char* qtx_metrics_content_type(int format) {
+  return qtx::host::metrics_content_type(metrics_format(format));
+}
+
+qtx_metrics_server* qtx_metrics_server_start(qtx_manager* manager, const char* address, int* port, qtx_error* err) {
+  if (manager == nullptr || address == nullptr) {
+    fill(err, Error(ErrorKind::kInvalidArgument, "qtx_metrics_server_start: manager and address are required"));
+    return nullptr;
+  }
+  qtx_metrics_server* out = nullptr;
+  guarded(err, [&] {
+    auto started = qtx::host::MetricsServer::start(manager->manager, address);
+    if (!started) return fail(err, started.error());
+    if (port != nullptr) *port = started.value()->port();
+    out = new qtx_metrics_server{std::move(started.value())};
+    return ok(err);
+  });
+  return out;
+}
+
+void qtx_metrics_server_free(qtx_metrics_server* server) { delete server; }
 
 }  // extern "C"

@@ -76,6 +76,10 @@ void Link::start() {
 
 void Link::open() {
   if (closed_) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.connect_attempts;
+  }
   set_state(State::kConnecting, nullptr);
   const Endpoint& e = options_.endpoint;
   auto handler = [self = shared_from_this(), epoch = epoch_](const asio::error_code& ec) {
@@ -186,6 +190,10 @@ void Link::become_ready(const v1::HelloResponse& hello) {
 void Link::drop(const Error& cause) {
   if (closed_) return;
   ++epoch_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kHandshaking || state_ == State::kReady) ++stats_.disconnects;
+  }
   asio::error_code ignored;
   handshake_timer_.cancel();
   keepalive_timer_.cancel();
@@ -328,6 +336,10 @@ void Link::note_decoder_work() {
 bool Link::on_frame(std::string_view payload, std::uint64_t /*offset*/) {
   v1::Envelope env;
   if (!wire::parse_sealed_envelope(payload, &env)) return false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.frames_in;
+  }
   dispatch(env);
   return true;
 }
@@ -335,6 +347,8 @@ bool Link::on_frame(std::string_view payload, std::uint64_t /*offset*/) {
 void Link::on_drop(const wire::Drop& drop) {
   std::lock_guard<std::mutex> lock(mu_);
   stats_.dropped_bytes += drop.bytes;
+  const auto reason = static_cast<std::size_t>(drop.reason);
+  if (reason < stats_.dropped_bytes_by_reason.size()) stats_.dropped_bytes_by_reason[reason] += drop.bytes;
 }
 
 void Link::dispatch(v1::Envelope& env) {
@@ -372,6 +386,7 @@ void Link::dispatch(v1::Envelope& env) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         telemetry_ = ev.telemetry();
+        telemetry_at_ = Clock::now();
         ++stats_.telemetry_samples;
       }
       if (options_.callbacks.on_telemetry) options_.callbacks.on_telemetry(ev.telemetry());
@@ -387,6 +402,8 @@ void Link::dispatch(v1::Envelope& env) {
       Entry entry = std::move(it->second);
       calls_.erase(it);
       if (entry.deadline) entry.deadline->cancel();
+      const v1::Response& r = env.response();
+      note_call_end(entry, r.has_error() ? static_cast<int>(guest_error(r.error()).kind()) : 0, true);
       entry.call->on_response(*env.mutable_response());
       return;
     }
@@ -450,6 +467,7 @@ void Link::write_some() {
                       {
                         std::lock_guard<std::mutex> lock(self->mu_);
                         self->stats_.bytes_out += bytes;
+                        self->stats_.frames_out += batch->size();
                       }
                       self->writing_frames_ = 0;
                       self->outbox_bytes_ -= bytes;
@@ -482,15 +500,23 @@ void Link::on_keepalive(std::uint64_t /*epoch*/) {
   if (ping_outstanding_ && last_rx_ > ping_sent_at_) ping_outstanding_ = false;  // the agent spoke
   const auto silent = now - last_rx_;
   if (silent >= options_.keepalive_timeout) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.keepalive_timeouts;
+    }
     return drop(Error(ErrorKind::kTimeout, "the agent on " + name_ + " did not answer for " +
                                                seconds(options_.keepalive_timeout) + " (keepalive)"));
   }
   if (silent >= options_.keepalive_interval && !ping_outstanding_) {
     ping_outstanding_ = true;
     ping_sent_at_ = now;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.keepalive_pings;
+    }
     v1::Request req;
     req.mutable_ping();
-    admit(next_id_++, std::make_unique<UnaryCall>(req, Callback<v1::Response>()), options_.keepalive_timeout);
+    admit(next_id_++, std::make_unique<UnaryCall>(req, Callback<v1::Response>()), options_.keepalive_timeout, true);
   }
   arm_keepalive();
 }
@@ -507,32 +533,41 @@ CallId Link::submit(std::unique_ptr<Call> call, std::chrono::milliseconds timeou
   return id;
 }
 
-void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::milliseconds timeout) {
-  if (closed_) return call->fail(Error(ErrorKind::kClosed, name_ + " was closed"));
+void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::milliseconds timeout, bool keepalive) {
+  Entry entry{nullptr, nullptr, Clock::now(), keepalive};
+  auto refuse = [&](Error error) {
+    note_call_end(entry, static_cast<int>(error.kind()), false);
+    call->fail(std::move(error));
+  };
+  if (closed_) return refuse(Error(ErrorKind::kClosed, name_ + " was closed"));
   State s = state();
   if (s != State::kReady) {
     std::string why = "the agent on " + name_ + " is not ready (" + state_name(s) + ")";
     if (auto last = last_error()) why += ": " + last->message();
-    return call->fail(Error(ErrorKind::kDisconnected, why));
+    return refuse(Error(ErrorKind::kDisconnected, why));
   }
   v1::Envelope env;
   env.set_id(id);
   call->fill_request(env.mutable_request());
   std::string frame;
   if (!wire::append_envelope_frame(env, &frame, options_.max_message).is_ok()) {
-    return call->fail(Error(ErrorKind::kInvalidArgument,
-                            "the request is larger than the largest message (" +
-                                std::to_string(options_.max_message) + " bytes)"));
+    return refuse(Error(ErrorKind::kInvalidArgument,
+                        "the request is larger than the largest message (" + std::to_string(options_.max_message) +
+                            " bytes)"));
   }
   outbox_bytes_ += frame.size();
   outbox_.push_back(std::move(frame));
-  Entry entry{std::move(call), nullptr};
+  entry.call = std::move(call);
   if (timeout.count() > 0) {
     entry.deadline = std::make_unique<asio::steady_timer>(io_->io(), timeout);
     entry.deadline->async_wait([self = shared_from_this(), id, timeout](const asio::error_code& ec) {
       if (ec || self->closed_) return;
       self->end_call(id, Error(ErrorKind::kTimeout, "no answer within " + seconds(timeout)), true);
     });
+  }
+  if (!keepalive) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.calls_in_flight;
   }
   calls_.emplace(id, std::move(entry));
   write_some();
@@ -546,6 +581,7 @@ void Link::end_call(CallId id, Error error, bool tell_agent) {
   Entry entry = std::move(it->second);
   calls_.erase(it);
   if (entry.deadline) entry.deadline->cancel();
+  note_call_end(entry, static_cast<int>(error.kind()), false);
   if (tell_agent && state() == State::kReady) {
     v1::Envelope env;
     env.set_id(id);
@@ -568,8 +604,23 @@ void Link::fail_all(const Error& error) {
   calls_.clear();
   for (auto& [id, entry] : calls) {
     if (entry.deadline) entry.deadline->cancel();
+    note_call_end(entry, static_cast<int>(error.kind()), false);
     entry.call->fail(error);
   }
+}
+
+void Link::note_call_end(const Entry& entry, int outcome, bool answered) {
+  if (entry.keepalive) return;
+  const double rtt = std::chrono::duration<double>(Clock::now() - entry.started).count();
+  std::lock_guard<std::mutex> lock(mu_);
+  // A refused call (entry.call still null) was never in flight.
+  if (entry.call && stats_.calls_in_flight > 0) --stats_.calls_in_flight;
+  if (outcome >= 0 && static_cast<std::size_t>(outcome) < AgentStats::kCallOutcomes) ++stats_.calls_ended[outcome];
+  if (!answered) return;
+  const auto& bounds = AgentStats::kRttBounds;
+  const std::size_t bucket = static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), rtt) - bounds.begin());
+  ++stats_.rtt_buckets[bucket];
+  stats_.rtt_sum_seconds += rtt;
 }
 
 // --- snapshot ----------------------------------------------------------------------
@@ -597,6 +648,11 @@ std::optional<Error> Link::last_error() const {
 AgentStats Link::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;
+}
+
+Link::MetricsView Link::metrics_view() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return MetricsView{state_, stats_, telemetry_, telemetry_at_};
 }
 
 Result<v1::AgentIdentity> Link::wait_ready(std::chrono::milliseconds timeout) {

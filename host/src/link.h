@@ -74,6 +74,15 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   std::optional<v1::TelemetrySample> latest_telemetry() const;
   std::optional<Error> last_error() const;
   AgentStats stats() const;
+  // What the metrics read, copied under one lock (qtx/host/metrics.h).
+  struct MetricsView {
+    State state = State::kDisconnected;
+    AgentStats stats;
+    std::optional<v1::TelemetrySample> telemetry;
+    std::chrono::steady_clock::time_point telemetry_at;  // when the sample arrived here
+  };
+  MetricsView metrics_view() const;
+  const std::vector<std::pair<std::string, std::string>>& labels() const { return options_.labels; }
   Result<v1::AgentIdentity> wait_ready(std::chrono::milliseconds timeout);
 
   // --- for calls (I/O thread) ------------------------------------------------
@@ -91,6 +100,8 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   struct Entry {
     std::unique_ptr<Call> call;
     std::unique_ptr<asio::steady_timer> deadline;
+    std::chrono::steady_clock::time_point started;
+    bool keepalive = false;  // the link's own ping: not counted as a call
   };
 
   // Connection lifecycle.
@@ -121,7 +132,10 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   void on_keepalive(std::uint64_t epoch);
 
   // Calls.
-  void admit(CallId id, std::unique_ptr<Call> call, std::chrono::milliseconds timeout);
+  void admit(CallId id, std::unique_ptr<Call> call, std::chrono::milliseconds timeout, bool keepalive = false);
+  // Counts the end of a call in stats_: `outcome` 0 (answered) or an
+  // ErrorKind; the round trip is recorded for answered calls.
+  void note_call_end(const Entry& entry, int outcome, bool answered);
   // Ends call `id` with `error`; tells the agent to stop it when `tell_agent`.
   void end_call(CallId id, Error error, bool tell_agent);
   void check(CallId id, std::optional<Error> step);
@@ -164,6 +178,7 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   State state_ = State::kDisconnected;
   std::optional<v1::AgentIdentity> identity_;
   std::optional<v1::TelemetrySample> telemetry_;
+  std::chrono::steady_clock::time_point telemetry_at_;
   std::optional<Error> last_error_;
   AgentStats stats_;
 };

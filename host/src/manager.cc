@@ -4,7 +4,9 @@
 
 #include "io_thread.h"
 #include "link.h"
+#include "metrics_text.h"
 #include "owner_lock.h"
+#include "qtx/printable.h"
 
 namespace qtx::host {
 namespace {
@@ -29,6 +31,21 @@ std::optional<Error> validate(const AgentOptions& o) {
   }
   if (o.max_message < 64 * 1024 || o.max_message > 16u * 1024 * 1024) {
     return bad("max_message must be within 64 KiB .. 16 MiB");
+  }
+  if (o.labels.size() > AgentOptions::kMaxMetricLabels) {
+    return bad("at most " + std::to_string(AgentOptions::kMaxMetricLabels) + " metric labels");
+  }
+  for (std::size_t i = 0; i < o.labels.size(); ++i) {
+    const auto& [name, value] = o.labels[i];
+    if (!detail::valid_label_name(name)) return bad("metric label name \"" + printable(name, 64) + "\" is not valid");
+    if (detail::reserved_label_name(name)) return bad("metric label name \"" + name + "\" is reserved");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (o.labels[j].first == name) return bad("metric label \"" + name + "\" given twice");
+    }
+    if (value.size() > AgentOptions::kMaxMetricLabelValue || !detail::valid_utf8(value)) {
+      return bad("metric label \"" + name + "\": the value must be UTF-8 of at most " +
+                 std::to_string(AgentOptions::kMaxMetricLabelValue) + " bytes");
+    }
   }
   return std::nullopt;
 }

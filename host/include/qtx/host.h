@@ -176,6 +176,22 @@ QTX_C_API int qtx_agent_download(qtx_agent* agent, const char* guest_path, const
                                  void (*on_progress)(void* user, uint64_t bytes, uint64_t total), void* user,
                                  char* sha256_hex, qtx_error* err) QTX_NOEXCEPT;
 
+/* Metrics of every agent of the manager for Prometheus (docs/metrics.md),
+ * from what the manager holds: no guest is asked. *out receives the
+ * exposition (release it with qtx_free). */
+#define QTX_METRICS_PROMETHEUS_TEXT 0 /* text/plain; version=0.0.4 */
+#define QTX_METRICS_OPENMETRICS 1     /* application/openmetrics-text; version=1.0.0 */
+QTX_C_API int qtx_manager_render_metrics(qtx_manager* manager, int format, char** out, qtx_error* err);
+/* The Content-Type header for `format` (a static string). */
+QTX_C_API const char* qtx_metrics_content_type(int format);
+/* Serves GET /metrics on `address` ("127.0.0.1:9756", "[::1]:0", ":9756")
+ * from its own threads until qtx_metrics_server_free, which must come
+ * before qtx_manager_free. *port (may be NULL) receives the port bound. */
+typedef struct qtx_metrics_server qtx_metrics_server;
+QTX_C_API qtx_metrics_server* qtx_metrics_server_start(qtx_manager* manager, const char* address, int* port,
+                                                       qtx_error* err);
+QTX_C_API void qtx_metrics_server_free(qtx_metrics_server* server);
+
 #ifdef __cplusplus
 }
 #endif

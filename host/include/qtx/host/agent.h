@@ -21,6 +21,7 @@
 // waits for the next connection).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -28,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "qtx/agent/v1/envelope.pb.h"
@@ -83,7 +85,16 @@ struct AgentCallbacks {
 
 struct AgentOptions {
   Endpoint endpoint;
-  std::string name;  // for messages; default: the socket path
+  std::string name;  // for messages and the `agent` metric label; default: the socket path
+  // Extra labels on every metric of this agent (qtx/host/metrics.h), in
+  // this order after `agent`. At most kMaxMetricLabels; each name matches
+  // [a-zA-Z_][a-zA-Z0-9_]*, is not `agent`, a label the metrics use
+  // themselves (see docs/metrics.md) or one starting with "__", and appears
+  // once; each value is valid UTF-8 of at most kMaxMetricLabelValue bytes.
+  // add() refuses anything else with kLocal.
+  std::vector<std::pair<std::string, std::string>> labels;
+  static constexpr std::size_t kMaxMetricLabels = 8;
+  static constexpr std::size_t kMaxMetricLabelValue = 256;
   std::chrono::milliseconds handshake_timeout{5000};
   // After this much silence from the agent a ping is sent; after
   // keepalive_timeout of silence the connection is declared dead and
@@ -187,6 +198,32 @@ struct AgentStats {
   // Bytes the decoder ran through crc32c to check seals. Whatever the guest
   // sends, at most 8 x bytes_in + 16 (docs/wire-format.md, section 2).
   std::uint64_t decoder_bytes_hashed = 0;
+
+  // dropped_bytes by the decoder's reason (docs/wire-format.md): garbage,
+  // bad_length, bad_payload, stalled, reset; they add up to dropped_bytes.
+  std::array<std::uint64_t, 5> dropped_bytes_by_reason{};
+  std::uint64_t connect_attempts = 0;    // connects started (or listens, or the adopt)
+  std::uint64_t disconnects = 0;         // connections that ended after reaching handshaking
+  std::uint64_t frames_in = 0;           // valid sealed frames received
+  std::uint64_t frames_out = 0;          // frames written (the hello and keepalive pings included)
+  std::uint64_t keepalive_pings = 0;     // pings sent after keepalive_interval of silence
+  std::uint64_t keepalive_timeouts = 0;  // connections ended by keepalive_timeout of silence
+
+  // Calls made through this Agent (keepalive pings are not calls), counted
+  // on the I/O thread. A call ends once: answered by the agent (outcome 0,
+  // or the ErrorKind of the guest's error), or failed here (its ErrorKind:
+  // not ready, timeout, cancelled, dropped connection, closed).
+  static constexpr std::size_t kCallOutcomes = 15;  // 0: ok; 1..14: ErrorKind
+  std::uint64_t calls_in_flight = 0;
+  std::array<std::uint64_t, kCallOutcomes> calls_ended{};
+  // Round trip of the calls the agent answered, from the request queued to
+  // the final answer (streamed calls included: an exec lasts as long as its
+  // program). Bucket i counts those of at most kRttBounds[i] seconds and
+  // more than the bound before; the last bucket those above every bound.
+  static constexpr std::array<double, 14> kRttBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                        0.1,    0.25,  0.5,    1.0,   2.5,   10.0,  60.0};
+  std::array<std::uint64_t, kRttBounds.size() + 1> rtt_buckets{};
+  double rtt_sum_seconds = 0;
 };
 
 class QTX_HOST_API Agent {

@@ -24,6 +24,7 @@ namespace qtx::host {
 
 namespace detail {
 class IoThread;
+struct ManagerAccess;
 }
 
 class QTX_HOST_API Manager {
@@ -49,6 +50,7 @@ class QTX_HOST_API Manager {
   bool on_io_thread() const;
 
  private:
+  friend struct detail::ManagerAccess;
   std::shared_ptr<detail::IoThread> io_;
 };
 
