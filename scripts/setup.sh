@@ -11,7 +11,7 @@ PACKAGES="
   protobuf-compiler libprotobuf-dev
   libasio-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format-14
   libcli11-dev libtomlplusplus-dev libcrypt-dev
   qemu-system-x86 busybox-static cpio xz-utils
   xorriso debootstrap qemu-utils fdisk libyaml-cpp-dev
