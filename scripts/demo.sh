@@ -15,7 +15,7 @@ scripts/setup.sh
 # The guest's Debian packages: the one step that downloads (the build never does).
 vm_packages=ON
 scripts/fetch-guest-packages.sh || vm_packages=OFF
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQTX_BUILD_VM_TESTS=$vm_packages >/dev/null
+cmake --preset dev -DQTX_BUILD_VM_TESTS=$vm_packages >/dev/null
 cmake --build build -j "${JOBS:-$(nproc)}" --target qtx qtx-agent
 
 work=$(mktemp -d /tmp/qtx-demo.XXXXXX)
