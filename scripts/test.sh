@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every qtx test on a fresh Debian 12 machine: installs what is missing,
-# fetches the test guest's Debian packages (the only step that downloads),
-# builds with gcc and warnings as errors (preset dev), runs the unit,
-# integration and hostile-peer tests, the real-VM tests, a smoke run of the
+# checks the formatting, fetches the test guest's Debian packages (the only
+# step that downloads), builds with gcc and warnings as errors (preset dev),
+# runs the unit, integration and hostile-peer tests, then the same again on
+# a machine loaded on purpose, the real-VM tests, a smoke run of the
 # benchmark harness and the installed-package check; then builds everything
 # again with clang, warnings as errors, ASan+UBSan and the fuzz targets
 # (preset san), runs the unit, integration and hostile-peer tests there and a
@@ -27,6 +28,9 @@ stage() { printf '\n=== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*
 stage "setup"
 scripts/setup.sh
 
+stage "formatting (clang-format-14, .clang-format)"
+scripts/check-format.sh
+
 stage "the test guest's Debian packages (the one step that downloads)"
 scripts/fetch-guest-packages.sh
 
@@ -39,6 +43,11 @@ cmake --build --preset dev -j "$JOBS"
 
 stage "unit, integration and hostile-peer tests"
 ctest --preset dev -j "$JOBS"
+
+stage "the same tests on a loaded machine (a busy loop per core, twice as many tests as cores)"
+# A test that passes only when its threads get the CPU on time fails here,
+# not at random later. The tree of the stage above: nothing is built.
+scripts/test-under-load.sh build
 
 stage "real-VM tests (QEMU, TCG; the guest is built from Debian packages)"
 ctest --preset vm
