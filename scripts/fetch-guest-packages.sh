@@ -17,9 +17,10 @@
 # not know linux-image-amd64 at all); a kernel replaced in the archive is
 # fetched on the next run, and older ones are removed.
 set -euo pipefail
+dir=${1:-${QTX_GUEST_PACKAGES:-}}
+case $dir in /* | '') ;; *) dir=$PWD/$dir ;; esac  # relative to where it was called from
 cd "$(dirname "$0")/.."
-
-dir=${1:-${QTX_GUEST_PACKAGES:-$PWD/.cache/guest-packages}}
+[ -n "$dir" ] || dir=$PWD/.cache/guest-packages
 mkdir -p "$dir"
 
 SUDO=""
