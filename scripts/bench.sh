@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures qtx beside the QEMU Guest Agent on this machine, on unix sockets
 # and in a VM over virtio-serial, and prints the table (docs/benchmarks.md).
-# Installs what is missing (scripts/setup.sh), builds build-bench/ with the
+# Installs what is missing (scripts/setup.sh), fetches the test guest's
+# packages (scripts/fetch-guest-packages.sh), builds build-bench/ (preset bench) with the
 # flags the agent ships with (RelWithDebInfo, -O2: under TCG an -O3 agent
 # moves sha256-checked files 2.5 times slower), then runs bench/compare's
 # agent_compare with the arguments given (default: both transports, 64 MiB
@@ -14,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQTX_BUILD_BENCHMARKS=ON >/dev/null
+scripts/fetch-guest-packages.sh  # the VM transport's guest; the build itself never downloads
+cmake --preset bench -DQTX_BUILD_VM_TESTS=ON >/dev/null
 cmake --build build-bench --target agent_compare
 [ $# -gt 0 ] || set -- --transport all
 exec build-bench/bin/agent_compare --json build-bench/agent_compare.json --plot build-bench/agent_compare.png \

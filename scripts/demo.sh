@@ -12,7 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# The guest's Debian packages: the one step that downloads (the build never does).
+vm_packages=ON
+scripts/fetch-guest-packages.sh || vm_packages=OFF
+cmake --preset dev -DQTX_BUILD_VM_TESTS=$vm_packages >/dev/null
 cmake --build build -j "${JOBS:-$(nproc)}" --target qtx qtx-agent
 
 work=$(mktemp -d /tmp/qtx-demo.XXXXXX)
@@ -44,6 +47,8 @@ if [ -n "${QTX_DEMO_NO_VM:-}" ]; then
   why="QTX_DEMO_NO_VM is set"
 elif ! command -v qemu-system-x86_64 >/dev/null; then
   why="qemu-system-x86_64 is not installed"
+elif [ "$vm_packages" = OFF ]; then
+  why="the guest's Debian kernel package could not be fetched (scripts/fetch-guest-packages.sh)"
 elif ! cmake --build build --target qtx_vm_guest >"$work/guest-build.log" 2>&1; then
   why="the guest image did not build (see below)"
   tail -n 5 "$work/guest-build.log" >&2

@@ -12,7 +12,7 @@ PACKAGES="
   libasio-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nettle-dev
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev clang-format-14
   libcli11-dev libtomlplusplus-dev libcrypt-dev
   qemu-system-x86 busybox-static cpio xz-utils
   xorriso debootstrap qemu-utils fdisk libyaml-cpp-dev

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs every qtx test on a fresh Debian 12 machine: installs what is missing,
-# builds with gcc and warnings as errors, runs the unit, integration and
-# hostile-peer tests, the real-VM tests, a smoke run of the benchmark harness and the
-# installed-package check; then builds everything
-# again with clang, warnings as errors, ASan+UBSan and the fuzz targets, runs
-# the unit, integration and hostile-peer tests there and a short run of every fuzz target;
-# last, the host library's concurrency tests under ThreadSanitizer.
+# checks the formatting, fetches the test guest's Debian packages (the only
+# step that downloads), builds with gcc and warnings as errors (preset dev),
+# runs the unit, integration and hostile-peer tests, then the same again on
+# a machine loaded on purpose, the real-VM tests, a smoke run of the
+# benchmark harness and the installed-package check; then builds everything
+# again with clang, warnings as errors, ASan+UBSan and the fuzz targets
+# (preset san), runs the unit, integration and hostile-peer tests there and a
+# short run of every fuzz target; last, the host library's concurrency tests
+# under ThreadSanitizer (preset tsan).
 # (The systemd-guest and cloud-init guest tests, labels vm-systemd and
 # vm-cloud, take minutes and run apart, as root: ctest --test-dir build -L
 # vm-systemd, -L vm-cloud.)
@@ -25,18 +28,29 @@ stage() { printf '\n=== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*
 stage "setup"
 scripts/setup.sh
 
-stage "build (warnings as errors)"
-# Debug information costs up to a third of the compile time: the gcc tree
-# goes without, the clang trees keep line tables for the sanitizers' stacks.
-cmake -S . -B build -G Ninja -DQTX_WERROR=ON -DQTX_BUILD_BENCHMARKS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -DNDEBUG" >/dev/null
-cmake --build build -j "$JOBS"
+stage "formatting (clang-format-14, .clang-format)"
+scripts/check-format.sh
+
+stage "the test guest's Debian packages (the one step that downloads)"
+scripts/fetch-guest-packages.sh
+
+stage "build (preset dev: gcc, warnings as errors)"
+# Each tree's flags are its preset's (CMakePresets.json): the gcc tree goes
+# without debug information (up to a third of the compile time), the clang
+# trees keep line tables for the sanitizers' stacks.
+cmake --preset dev -DQTX_BUILD_VM_TESTS=ON >/dev/null
+cmake --build --preset dev -j "$JOBS"
 
 stage "unit, integration and hostile-peer tests"
-ctest --test-dir build -L 'unit|integration|hostile' --output-on-failure -j "$JOBS"
+ctest --preset dev -j "$JOBS"
+
+stage "the same tests on a loaded machine (a busy loop per core, twice as many tests as cores)"
+# A test that passes only when its threads get the CPU on time fails here,
+# not at random later. The tree of the stage above: nothing is built.
+scripts/test-under-load.sh build
 
 stage "real-VM tests (QEMU, TCG; the guest is built from Debian packages)"
-ctest --test-dir build -L '^vm$' --output-on-failure
+ctest --preset vm
 
 stage "benchmark harness smoke run: qtx beside qemu-ga, tiny sizes (figures printed, never asserted)"
 build/bin/agent_compare --quick --transport all --json build/agent_compare.json --plot build/agent_compare.png
@@ -44,21 +58,17 @@ build/bin/agent_compare --quick --transport all --json build/agent_compare.json 
 stage "the installed package: find_package(qtx), pkg-config qtx-host, examples"
 scripts/check-package.sh build
 
-stage "clang, warnings as errors, ASan+UBSan: every test program and the fuzz targets"
+stage "clang, warnings as errors, ASan+UBSan: every test program and the fuzz targets (preset san)"
 # One sanitized tree for both: building a second one only for the fuzzers
 # would compile everything twice more.
-CC=clang-14 CXX=clang++-14 cmake -S . -B build-san -G Ninja -DQTX_WERROR=ON -DQTX_BUILD_FUZZERS=ON \
-  -DQTX_BUILD_TESTS=ON -DQTX_BUILD_VM_TESTS=OFF -DQTX_FUZZ_SECONDS="$FUZZ_SECONDS" \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only -DNDEBUG" \
-  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only -DNDEBUG" >/dev/null
-cmake --build build-san -j "$JOBS"
+cmake --preset san -DQTX_FUZZ_SECONDS="$FUZZ_SECONDS" >/dev/null
+cmake --build --preset san -j "$JOBS"
 
 stage "unit, integration and hostile-peer tests under ASan+UBSan"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-san -L 'unit|integration|hostile' --output-on-failure -j "$JOBS"
+ctest --preset san -j "$JOBS"
 
 stage "fuzz targets, ${FUZZ_SECONDS}s each"
-ctest --test-dir build-san -L fuzz --output-on-failure
+ctest --preset fuzz-smoke
 
 stage "the host library's concurrency tests under ThreadSanitizer"
 scripts/tsan.sh

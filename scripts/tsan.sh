@@ -14,15 +14,13 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
 TESTS="host_agent_test host_link_test host_manager_test c_api_test fault_injection_test"
 
-[ -f build/CMakeCache.txt ] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+[ -f build/CMakeCache.txt ] || cmake --preset dev >/dev/null
 cmake --build build -j "$JOBS" --target qtx-agent
 
-CC=clang-14 CXX=clang++-14 cmake -S . -B build-tsan -G Ninja -DQTX_WERROR=ON -DQTX_SANITIZE=thread \
-  -DQTX_BUILD_TESTS=ON -DQTX_BUILD_VM_TESTS=OFF \
-  -DQTX_TEST_AGENT="$PWD/build/bin/qtx-agent" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only -DNDEBUG" >/dev/null
+# Preset tsan: clang-14, -fsanitize=thread, QTX_TEST_AGENT=build/bin/qtx-agent.
+cmake --preset tsan >/dev/null
 # shellcheck disable=SC2086
-cmake --build build-tsan -j "$JOBS" --target $TESTS
+cmake --build --preset tsan -j "$JOBS" --target $TESTS
 # halt_on_error: the first race fails the test instead of scrolling past.
 export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
 for t in $TESTS; do

@@ -70,15 +70,30 @@ FaultShim::~FaultShim() {
   ::unlink(listen_path_.c_str());
 }
 
+bool FaultShim::wait_closed(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  return closed_.wait_for(lock, timeout, [this] { return !open_; });
+}
+
+void FaultShim::set_open(bool open) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = open;
+  }
+  closed_.notify_all();
+}
+
 void FaultShim::run() {
   int ends[2] = {-1, -1};  // [kToAgent] reads the host's side, [kToHost] the agent's
   bool first = false;      // the current connection is the first one
   std::uint64_t counted[2] = {0, 0};
   auto close_pair = [&] {
+    if (ends[0] < 0) return;
     for (int& fd : ends) {
-      if (fd >= 0) ::close(fd);
+      ::close(fd);
       fd = -1;
     }
+    set_open(false);
   };
   for (;;) {
     pollfd p[4] = {{stop_pipe_[0], POLLIN, 0}, {listen_fd_, POLLIN, 0}, {ends[0], POLLIN, 0}, {ends[1], POLLIN, 0}};
@@ -102,6 +117,7 @@ void FaultShim::run() {
       ends[kToHost] = agent;
       first = connections_.fetch_add(1) == 0;
       counted[0] = counted[1] = 0;
+      set_open(true);
       continue;
     }
     for (int d = 0; d < 2 && ends[0] >= 0; ++d) {

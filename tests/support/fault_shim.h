@@ -15,11 +15,19 @@
 //    timeout), so the shim never hangs a test.
 // An end of file on either side closes both. One thread, one connection at
 // a time (a new one replaces the old).
+//
+// The byte counts are final only once the connection is closed: a byte is
+// counted after its write returns, so the peer may see (and count) it
+// before the shim does. wait_closed() is the point after which they may be
+// compared with the peers' own counts.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -47,9 +55,14 @@ class FaultShim {
   bool cut() const { return cut_.load(); }
   // Bytes forwarded on the first connection, per direction.
   std::uint64_t first_bytes(Direction d) const { return first_bytes_[d].load(); }
+  // Waits until no connection is open (the host's side has hung up and
+  // everything it sent before was forwarded, or a cut closed it); false if
+  // one is still open after `timeout`.
+  bool wait_closed(std::chrono::milliseconds timeout);
 
  private:
   void run();
+  void set_open(bool open);
 
   const std::string listen_path_, agent_path_;
   const Plan plan_;
@@ -58,6 +71,9 @@ class FaultShim {
   std::atomic<int> connections_{0};
   std::atomic<bool> cut_{false};
   std::atomic<std::uint64_t> first_bytes_[2] = {0, 0};
+  std::mutex mutex_;
+  std::condition_variable closed_;
+  bool open_ = false;  // guarded by mutex_
   std::thread thread_;
 };
 

@@ -1,44 +1,33 @@
 #!/usr/bin/env bash
 # Builds the test guest from Debian packages only: the Debian kernel
-# (apt-get download + dpkg-deb -x, never installed), busybox-static, the
-# virtio modules, and the static qtx-agent, packed into an initramfs.
+# (unpacked with dpkg-deb -x, never installed), busybox-static, the virtio
+# modules, and the static qtx-agent, packed into an initramfs. Offline: the
+# kernel package comes from PACKAGES_DIR, where scripts/fetch-guest-packages.sh
+# put it (DIR/kernel names it); without it this fails and says so.
 #
-#   build-guest.sh AGENT_BINARY OUT_DIR [QEMU_GA_BINARY]
+#   build-guest.sh PACKAGES_DIR AGENT_BINARY OUT_DIR [QEMU_GA_BINARY]
 #
 # With QEMU_GA_BINARY (the benchmark's guest), qemu-ga and the shared
 # libraries it loads are added, and init runs it on org.qemu.guest_agent.0.
 #
-# Writes OUT_DIR/vmlinuz and OUT_DIR/initramfs.cpio.gz. The kernel package
-# is cached in OUT_DIR (or taken from $QTX_KERNEL_DEB_DIR) and fetched only
-# when missing.
+# Writes OUT_DIR/vmlinuz and OUT_DIR/initramfs.cpio.gz.
 set -euo pipefail
-agent=$1
-out=$2
-qga=${3:-}
+packages=$1
+agent=$2
+out=$3
+qga=${4:-}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 
-# The kernel linux-image-amd64 depends on (e.g. linux-image-6.1.0-56-amd64).
-resolve() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'; }
-kpkg=$(resolve)
-if [ -z "$kpkg" ] && [ "$(id -u)" -eq 0 ]; then
-  apt-get update -q >/dev/null  # package lists never fetched on this machine
-  kpkg=$(resolve)
-fi
-if [ -z "$kpkg" ]; then
-  echo "build-guest: cannot resolve the kernel package of linux-image-amd64 (run apt-get update)" >&2
+deb=$packages/$(cat "$packages/kernel" 2>/dev/null || true)
+if [ ! -f "$deb" ]; then
+  echo "build-guest: no kernel package in $packages: run scripts/fetch-guest-packages.sh" \
+       "(it downloads Debian's kernel package with apt-get; the build never does)" >&2
   exit 1
 fi
-deb=$(ls "$out"/"$kpkg"_*.deb 2>/dev/null | head -1 || true)
-# Another guest's cached copy ($QTX_KERNEL_DEB_DIR), before the archive.
-if [ -z "$deb" ] && [ -n "${QTX_KERNEL_DEB_DIR:-}" ]; then
-  cached=$(ls "$QTX_KERNEL_DEB_DIR"/"$kpkg"_*.deb 2>/dev/null | head -1 || true)
-  [ -z "$cached" ] || { cp "$cached" "$out/"; deb=$out/$(basename "$cached"); }
-fi
-if [ -z "$deb" ]; then
-  (cd "$out" && apt-get download "$kpkg" >/dev/null 2>&1)
-  deb=$(ls "$out"/"$kpkg"_*.deb | head -1)
-fi
+# linux-image-6.1.0-56-amd64_6.1.158-1_amd64.deb -> linux-image-6.1.0-56-amd64
+kpkg=$(basename "$deb")
+kpkg=${kpkg%%_*}
 kdir=$out/kernel
 if [ ! -f "$kdir/.unpacked-$(basename "$deb")" ]; then
   rm -rf "$kdir"
