@@ -8,7 +8,7 @@ const std::string& Status::message() const {
 }
 
 std::string Status::to_string() const {
-  if (is_ok()) return "ok";
+  if (ok()) return "ok";
   std::string out = code_name(code());
   for (char& c : out) {
     if (c == '_') c = ' ';

@@ -406,7 +406,7 @@ std::size_t Link::max_piece() const { return options_.max_message - wire::kMaxPi
 bool Link::send(v1::Envelope& env) {
   if (closed_ || !socket_.is_open()) return false;
   std::string frame;
-  if (!wire::append_envelope_frame(env, &frame, options_.max_message).is_ok()) return false;
+  if (!wire::append_envelope_frame(env, &frame, options_.max_message).ok()) return false;
   outbox_bytes_ += frame.size();
   outbox_.push_back(std::move(frame));
   write_some();
@@ -519,7 +519,7 @@ void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::millisecond
   env.set_id(id);
   call->fill_request(env.mutable_request());
   std::string frame;
-  if (!wire::append_envelope_frame(env, &frame, options_.max_message).is_ok()) {
+  if (!wire::append_envelope_frame(env, &frame, options_.max_message).ok()) {
     return call->fail(Error(ErrorKind::kInvalidArgument,
                             "the request is larger than the largest message (" +
                                 std::to_string(options_.max_message) + " bytes)"));

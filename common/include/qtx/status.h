@@ -1,6 +1,10 @@
 // Status: the result of an operation that can fail, cheap when it succeeds.
 // A failed Status carries a Code that tells the caller what to do and a
 // message for humans. Modeled on leveldb::Status.
+//
+// Naming, as in leveldb and as qtx::host::Result: Status::OK() makes a
+// success; ok() asks whether a Status is one (explicit operator bool says
+// the same, for `if (!s) return s;`). Nothing else is called ok.
 #pragma once
 
 #include <memory>
@@ -31,15 +35,15 @@ class Status {
 
   Status() noexcept = default;  // OK
 
-  static Status ok() { return Status(); }
+  static Status OK() { return Status(); }
   static Status error(Code code, std::string_view message) { return Status(code, message); }
   static Status invalid_argument(std::string_view m) { return Status(Code::kInvalidArgument, m); }
   static Status not_found(std::string_view m) { return Status(Code::kNotFound, m); }
   static Status io_error(std::string_view m) { return Status(Code::kIoError, m); }
   static Status internal(std::string_view m) { return Status(Code::kInternal, m); }
 
-  bool is_ok() const { return rep_ == nullptr; }
-  explicit operator bool() const { return is_ok(); }
+  bool ok() const { return rep_ == nullptr; }
+  explicit operator bool() const { return ok(); }
   Code code() const { return rep_ ? rep_->code : Code::kOk; }
   const std::string& message() const;
 
