@@ -16,7 +16,10 @@ namespace qtx {
 
 class Status {
  public:
-  // Kept in step with qtx.agent.v1.ErrorCode where the two overlap.
+  // Each qtx.agent.v1.ErrorCode (but UNSPECIFIED) has exactly one Code, and
+  // back; kOk, kDisconnected and kProtocol never cross the wire. The table
+  // is qtx/error_table.h: its static_asserts fail the build when it misses a
+  // code. New codes go last, with their row.
   enum class Code : int {
     kOk = 0,
     kInvalidArgument,   // the caller's input is wrong: fix it, do not retry
@@ -31,6 +34,7 @@ class Status {
     kIoError,           // an operating-system call failed
     kProtocol,          // the peer broke the protocol
     kInternal,          // a bug: report it
+    kFailedPrecondition,  // not in a state for it (e.g. already frozen): do not retry as is
   };
 
   Status() noexcept = default;  // OK
