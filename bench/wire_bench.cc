@@ -89,7 +89,7 @@ void BM_EncodeFrame(benchmark::State& state) {
   const std::string_view payload(src, state.range(0));
   for (auto _ : state) {
     out.clear();
-    if (!qtx::wire::append_frame(payload, &out).is_ok()) state.SkipWithError("encode failed");
+    if (!qtx::wire::append_frame(payload, &out).ok()) state.SkipWithError("encode failed");
     benchmark::DoNotOptimize(out.data());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * payload.size()));
@@ -100,7 +100,7 @@ void BM_EncodeSealedFrame(benchmark::State& state) {
   std::string frame(qtx::wire::kSealedFramePrefix, '\0');
   frame += random_bytes(state.range(0), 1, true);
   for (auto _ : state) {
-    if (!qtx::wire::finish_sealed_frame(&frame).is_ok()) state.SkipWithError("encode failed");
+    if (!qtx::wire::finish_sealed_frame(&frame).ok()) state.SkipWithError("encode failed");
     benchmark::DoNotOptimize(frame.data());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * (frame.size() - 13)));

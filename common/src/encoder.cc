@@ -17,7 +17,7 @@ Status check_payload_size(std::size_t size, std::uint32_t max_payload) {
     return Status::invalid_argument("frame payload of " + std::to_string(size) +
                                     " bytes exceeds the limit of " + std::to_string(max_payload));
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 Status append_frame(std::string_view payload, std::string* out, std::uint32_t max_payload) {

@@ -1,5 +1,7 @@
 #include "qtx/status.h"
 
+#include "qtx/error_table.h"
+
 namespace qtx {
 
 const std::string& Status::message() const {
@@ -8,7 +10,7 @@ const std::string& Status::message() const {
 }
 
 std::string Status::to_string() const {
-  if (is_ok()) return "ok";
+  if (ok()) return "ok";
   std::string out = code_name(code());
   for (char& c : out) {
     if (c == '_') c = ' ';
@@ -19,22 +21,8 @@ std::string Status::to_string() const {
 }
 
 const char* code_name(Status::Code code) {
-  switch (code) {
-    case Status::Code::kOk: return "ok";
-    case Status::Code::kInvalidArgument: return "invalid_argument";
-    case Status::Code::kNotFound: return "not_found";
-    case Status::Code::kAlreadyExists: return "already_exists";
-    case Status::Code::kDenied: return "denied";
-    case Status::Code::kUnsupported: return "unsupported";
-    case Status::Code::kBusy: return "busy";
-    case Status::Code::kTimeout: return "timeout";
-    case Status::Code::kDisconnected: return "disconnected";
-    case Status::Code::kCancelled: return "cancelled";
-    case Status::Code::kIoError: return "io_error";
-    case Status::Code::kProtocol: return "protocol";
-    case Status::Code::kInternal: return "internal";
-  }
-  return "unknown";
+  const ErrorCodeRow* row = error_code_row(code);
+  return row ? row->name : "unknown";
 }
 
 }  // namespace qtx

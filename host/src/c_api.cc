@@ -32,7 +32,6 @@ using qtx::host::Error;
 using qtx::host::ErrorKind;
 using namespace qtx::host::c_api;
 
-static_assert(QTX_ERR_CLOSED == static_cast<int>(ErrorKind::kClosed), "C and C++ error kinds must agree");
 static_assert(QTX_STATE_CLOSED == static_cast<int>(qtx::host::State::kClosed), "C and C++ states must agree");
 
 // One schema pool for every JSON conversion; lookups are thread-safe.
@@ -70,8 +69,8 @@ const char* qtx_version_string(void) noexcept { return kVersionString; }
 
 const char* qtx_error_kind_name(int kind) noexcept {
   if (kind == QTX_OK) return "ok";
-  if (kind < QTX_ERR_DISCONNECTED || kind > QTX_ERR_CLOSED) return "unknown";
-  return qtx::host::error_kind_name(static_cast<ErrorKind>(kind));
+  const qtx::host::detail::KindRow* row = qtx::host::detail::kind_row_of_c_code(kind);
+  return row ? row->name : "unknown";
 }
 
 // state_name covers every State and returns a literal; an unknown value

@@ -14,14 +14,21 @@
 #include <new>
 #include <string>
 
+#include "error_table.h"
 #include "qtx/host.h"
 #include "qtx/host/error.h"
 
 namespace qtx::host::c_api {
 
+// The qtx_error_kind of `kind` (host/src/error_table.h).
+inline int c_code(ErrorKind kind) {
+  const detail::KindRow* row = detail::kind_row(kind);
+  return row ? row->c_code : QTX_ERR_LOCAL;
+}
+
 inline void fill(qtx_error* err, const Error& e) {
   if (err == nullptr) return;
-  err->kind = static_cast<int>(e.kind());
+  err->kind = c_code(e.kind());
   err->guest_code = e.guest_code();
   err->os_errno = e.os_errno();
   std::snprintf(err->message, sizeof(err->message), "%s", e.message().c_str());
@@ -29,7 +36,7 @@ inline void fill(qtx_error* err, const Error& e) {
 
 inline int fail(qtx_error* err, const Error& e) {
   fill(err, e);
-  return static_cast<int>(e.kind());
+  return c_code(e.kind());
 }
 
 inline int ok(qtx_error* err) {

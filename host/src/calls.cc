@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "error_table.h"
 #include "link.h"
 #include "qtx/quote.h"
 
@@ -43,19 +44,7 @@ Result<TransferResult> transfer_result(const char* what, std::uint64_t bytes, bo
 }
 
 Error guest_error(const v1::Error& e) {
-  ErrorKind kind = ErrorKind::kGuestFailed;
-  switch (e.code()) {
-    case v1::ERROR_CODE_UNSUPPORTED: kind = ErrorKind::kUnsupported; break;
-    case v1::ERROR_CODE_DENIED: kind = ErrorKind::kDenied; break;
-    case v1::ERROR_CODE_INVALID_ARGUMENT: kind = ErrorKind::kInvalidArgument; break;
-    case v1::ERROR_CODE_NOT_FOUND: kind = ErrorKind::kNotFound; break;
-    case v1::ERROR_CODE_BUSY: kind = ErrorKind::kBusy; break;
-    case v1::ERROR_CODE_TIMEOUT: kind = ErrorKind::kTimeout; break;
-    case v1::ERROR_CODE_ALREADY_EXISTS: kind = ErrorKind::kAlreadyExists; break;
-    case v1::ERROR_CODE_CANCELLED: kind = ErrorKind::kCancelled; break;
-    case v1::ERROR_CODE_FAILED_PRECONDITION: kind = ErrorKind::kFailedPrecondition; break;
-    default: kind = ErrorKind::kGuestFailed; break;
-  }
+  const ErrorKind kind = kind_from_wire(e.code());
   // The guest's words, made printable and bounded: an application logs
   // error messages, and a guest must not forge its log lines.
   return Error(kind, printable(e.message(), kMaxGuestMessage), e.code(), e.os_errno());

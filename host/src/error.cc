@@ -1,30 +1,17 @@
+#include "error_table.h"
 #include "qtx/host/agent.h"
 #include "qtx/host/error.h"
 
 namespace qtx::host {
 
 const char* error_kind_name(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::kDisconnected: return "disconnected";
-    case ErrorKind::kTimeout: return "timeout";
-    case ErrorKind::kCancelled: return "cancelled";
-    case ErrorKind::kDenied: return "denied";
-    case ErrorKind::kUnsupported: return "unsupported";
-    case ErrorKind::kInvalidArgument: return "invalid_argument";
-    case ErrorKind::kNotFound: return "not_found";
-    case ErrorKind::kAlreadyExists: return "already_exists";
-    case ErrorKind::kBusy: return "busy";
-    case ErrorKind::kFailedPrecondition: return "failed_precondition";
-    case ErrorKind::kGuestFailed: return "guest_failed";
-    case ErrorKind::kProtocol: return "protocol";
-    case ErrorKind::kLocal: return "local";
-    case ErrorKind::kClosed: return "closed";
-  }
-  return "unknown";
+  const detail::KindRow* row = detail::kind_row(kind);
+  return row ? row->name : "unknown";
 }
 
 bool Error::retryable() const {
-  return kind_ == ErrorKind::kDisconnected || kind_ == ErrorKind::kTimeout || kind_ == ErrorKind::kBusy;
+  const detail::KindRow* row = detail::kind_row(kind_);
+  return row != nullptr && row->retryable;
 }
 
 std::string Error::to_string() const { return std::string(error_kind_name(kind_)) + ": " + message_; }

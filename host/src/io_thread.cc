@@ -32,17 +32,17 @@ IoThread::~IoThread() {
 }
 
 void IoThread::run() {
-  // Nothing a peer sends may stop this loop: an exception (only a caller's
-  // callback or an allocation failure can throw here) is reported and the
-  // loop goes on.
+  // Nothing a peer sends may stop this loop. A caller's callback cannot
+  // throw through to here (Link catches at each call into user code); an
+  // allocation failure can, and is reported while the loop goes on.
   for (;;) {
     try {
       io_.run();
       return;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "libqtx-host: exception on the I/O thread (from a callback?): %s\n", e.what());
+      std::fprintf(stderr, "libqtx-host: exception on the I/O thread: %s\n", e.what());
     } catch (...) {
-      std::fprintf(stderr, "libqtx-host: unknown exception on the I/O thread (from a callback?)\n");
+      std::fprintf(stderr, "libqtx-host: unknown exception on the I/O thread\n");
     }
   }
 }

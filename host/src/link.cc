@@ -6,6 +6,8 @@
 #include <asio/write.hpp>
 
 #include <algorithm>
+#include <cstdio>
+#include <exception>
 #include <future>
 
 #include "calls.h"
@@ -67,6 +69,43 @@ Link::Link(std::shared_ptr<IoThread> io, AgentOptions options, OwnerLock lock)
       backoff_(options_.reconnect_min) {}
 
 Link::~Link() = default;
+
+// --- user code ------------------------------------------------------------------
+
+template <class Fn>
+void Link::notify(const char* what, Fn&& fn) noexcept {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    note_exception(what, e.what());
+  } catch (...) {
+    note_exception(what, "an exception of unknown type");
+  }
+}
+
+template <class Fn>
+void Link::step(CallId id, Fn&& fn) {
+  std::optional<Error> outcome;
+  try {
+    outcome = fn();
+  } catch (const std::exception& e) {
+    note_exception("a stream callback", e.what());
+    outcome = Error(ErrorKind::kLocal, std::string("a stream callback of this call threw (") + e.what() +
+                                           "): the call was cancelled");
+  } catch (...) {
+    note_exception("a stream callback", "an exception of unknown type");
+    outcome = Error(ErrorKind::kLocal, "a stream callback of this call threw: the call was cancelled");
+  }
+  check(id, std::move(outcome));
+}
+
+void Link::note_exception(const char* what, const char* why) noexcept {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.callback_exceptions;
+  }
+  std::fprintf(stderr, "libqtx-host: %s: %s threw: %s\n", name_.c_str(), what, why);
+}
 
 void Link::start() {
   io_->post([self = shared_from_this()] { self->open(); });
@@ -180,11 +219,17 @@ void Link::become_ready(const v1::HelloResponse& hello) {
     if (restarted) ++stats_.restarts_seen;
     identity_ = now;
   }
-  set_state(State::kReady, nullptr);
-  if (restarted && options_.callbacks.on_agent_restarted) options_.callbacks.on_agent_restarted(now, last_identity_);
+  record_state(State::kReady, nullptr);
+  std::optional<v1::AgentIdentity> before;
+  if (restarted) before = std::move(last_identity_);
   last_instance_ = now.instance_id();
   last_identity_ = now;
   arm_keepalive();
+  // The Link is ready in every respect before user code hears of it.
+  announce_state(State::kReady, nullptr);
+  if (before && options_.callbacks.on_agent_restarted) {
+    notify("on_agent_restarted", [&] { options_.callbacks.on_agent_restarted(now, *before); });
+  }
 }
 
 void Link::drop(const Error& cause) {
@@ -207,21 +252,26 @@ void Link::drop(const Error& cause) {
   outbox_bytes_ = 0;
   writing_frames_ = 0;
   room_waiters_.clear();
-  // The state changes before the calls fail, so a caller that reacts to
-  // kDisconnected by waiting for ready waits for the next connection.
+  // Everything is recorded (the state, the calls out of the table, the
+  // next connection scheduled) before user code runs. The state is told
+  // before the calls fail, so a caller that reacts to kDisconnected by
+  // waiting for ready waits for the next connection.
   const Error lost(ErrorKind::kDisconnected, "connection to " + name_ + " lost: " + cause.message(), 0,
                    cause.os_errno());
+  auto calls = take_calls();
+  State next = State::kDisconnected;
   if (options_.endpoint.kind == Endpoint::Kind::kAdopt) {
     // An adopted socket cannot be reopened: this is the end.
     closed_ = true;
-    set_state(State::kClosed, &cause);
-    fail_all(lost);
+    next = State::kClosed;
+    record_state(next, &cause);
     io_->remove(this);
-    return;
+  } else {
+    record_state(next, &cause);
+    schedule_reopen();
   }
-  set_state(State::kDisconnected, &cause);
-  fail_all(lost);
-  schedule_reopen();
+  announce_state(next, &cause);
+  fail_calls(calls, lost);
 }
 
 void Link::schedule_reopen() {
@@ -233,14 +283,17 @@ void Link::schedule_reopen() {
   });
 }
 
-void Link::set_state(State state, const Error* cause) {
+void Link::record_state(State state, const Error* cause) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     state_ = state;
     if (cause) last_error_ = *cause;
   }
   ready_cv_.notify_all();
-  if (options_.callbacks.on_state) options_.callbacks.on_state(state, cause);
+}
+
+void Link::announce_state(State state, const Error* cause) {
+  if (options_.callbacks.on_state) notify("on_state", [&] { options_.callbacks.on_state(state, cause); });
 }
 
 void Link::close() {
@@ -264,9 +317,11 @@ void Link::close() {
       self->outbox_.clear();
       self->room_waiters_.clear();
       self->owner_lock_ = OwnerLock();
-      self->set_state(State::kClosed, nullptr);  // first, as in drop()
-      self->fail_all(Error(ErrorKind::kClosed, self->name_ + " was closed"));
+      auto calls = self->take_calls();
+      self->record_state(State::kClosed, nullptr);
       self->io_->remove(self.get());
+      self->announce_state(State::kClosed, nullptr);  // first, as in drop()
+      self->fail_calls(calls, Error(ErrorKind::kClosed, self->name_ + " was closed"));
     }
     done->set_value();
   });
@@ -389,9 +444,11 @@ void Link::dispatch(v1::Envelope& env) {
         telemetry_at_ = Clock::now();
         ++stats_.telemetry_samples;
       }
-      if (options_.callbacks.on_telemetry) options_.callbacks.on_telemetry(ev.telemetry());
+      if (options_.callbacks.on_telemetry) {
+        notify("on_telemetry", [&] { options_.callbacks.on_telemetry(ev.telemetry()); });
+      }
     }
-    if (options_.callbacks.on_event) options_.callbacks.on_event(ev);
+    if (options_.callbacks.on_event) notify("on_event", [&] { options_.callbacks.on_event(ev); });
     return;
   }
   auto it = calls_.find(env.id());
@@ -404,13 +461,13 @@ void Link::dispatch(v1::Envelope& env) {
       if (entry.deadline) entry.deadline->cancel();
       const v1::Response& r = env.response();
       note_call_end(entry, r.has_error() ? static_cast<int>(guest_error(r.error()).kind()) : 0, true);
-      entry.call->on_response(*env.mutable_response());
+      notify("a completion callback", [&] { entry.call->on_response(*env.mutable_response()); });
       return;
     }
     case v1::Envelope::kProgress:
-      return check(id, it->second.call->on_progress(*this, id, env.progress()));
+      return step(id, [&] { return it->second.call->on_progress(*this, id, env.progress()); });
     case v1::Envelope::kCredit:
-      return check(id, it->second.call->on_credit(*this, id, env.credit().bytes()));
+      return step(id, [&] { return it->second.call->on_credit(*this, id, env.credit().bytes()); });
     default:
       return count(&AgentStats::stray_frames);
   }
@@ -423,7 +480,7 @@ std::size_t Link::max_piece() const { return options_.max_message - wire::kMaxPi
 bool Link::send(v1::Envelope& env) {
   if (closed_ || !socket_.is_open()) return false;
   std::string frame;
-  if (!wire::append_envelope_frame(env, &frame, options_.max_message).is_ok()) return false;
+  if (!wire::append_envelope_frame(env, &frame, options_.max_message).ok()) return false;
   outbox_bytes_ += frame.size();
   outbox_.push_back(std::move(frame));
   write_some();
@@ -476,7 +533,8 @@ void Link::write_some() {
                         waiters.swap(self->room_waiters_);
                         for (CallId id : waiters) {
                           auto it = self->calls_.find(id);
-                          if (it != self->calls_.end()) self->check(id, it->second.call->on_outbox_room(*self, id));
+                          if (it == self->calls_.end()) continue;
+                          self->step(id, [&] { return it->second.call->on_outbox_room(*self, id); });
                         }
                       }
                       self->write_some();
@@ -529,6 +587,8 @@ CallId Link::submit(std::unique_ptr<Call> call, std::chrono::milliseconds timeou
   bool queued = io_->post([self = shared_from_this(), id, shared, timeout] {
     self->admit(id, std::move(*shared), timeout);
   });
+  // Not queued: the manager is gone and this is the caller's thread, where
+  // the callback's exception, if any, is the caller's own.
   if (!queued) (*shared)->fail(Error(ErrorKind::kClosed, name_ + " was closed"));
   return id;
 }
@@ -537,7 +597,7 @@ void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::millisecond
   Entry entry{nullptr, nullptr, Clock::now(), keepalive};
   auto refuse = [&](Error error) {
     note_call_end(entry, static_cast<int>(error.kind()), false);
-    call->fail(std::move(error));
+    notify("a completion callback", [&] { call->fail(std::move(error)); });
   };
   if (closed_) return refuse(Error(ErrorKind::kClosed, name_ + " was closed"));
   State s = state();
@@ -550,10 +610,9 @@ void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::millisecond
   env.set_id(id);
   call->fill_request(env.mutable_request());
   std::string frame;
-  if (!wire::append_envelope_frame(env, &frame, options_.max_message).is_ok()) {
-    return refuse(Error(ErrorKind::kInvalidArgument,
-                        "the request is larger than the largest message (" + std::to_string(options_.max_message) +
-                            " bytes)"));
+  if (!wire::append_envelope_frame(env, &frame, options_.max_message).ok()) {
+    return refuse(Error(ErrorKind::kInvalidArgument, "the request is larger than the largest message (" +
+                                                         std::to_string(options_.max_message) + " bytes)"));
   }
   outbox_bytes_ += frame.size();
   outbox_.push_back(std::move(frame));
@@ -572,7 +631,7 @@ void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::millisecond
   calls_.emplace(id, std::move(entry));
   write_some();
   auto it = calls_.find(id);
-  check(id, it->second.call->on_started(*this, id));
+  step(id, [&] { return it->second.call->on_started(*this, id); });
 }
 
 void Link::end_call(CallId id, Error error, bool tell_agent) {
@@ -588,24 +647,31 @@ void Link::end_call(CallId id, Error error, bool tell_agent) {
     env.mutable_cancel();
     send(env);
   }
-  entry.call->fail(std::move(error));
+  notify("a completion callback", [&] { entry.call->fail(std::move(error)); });
 }
 
-void Link::check(CallId id, std::optional<Error> step) {
-  if (step) end_call(id, std::move(*step), true);
+void Link::check(CallId id, std::optional<Error> outcome) {
+  if (outcome) end_call(id, std::move(*outcome), true);
 }
 
 void Link::cancel(CallId id) {
   io_->post([self = shared_from_this(), id] { self->end_call(id, Error(ErrorKind::kCancelled, "cancelled"), true); });
 }
 
-void Link::fail_all(const Error& error) {
+std::unordered_map<CallId, Link::Entry> Link::take_calls() {
   auto calls = std::move(calls_);
   calls_.clear();
   for (auto& [id, entry] : calls) {
     if (entry.deadline) entry.deadline->cancel();
-    note_call_end(entry, static_cast<int>(error.kind()), false);
-    entry.call->fail(error);
+  }
+  return calls;
+}
+
+void Link::fail_calls(std::unordered_map<CallId, Entry>& calls, const Error& error) {
+  for (auto& item : calls) {
+    note_call_end(item.second, static_cast<int>(error.kind()), false);
+    Call& call = *item.second.call;
+    notify("a completion callback", [&] { call.fail(error); });
   }
 }
 

@@ -23,6 +23,16 @@
 //
 // Thread-safety: submit(), cancel(), close() and the snapshot accessors may
 // be called from any thread; everything else is I/O-thread only.
+//
+// User code (AgentCallbacks, a call's completion callback, its stream
+// callbacks, upload sources and download sinks) runs only through
+// notify() and step(), and only once the Link has recorded the change it
+// reports: a state change, the calls it ends and the next reconnect are
+// all in place before on_state runs, so nothing user code does, throwing
+// included, leaves the Link half-updated. An exception escaping user code
+// is caught there, counted (AgentStats::callback_exceptions) and reported
+// on stderr; one escaping a call's stream callback also ends that call
+// with kLocal and tells the agent to stop it.
 #pragma once
 
 #include <asio/local/stream_protocol.hpp>
@@ -111,7 +121,14 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   void become_ready(const v1::HelloResponse& hello);
   void drop(const Error& cause);
   void schedule_reopen();
-  void set_state(State state, const Error* cause);
+  // Records a state change (the snapshot, wait_ready's waiters); runs no user code.
+  void record_state(State state, const Error* cause);
+  // Tells on_state about it.
+  void announce_state(State state, const Error* cause);
+  void set_state(State state, const Error* cause) {
+    record_state(state, cause);
+    announce_state(state, cause);
+  }
 
   // Reader, stall timer.
   void wait_readable();
@@ -138,8 +155,20 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   void note_call_end(const Entry& entry, int outcome, bool answered);
   // Ends call `id` with `error`; tells the agent to stop it when `tell_agent`.
   void end_call(CallId id, Error error, bool tell_agent);
-  void check(CallId id, std::optional<Error> step);
-  void fail_all(const Error& error);
+  void check(CallId id, std::optional<Error> outcome);
+  // Runs a step of call `id` that may run its stream callbacks; ends the
+  // call when the step returns an Error or throws.
+  template <class Fn>
+  void step(CallId id, Fn&& fn);
+  // Removes every call from the table (their deadlines cancelled), to be
+  // failed by fail_calls() once the Link is consistent again.
+  std::unordered_map<CallId, Entry> take_calls();
+  void fail_calls(std::unordered_map<CallId, Entry>& calls, const Error& error);
+
+  // User code.
+  template <class Fn>
+  void notify(const char* what, Fn&& fn) noexcept;
+  void note_exception(const char* what, const char* why) noexcept;
 
   std::shared_ptr<IoThread> io_;
   const AgentOptions options_;

@@ -21,7 +21,7 @@ TEST_F(AgentResync, NestedClaimsCostLinearWorkAndTheRequestTheyCoverIsAnswered) 
   ping.set_id(7);
   ping.mutable_request()->mutable_ping()->set_payload("behind the claims");
   std::string tail;
-  ASSERT_TRUE(wire::append_envelope_frame(ping, &tail).is_ok());
+  ASSERT_TRUE(wire::append_envelope_frame(ping, &tail).ok());
   constexpr std::size_t kNested = 8u << 20;
   const std::string stream = nested_claims(kNested, tail);
 

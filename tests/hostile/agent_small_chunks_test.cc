@@ -34,7 +34,7 @@ class AgentSmallChunks : public AgentFixture {
   }
 
   static void append_frame(const v1::Envelope& env, std::string* out) {
-    ASSERT_TRUE(wire::append_envelope_frame(env, out).is_ok());
+    ASSERT_TRUE(wire::append_envelope_frame(env, out).ok());
   }
 
   void expect_peak_below(std::uint64_t bound_mib) { expect_peak_rss_below(agent_->pid(), bound_mib); }

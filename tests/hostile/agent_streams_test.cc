@@ -38,7 +38,7 @@ class AgentStreams : public AgentFixture {
   }
 
   static void append_frame(const v1::Envelope& env, std::string* out) {
-    ASSERT_TRUE(wire::append_envelope_frame(env, out).is_ok());
+    ASSERT_TRUE(wire::append_envelope_frame(env, out).ok());
   }
 
 

@@ -41,7 +41,7 @@ TEST_F(HostResync, NestedClaimsFromOneGuestDoNotDelayAnotherAgentOnTheSameManage
   v1::Envelope sample;
   sample.mutable_event()->mutable_telemetry()->set_seq(42);
   std::string after;
-  ASSERT_TRUE(wire::append_envelope_frame(sample, &after).is_ok());
+  ASSERT_TRUE(wire::append_envelope_frame(sample, &after).ok());
   const std::string attack = nested_claims(kNested);
   std::thread writer([&] { peer.send_raw(attack + after); });
 
@@ -65,7 +65,7 @@ TEST_F(HostResync, NestedClaimsFromOneGuestDoNotDelayAnotherAgentOnTheSameManage
   // sent now, is read after that note for the read that carried event 42.
   sample.mutable_event()->mutable_telemetry()->set_seq(43);
   after.clear();
-  ASSERT_TRUE(wire::append_envelope_frame(sample, &after).is_ok());
+  ASSERT_TRUE(wire::append_envelope_frame(sample, &after).ok());
   peer.send_raw(after);
   ASSERT_EQ(samples.take(10000ms), std::optional<std::uint64_t>(43));
 

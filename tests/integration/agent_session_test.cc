@@ -292,7 +292,7 @@ TEST_F(AgentSession, GarbageAndAStalePartialFrameBeforeTheHandshakeAreSkipped) {
   big.set_id(3);
   big.mutable_request()->mutable_ping()->set_payload(std::string(4096, 'z'));
   std::string stale;
-  ASSERT_TRUE(wire::append_envelope_frame(big, &stale).is_ok());
+  ASSERT_TRUE(wire::append_envelope_frame(big, &stale).ok());
   conn_->send_raw("\xff\xfe garbage QTX" + stale.substr(0, 40));
   auto r = conn_->hello(99);
   ASSERT_TRUE(r && r->has_hello()) << agent_->log();
@@ -319,7 +319,7 @@ TEST_F(AgentSession, HostKilledMidFrameDoesNotLeakIntoTheNextSession) {
   env.set_id(9);
   env.mutable_request()->mutable_ping()->set_payload(std::string(1000, 'p'));
   std::string f;
-  ASSERT_TRUE(wire::append_envelope_frame(env, &f).is_ok());
+  ASSERT_TRUE(wire::append_envelope_frame(env, &f).ok());
   conn_->send_raw(f.substr(0, f.size() / 2));
   conn_->close();
   conn_ = accept_next();

@@ -48,7 +48,7 @@ void answer_ping(AgentConnection& peer, const std::string& before = "") {
   reply.set_id(ping->id());
   reply.mutable_response()->mutable_ping()->set_payload(ping->request().ping().payload());
   std::string frame;
-  ASSERT_TRUE(wire::append_envelope_frame(reply, &frame).is_ok());
+  ASSERT_TRUE(wire::append_envelope_frame(reply, &frame).ok());
   peer.send_raw(before + frame);
 }
 
@@ -82,7 +82,7 @@ std::future<host::Result<host::TransferResult>> start_endless_upload(
 
 std::string frame_of(const v1::Envelope& env) {
   std::string f;
-  EXPECT_TRUE(wire::append_envelope_frame(env, &f).is_ok());
+  EXPECT_TRUE(wire::append_envelope_frame(env, &f).ok());
   return f;
 }
 

@@ -1,6 +1,10 @@
 // Status: the result of an operation that can fail, cheap when it succeeds.
 // A failed Status carries a Code that tells the caller what to do and a
 // message for humans. Modeled on leveldb::Status.
+//
+// Naming, as in leveldb and as qtx::host::Result: Status::OK() makes a
+// success; ok() asks whether a Status is one (explicit operator bool says
+// the same, for `if (!s) return s;`). Nothing else is called ok.
 #pragma once
 
 #include <memory>
@@ -12,7 +16,10 @@ namespace qtx {
 
 class Status {
  public:
-  // Kept in step with qtx.agent.v1.ErrorCode where the two overlap.
+  // Each qtx.agent.v1.ErrorCode (but UNSPECIFIED) has exactly one Code, and
+  // back; kOk, kDisconnected and kProtocol never cross the wire. The table
+  // is qtx/error_table.h: its static_asserts fail the build when it misses a
+  // code. New codes go last, with their row.
   enum class Code : int {
     kOk = 0,
     kInvalidArgument,   // the caller's input is wrong: fix it, do not retry
@@ -27,19 +34,20 @@ class Status {
     kIoError,           // an operating-system call failed
     kProtocol,          // the peer broke the protocol
     kInternal,          // a bug: report it
+    kFailedPrecondition,  // not in a state for it (e.g. already frozen): do not retry as is
   };
 
   Status() noexcept = default;  // OK
 
-  static Status ok() { return Status(); }
+  static Status OK() { return Status(); }
   static Status error(Code code, std::string_view message) { return Status(code, message); }
   static Status invalid_argument(std::string_view m) { return Status(Code::kInvalidArgument, m); }
   static Status not_found(std::string_view m) { return Status(Code::kNotFound, m); }
   static Status io_error(std::string_view m) { return Status(Code::kIoError, m); }
   static Status internal(std::string_view m) { return Status(Code::kInternal, m); }
 
-  bool is_ok() const { return rep_ == nullptr; }
-  explicit operator bool() const { return is_ok(); }
+  bool ok() const { return rep_ == nullptr; }
+  explicit operator bool() const { return ok(); }
   Code code() const { return rep_ ? rep_->code : Code::kOk; }
   const std::string& message() const;
 

@@ -15,18 +15,18 @@ Status make_transport(asio::io_context& io, const std::string& spec, std::unique
       return Status::invalid_argument("virtio port names contain no '/': " + spec);
     }
     *out = std::make_unique<VirtioTransport>(io, name);
-    return Status::ok();
+    return Status::OK();
   }
   if ((kind == "unix-listen" || kind == "unix-connect") && arg.empty()) {
     return Status::invalid_argument(kind + " needs a socket path: " + kind + ":/path/to/socket");
   }
   if (kind == "unix-listen") {
     *out = std::make_unique<UnixListenTransport>(io, arg);
-    return Status::ok();
+    return Status::OK();
   }
   if (kind == "unix-connect") {
     *out = std::make_unique<UnixConnectTransport>(io, arg);
-    return Status::ok();
+    return Status::OK();
   }
   return Status::invalid_argument("unknown transport \"" + spec +
                                   "\": use virtio:NAME, unix-listen:PATH or unix-connect:PATH");

@@ -38,7 +38,7 @@ Status UnixListenTransport::listen() {
     acceptor_.close();
     return from_error(ec, "listening on " + path_);
   }
-  return Status::ok();
+  return Status::OK();
 }
 
 void UnixListenTransport::async_open(OpenHandler handler) {
@@ -61,7 +61,7 @@ void UnixListenTransport::async_open(OpenHandler handler) {
       handler(from_error(rec, "accepting on " + path_), -1);
       return;
     }
-    handler(Status::ok(), fd);
+    handler(Status::OK(), fd);
   });
 }
 
@@ -90,7 +90,7 @@ void UnixConnectTransport::async_open(OpenHandler handler) {
                           handler(Status::error(Status::Code::kCancelled, "connecting to " + path_ + ": cancelled"), -1);
                           return;
                         }
-                        handler(Status::ok(), fd);
+                        handler(Status::OK(), fd);
                       });
 }
 

@@ -97,7 +97,7 @@ Status VirtioTransport::ensure_inotify() {
     watch_ports_ = ::inotify_add_watch(fd, (roots_.dev + "/virtio-ports").c_str(), mask);
   }
   if (watch_dev_ < 0) return Status::io_error("watching " + roots_.dev + ": " + std::strerror(errno));
-  return Status::ok();
+  return Status::OK();
 }
 
 void VirtioTransport::drain_inotify() {
@@ -163,7 +163,7 @@ void VirtioTransport::wait_for_host(const std::shared_ptr<Attempt>& a) {
   sigio_->async_wait([this, a](const asio::error_code& ec, int) {
     if (a->done) return;
     if (ec) return finish(a, Status::io_error("waiting for the host on " + a->path + ": " + ec.message()));
-    if (host_connected(a->port.native_handle())) return finish(a, Status::ok());
+    if (host_connected(a->port.native_handle())) return finish(a, Status::OK());
     struct stat st {};
     if (::stat(a->path.c_str(), &st) != 0) {  // hot-unplugged while we waited
       asio::error_code ignored;
@@ -172,7 +172,7 @@ void VirtioTransport::wait_for_host(const std::shared_ptr<Attempt>& a) {
     }
     wait_for_host(a);
   });
-  if (host_connected(a->port.native_handle())) finish(a, Status::ok());
+  if (host_connected(a->port.native_handle())) finish(a, Status::OK());
 }
 
 void VirtioTransport::finish(const std::shared_ptr<Attempt>& a, Status s) {

@@ -78,7 +78,7 @@ timeout_ms = 30000
 max_timeout_ms = 120000
 )",
                         "test.conf", &c);
-  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  ASSERT_TRUE(r.status.ok()) << r.status.to_string();
   EXPECT_EQ(c.transport, "unix-listen:/run/qtx.sock");
   EXPECT_EQ(c.log_level, "debug");
   EXPECT_EQ(c.telemetry_interval_ms, 1000u);
@@ -132,7 +132,7 @@ TEST(AgentConfig, UnknownKindsKeysAndSectionsAreRefusedWithTheirPlace) {
     AgentConfig c;
     c.transport = "unchanged";
     auto r = parse_config(k.text, "t.conf", &c);
-    ASSERT_FALSE(r.status.is_ok()) << k.text;
+    ASSERT_FALSE(r.status.ok()) << k.text;
     EXPECT_EQ(r.status.code(), Status::Code::kInvalidArgument);
     EXPECT_EQ(r.status.message(), k.message) << k.text;
     EXPECT_EQ(c.transport, "unchanged");
@@ -147,7 +147,7 @@ TEST(AgentConfig, EveryRequestKindIsANameThePolicyAccepts) {
   for (const auto name : request_kind_names()) all += "\"" + std::string(name) + "\", ";
   AgentConfig c;
   auto r = parse_config("[policy]\nallow = [" + all + "\"*\"]\ndeny = [" + all + "]\n", "t.conf", &c);
-  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  ASSERT_TRUE(r.status.ok()) << r.status.to_string();
   EXPECT_EQ(r.warnings, (std::vector<std::string>{
                             "t.conf: policy.deny names hello, which is always allowed (the session needs it)",
                             "t.conf: policy.deny names ping, which is always allowed (the session needs it)"}));
@@ -188,7 +188,7 @@ TEST(AgentConfig, ErrorsNameTheFileLineAndKeyAndLeaveTheConfigAlone) {
     AgentConfig c;
     c.transport = "unchanged";
     auto r = parse_config(k.text, "t.conf", &c);
-    ASSERT_FALSE(r.status.is_ok()) << k.text;
+    ASSERT_FALSE(r.status.ok()) << k.text;
     EXPECT_EQ(r.status.code(), Status::Code::kInvalidArgument);
     EXPECT_EQ(r.status.message().rfind(k.message, 0), 0u) << r.status.message();
     EXPECT_EQ(c.transport, "unchanged");
@@ -200,7 +200,7 @@ TEST(AgentConfig, ErrorsNameTheFileLineAndKeyAndLeaveTheConfigAlone) {
 TEST(AgentConfig, ShippedDefaultFileMatchesTheBuiltInDefaults) {
   AgentConfig c;
   auto r = load_config(QTX_SOURCE_DIR "/guest/config/agent.conf", true, &c);
-  ASSERT_TRUE(r.status.is_ok()) << r.status.to_string();
+  ASSERT_TRUE(r.status.ok()) << r.status.to_string();
   EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
   AgentConfig d;
   EXPECT_EQ(c.transport, d.transport);
@@ -218,7 +218,7 @@ TEST(AgentConfig, ShippedDefaultFileMatchesTheBuiltInDefaults) {
 
 TEST(AgentConfig, MissingFileIsAnErrorOnlyWhenNamed) {
   AgentConfig c;
-  EXPECT_TRUE(load_config("/nonexistent/agent.conf", false, &c).status.is_ok());
+  EXPECT_TRUE(load_config("/nonexistent/agent.conf", false, &c).status.ok());
   auto r = load_config("/nonexistent/agent.conf", true, &c);
   EXPECT_EQ(r.status.code(), Status::Code::kNotFound);
   EXPECT_EQ(r.status.message(), "cannot read config file /nonexistent/agent.conf");
@@ -227,11 +227,11 @@ TEST(AgentConfig, MissingFileIsAnErrorOnlyWhenNamed) {
 TEST(Transport, SpecsAreCheckedUpFront) {
   asio::io_context io;
   std::unique_ptr<Transport> t;
-  EXPECT_TRUE(make_transport(io, "virtio:org.quantix.agent.0", &t).is_ok());
+  EXPECT_TRUE(make_transport(io, "virtio:org.quantix.agent.0", &t).ok());
   EXPECT_EQ(t->describe(), "virtio:org.quantix.agent.0");
-  EXPECT_TRUE(make_transport(io, "virtio", &t).is_ok());
+  EXPECT_TRUE(make_transport(io, "virtio", &t).ok());
   EXPECT_EQ(t->describe(), "virtio:org.quantix.agent.0");
-  EXPECT_TRUE(make_transport(io, "unix-listen:/tmp/x.sock", &t).is_ok());
+  EXPECT_TRUE(make_transport(io, "unix-listen:/tmp/x.sock", &t).ok());
   EXPECT_EQ(make_transport(io, "unix-listen:", &t).message(), "unix-listen needs a socket path: unix-listen:/path/to/socket");
   EXPECT_EQ(make_transport(io, "virtio:a/b", &t).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(make_transport(io, "tcp:1.2.3.4", &t).message(),
@@ -277,7 +277,7 @@ TEST(VirtioTransport, APortWhoseNameArrivesAfterItsNodeIsOpened) {
   bool opened = false;
   int fd = -1;
   t.async_open([&](Status s, int f) {
-    opened = s.is_ok();
+    opened = s.ok();
     fd = f;
   });
   io.poll();

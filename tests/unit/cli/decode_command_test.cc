@@ -20,7 +20,7 @@ namespace v1 = agent::v1;
 
 std::string frame_of(const v1::Envelope& env) {
   std::string f;
-  EXPECT_TRUE(wire::append_envelope_frame(env, &f).is_ok());
+  EXPECT_TRUE(wire::append_envelope_frame(env, &f).ok());
   return f;
 }
 
@@ -109,7 +109,7 @@ TEST_F(DecodeCommand, UnknownRequestKindIsPrintedAsUnknown) {
   std::string payload;
   wire::append_sealed(body, &payload);
   std::string f;
-  ASSERT_TRUE(wire::append_frame(payload, &f).is_ok());
+  ASSERT_TRUE(wire::append_frame(payload, &f).ok());
   write_capture(f);
   ASSERT_EQ(run({.input = path_}), 0);
   EXPECT_EQ(out_, "{\"offset\":0,\"type\":\"request.unknown\",\"id\":\"3\",\"message\":{\"id\":\"3\",\"request\":{}}}\n");

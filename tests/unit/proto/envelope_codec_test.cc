@@ -23,7 +23,7 @@ v1::Envelope ping_request(std::uint64_t id, std::string payload) {
 TEST(EnvelopeCodec, RoundTripThroughTheDecoder) {
   std::string stream;
   for (std::uint64_t id = 1; id <= 3; ++id) {
-    ASSERT_TRUE(append_envelope_frame(ping_request(id, "p" + std::to_string(id)), &stream).is_ok());
+    ASSERT_TRUE(append_envelope_frame(ping_request(id, "p" + std::to_string(id)), &stream).ok());
   }
   testing::Recorder r;
   FrameDecoder d(&r);
@@ -39,7 +39,7 @@ TEST(EnvelopeCodec, RoundTripThroughTheDecoder) {
 
 TEST(EnvelopeCodec, SealedPayloadStartsWithTheCheckField) {
   std::string f;
-  ASSERT_TRUE(append_envelope_frame(ping_request(7, "x"), &f).is_ok());
+  ASSERT_TRUE(append_envelope_frame(ping_request(7, "x"), &f).ok());
   EXPECT_EQ(f[kHeaderSize], '\x0d');
   v1::Envelope parsed;
   ASSERT_TRUE(parsed.ParseFromString(f.substr(kHeaderSize)));  // a plain protobuf parse works too
@@ -54,7 +54,7 @@ TEST(EnvelopeCodec, RejectsUnsealedTamperedAndBodylessPayloads) {
   EXPECT_FALSE(parse_envelope(plain, &out));
 
   std::string f;
-  ASSERT_TRUE(append_envelope_frame(env, &f).is_ok());
+  ASSERT_TRUE(append_envelope_frame(env, &f).ok());
   std::string payload = f.substr(kHeaderSize);
   payload.back() = static_cast<char>(payload.back() ^ 0x20);
   EXPECT_FALSE(parse_envelope(payload, &out));
@@ -62,7 +62,7 @@ TEST(EnvelopeCodec, RejectsUnsealedTamperedAndBodylessPayloads) {
   v1::Envelope empty;
   empty.set_id(5);
   std::string g;
-  ASSERT_TRUE(append_envelope_frame(empty, &g).is_ok());
+  ASSERT_TRUE(append_envelope_frame(empty, &g).ok());
   EXPECT_FALSE(parse_envelope(std::string_view(g).substr(kHeaderSize), &out));
 
   // Sealed bytes that are not protobuf at all.

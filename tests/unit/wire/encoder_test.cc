@@ -16,7 +16,7 @@ TEST(Encoder, HeaderIsMagicAndBigEndianLength) {
 
 TEST(Encoder, AppendFrameWritesOneContiguousFrame) {
   std::string out = "prefix";
-  ASSERT_TRUE(append_frame("abc", &out).is_ok());
+  ASSERT_TRUE(append_frame("abc", &out).ok());
   EXPECT_EQ(out, std::string("prefixQTX\x01\x00\x00\x00\x03" "abc", 17));
 }
 
@@ -29,13 +29,13 @@ TEST(Encoder, EmptyAndOversizedPayloadsAreRejectedAndLeaveOutputAlone) {
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(s.message(), "frame payload of 5 bytes exceeds the limit of 4");
   EXPECT_EQ(out, "keep");
-  EXPECT_TRUE(append_frame("1234", &out, 4).is_ok());
+  EXPECT_TRUE(append_frame("1234", &out, 4).ok());
 }
 
 TEST(Encoder, FinishSealedFrameFillsHeaderAndSealInPlace) {
   std::string f(kSealedFramePrefix, '?');
   f += "body";
-  ASSERT_TRUE(finish_sealed_frame(&f).is_ok());
+  ASSERT_TRUE(finish_sealed_frame(&f).ok());
   EXPECT_EQ(f.substr(0, 8), std::string("QTX\x01\x00\x00\x00\x09", 8));
   EXPECT_EQ(f[8], '\x0d');
   EXPECT_TRUE(verify_seal(std::string_view(f).substr(kHeaderSize)));
@@ -48,7 +48,7 @@ TEST(Encoder, FinishSealedFrameRejectsShortAndOversizedBuffers) {
   std::string big(kSealedFramePrefix + 10, '?');
   EXPECT_EQ(finish_sealed_frame(&big, 14).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(big, std::string(kSealedFramePrefix + 10, '?'));
-  EXPECT_TRUE(finish_sealed_frame(&big, 15).is_ok());
+  EXPECT_TRUE(finish_sealed_frame(&big, 15).ok());
 }
 
 TEST(Seal, DetectsEveryFlippedByte) {
@@ -73,10 +73,10 @@ TEST(Seal, EmptyBodyIsSealable) {
 }
 
 TEST(StatusType, CodesAndMessages) {
-  EXPECT_TRUE(Status().is_ok());
+  EXPECT_TRUE(Status().ok());
   EXPECT_EQ(Status().to_string(), "ok");
   Status s = Status::error(Status::Code::kInvalidArgument, "bad thing");
-  EXPECT_FALSE(s.is_ok());
+  EXPECT_FALSE(s.ok());
   EXPECT_EQ(s.to_string(), "invalid argument: bad thing");
   Status copy = s;
   EXPECT_EQ(copy.message(), "bad thing");

@@ -5,11 +5,26 @@
 // Agent may be called from any thread. The asynchronous forms return at once
 // and call their callback exactly once, on the I/O thread (on the caller's
 // thread only once the Manager is gone: kClosed); so do the stream
-// callbacks (exec output, transfer progress) and AgentCallbacks. Callbacks
-// must not block or throw (an exception is reported on stderr and the loop
-// goes on): a blocking method called from the I/O thread fails with
-// kInvalidArgument instead of deadlocking. Once close() returns on another
-// thread, no callback of this agent runs any more.
+// callbacks (exec output, transfer progress), upload sources, download
+// sinks and AgentCallbacks. Callbacks must not block: a blocking method
+// called from the I/O thread fails with kInvalidArgument instead of
+// deadlocking. Once close() returns on another thread, no callback of this
+// agent runs any more.
+//
+// Callbacks that throw. Callbacks should not throw, but one that does
+// cannot corrupt the library: the agent records a change (its state,
+// identity, telemetry, the calls a drop ends, the next reconnect) before
+// any callback hears of it, and an exception escaping a callback is caught
+// where the library called it, counted in AgentStats::callback_exceptions
+// and reported on stderr. Then:
+//   - AgentCallbacks, completion callbacks: nothing more; the agent, its
+//     other calls and the other agents of the Manager carry on.
+//   - a call's stream callbacks (ExecStreams::on_stdout/on_stderr,
+//     TransferOptions::on_progress), its UploadSource or DownloadSink: the
+//     call ends with kLocal (its completion callback says which threw) and
+//     the agent is told to stop it, as when a sink returns an Error.
+// A callback run at once on the calling thread (a call refused before it
+// was queued, or made after the Manager is gone) throws into that caller.
 //
 // Lifecycle. The connection cycles disconnected -> connecting -> handshaking
 // -> ready and back, reconnecting with backoff until close(). Every
@@ -224,6 +239,9 @@ struct AgentStats {
                                                         0.1,    0.25,  0.5,    1.0,   2.5,   10.0,  60.0};
   std::array<std::uint64_t, kRttBounds.size() + 1> rtt_buckets{};
   double rtt_sum_seconds = 0;
+  // Exceptions that escaped this agent's callbacks and were caught (see
+  // "Callbacks that throw" above).
+  std::uint64_t callback_exceptions = 0;
 };
 
 class QTX_HOST_API Agent {

@@ -12,6 +12,9 @@
 
 namespace qtx::host {
 
+// Each kind's name, C code (qtx_error_kind, the same number) and the wire
+// codes that become it are one table, host/src/error_table.h. New kinds go
+// last, with their row there.
 enum class ErrorKind : int {
   kDisconnected = 1,    // no ready connection, or it dropped: retry once the agent is ready again
   kTimeout,             // the deadline passed; the guest may still have acted
@@ -23,7 +26,8 @@ enum class ErrorKind : int {
   kAlreadyExists,       // refusing to overwrite, or the socket already has an owner
   kBusy,                // a limit in the guest is reached: back off and retry
   kFailedPrecondition,  // the guest is not in a state for it (e.g. already frozen)
-  kGuestFailed,         // it failed inside the guest (I/O, internal): see message and os_errno
+  kGuestFailed,         // it failed inside the guest (I/O, internal, or an error code this
+                        // library does not know, from a newer agent): see guest_code, message, os_errno
   kProtocol,            // the agent sent what this library does not accept (incl. checksum mismatch)
   kLocal,               // a failure on this side (a local file, a socket path, a bad option)
   kClosed,              // the agent handle or its manager was closed
