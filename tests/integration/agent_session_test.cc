@@ -156,7 +156,7 @@ TEST_F(AgentSession, RequestWithIdZeroIsACountedDropAndNeverAnswered) {
   zero.set_id(0);
   zero.mutable_request()->mutable_ping()->set_payload("id zero");
   std::string f;
-  ASSERT_TRUE(wire::append_envelope_frame(zero, &f).is_ok());
+  ASSERT_TRUE(wire::append_envelope_frame(zero, &f).ok());
   conn_->send_raw(f);
   v1::Request info;
   info.mutable_info();
