@@ -6,7 +6,7 @@
 #include "link.h"
 #include "metrics_text.h"
 #include "owner_lock.h"
-#include "qtx/printable.h"
+#include "qtx/quote.h"
 
 namespace qtx::host {
 namespace {
