@@ -5,6 +5,7 @@
 #include <functional>
 
 #include "agent_commands.h"
+#include "completion.h"
 #include "decode_command.h"
 #include "global_options.h"
 #include "vm_commands.h"
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   qtx::cli::add_agent_commands(app, global, &run);
   qtx::cli::add_vm_commands(app, global.json, &run);
   qtx::cli::add_decode_command(app, &run);
+  qtx::cli::add_completion_command(app, &run);  // last: it covers the commands above
 
   try {
     app.parse(argc, argv);
