@@ -16,6 +16,7 @@ PACKAGES="
   qemu-system-x86 busybox-static cpio xz-utils
   xorriso debootstrap qemu-utils fdisk libyaml-cpp-dev
   qemu-guest-agent gnuplot-nox faketime
+  zsh
 "
 
 missing=""

@@ -28,7 +28,7 @@ void add_option_names(const CLI::Option* opt, CommandNode* node) {
   for (auto& n : names) {
     // A command's own option shadows the global one of the same name.
     if (std::find(node->options.begin(), node->options.end(), n) != node->options.end()) continue;
-    if (opt->get_type_size_max() > 0) node->valued.push_back(n);
+    if (opt->get_expected_min() > 0) node->valued.push_back(n);  // not a flag
     node->options.push_back(std::move(n));
   }
 }

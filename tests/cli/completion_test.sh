@@ -23,7 +23,7 @@ expect() {  # expect "CANDIDATES" WORD...
 
 expect "exec" qtx ex
 expect "wiring wait-ready" qtx vm w
-expect "list" qtx ssh-key l
+expect "list" qtx --json ssh-key l
 expect "sync" qtx time s
 expect "--json" qtx info --j
 # Global options after the command name; a command's own option once.
