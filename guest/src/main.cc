@@ -43,17 +43,10 @@ void usage(std::FILE* out) {
                kDefaultConfig);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  using namespace qtx::agent;
-  // 0, 1 and 2 always open (on /dev/null if we were started without them), so
-  // no descriptor we open later can be mistaken for standard I/O in a child.
-  for (int fd = 0; fd < 3; ++fd) {
-    if (::fcntl(fd, F_GETFD) < 0) ::open("/dev/null", O_RDWR);
-  }
-  ConfigSource source{kDefaultConfig, false, "", ""};
-
+// Parses the command line into *source. Returns -1 to go on, or the exit
+// code: 0 after --help or --version, 2 for a usage error (said on stderr).
+int parse_command_line(int argc, char** argv, qtx::agent::ConfigSource* source) {
+  source->path = kDefaultConfig;
   static const option kOptions[] = {
       {"config", required_argument, nullptr, 'c'},    {"transport", required_argument, nullptr, 't'},
       {"log-level", required_argument, nullptr, 'l'}, {"version", no_argument, nullptr, 'V'},
@@ -62,9 +55,9 @@ int main(int argc, char** argv) {
     int c = getopt_long(argc, argv, "c:t:l:Vh", kOptions, nullptr);
     if (c == -1) break;
     switch (c) {
-      case 'c': source.path = optarg; source.path_given = true; break;
-      case 't': source.transport = optarg; break;
-      case 'l': source.log_level = optarg; break;
+      case 'c': source->path = optarg; source->path_given = true; break;
+      case 't': source->transport = optarg; break;
+      case 'l': source->log_level = optarg; break;
       case 'V': std::printf("qtx-agent %s\n", QTX_VERSION); return 0;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
@@ -75,12 +68,25 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
-
-  if (!source.log_level.empty() && !is_known_log_level(source.log_level)) {
+  if (!source->log_level.empty() && !qtx::agent::is_known_log_level(source->log_level)) {
     std::fprintf(stderr, "qtx-agent: --log-level must be trace, debug, info, warn, error or off, not \"%s\"\n",
-                 source.log_level.c_str());
+                 source->log_level.c_str());
     return 2;
   }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace qtx::agent;
+  // 0, 1 and 2 always open (on /dev/null if we were started without them), so
+  // no descriptor we open later can be mistaken for standard I/O in a child.
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::fcntl(fd, F_GETFD) < 0) ::open("/dev/null", O_RDWR);
+  }
+  ConfigSource source;
+  if (int code = parse_command_line(argc, argv, &source); code >= 0) return code;
   AgentConfig config;
   ConfigLoad load = load_config(source.path, source.path_given, &config);
   if (!load.status) {
