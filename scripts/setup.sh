@@ -18,6 +18,7 @@ PACKAGES="
   xorriso debootstrap qemu-utils fdisk libyaml-cpp-dev
   qemu-guest-agent gnuplot-nox faketime
   prometheus libcpp-httplib-dev
+  zsh
 "
 
 missing=""

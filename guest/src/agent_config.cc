@@ -176,6 +176,8 @@ const std::set<std::string>& known_log_levels() {
 
 }  // namespace
 
+bool is_known_log_level(const std::string& level) { return known_log_levels().count(level) != 0; }
+
 bool AgentConfig::allows(const std::string& kind) const {
   if (std::find(deny.begin(), deny.end(), kind) != deny.end()) return false;
   if (std::find(deny.begin(), deny.end(), "*") != deny.end()) return false;

@@ -71,6 +71,10 @@ struct ConfigLoad {
 // when `required` (the path was given explicitly).
 ConfigLoad load_config(const std::string& path, bool required, AgentConfig* config);
 
+// True for the log levels agent.log_level and --log-level accept: trace,
+// debug, info, warn, error, off.
+bool is_known_log_level(const std::string& level);
+
 // Parses TOML text (for tests and the fuzzer); `origin` names it in messages.
 ConfigLoad parse_config(const std::string& text, const std::string& origin, AgentConfig* config);
 

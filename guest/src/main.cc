@@ -14,6 +14,7 @@
 
 #include "agent_config.h"
 #include "agent_context.h"
+#include "config_reload.h"
 #include "freeze/freeze_manager.h"
 #include "session.h"
 #include "logging.h"
@@ -42,19 +43,10 @@ void usage(std::FILE* out) {
                kDefaultConfig);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  using namespace qtx::agent;
-  // 0, 1 and 2 always open (on /dev/null if we were started without them), so
-  // no descriptor we open later can be mistaken for standard I/O in a child.
-  for (int fd = 0; fd < 3; ++fd) {
-    if (::fcntl(fd, F_GETFD) < 0) ::open("/dev/null", O_RDWR);
-  }
-  std::string config_path = kDefaultConfig;
-  bool config_given = false;
-  std::string transport_flag, log_level_flag;
-
+// Parses the command line into *source. Returns -1 to go on, or the exit
+// code: 0 after --help or --version, 2 for a usage error (said on stderr).
+int parse_command_line(int argc, char** argv, qtx::agent::ConfigSource* source) {
+  source->path = kDefaultConfig;
   static const option kOptions[] = {
       {"config", required_argument, nullptr, 'c'},    {"transport", required_argument, nullptr, 't'},
       {"log-level", required_argument, nullptr, 'l'}, {"version", no_argument, nullptr, 'V'},
@@ -63,9 +55,9 @@ int main(int argc, char** argv) {
     int c = getopt_long(argc, argv, "c:t:l:Vh", kOptions, nullptr);
     if (c == -1) break;
     switch (c) {
-      case 'c': config_path = optarg; config_given = true; break;
-      case 't': transport_flag = optarg; break;
-      case 'l': log_level_flag = optarg; break;
+      case 'c': source->path = optarg; source->path_given = true; break;
+      case 't': source->transport = optarg; break;
+      case 'l': source->log_level = optarg; break;
       case 'V': std::printf("qtx-agent %s\n", QTX_VERSION); return 0;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
@@ -76,23 +68,33 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
+  if (!source->log_level.empty() && !qtx::agent::is_known_log_level(source->log_level)) {
+    std::fprintf(stderr, "qtx-agent: --log-level must be trace, debug, info, warn, error or off, not \"%s\"\n",
+                 source->log_level.c_str());
+    return 2;
+  }
+  return -1;
+}
 
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace qtx::agent;
+  // 0, 1 and 2 always open (on /dev/null if we were started without them), so
+  // no descriptor we open later can be mistaken for standard I/O in a child.
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::fcntl(fd, F_GETFD) < 0) ::open("/dev/null", O_RDWR);
+  }
+  ConfigSource source;
+  if (int code = parse_command_line(argc, argv, &source); code >= 0) return code;
   AgentConfig config;
-  ConfigLoad load = load_config(config_path, config_given, &config);
+  ConfigLoad load = load_config(source.path, source.path_given, &config);
   if (!load.status) {
     std::fprintf(stderr, "qtx-agent: %s\n", load.status.message().c_str());
     return 2;
   }
-  if (!transport_flag.empty()) config.transport = transport_flag;
-  if (!log_level_flag.empty()) {
-    AgentConfig probe;
-    ConfigLoad check = parse_config("[agent]\nlog_level = \"" + log_level_flag + "\"\n", "--log-level", &probe);
-    if (!check.status) {
-      std::fprintf(stderr, "qtx-agent: --log-level must be trace, debug, info, warn, error or off\n");
-      return 2;
-    }
-    config.log_level = log_level_flag;
-  }
+  if (!source.transport.empty()) config.transport = source.transport;
+  if (!source.log_level.empty()) config.log_level = source.log_level;
 
   setup_logging(config.log_level);
   for (const auto& w : load.warnings) spdlog::warn("{}", w);
@@ -124,25 +126,7 @@ int main(int argc, char** argv) {
     signals.async_wait([&](const asio::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        AgentConfig fresh;
-        ConfigLoad reload = load_config(config_path, config_given, &fresh);
-        if (!reload.status) {
-          spdlog::error("configuration not reloaded: {}", reload.status.message());
-        } else {
-          for (const auto& w : reload.warnings) spdlog::warn("{}", w);
-          if (!transport_flag.empty()) fresh.transport = transport_flag;
-          if (!log_level_flag.empty()) fresh.log_level = log_level_flag;
-          if (fresh.transport != agent.config.transport) {
-            spdlog::warn("agent.transport changed to {}: takes effect at the next start", fresh.transport);
-            fresh.transport = agent.config.transport;
-          }
-          if (fresh.telemetry_interval_ms != agent.config.telemetry_interval_ms) {
-            agent.telemetry_interval_ms = fresh.telemetry_interval_ms;
-          }
-          set_log_level(fresh.log_level);
-          agent.config = std::move(fresh);
-          spdlog::info("configuration reloaded from {}", config_path);
-        }
+        reload_config(agent, source);
         return wait_signal();
       }
       spdlog::info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -599,6 +599,244 @@ std::string join_guest_text(const google::protobuf::RepeatedPtrField<std::string
   return s;
 }
 
+// --- registrars: one per command, each binding a named options struct ----------------
+
+// What every registrar gets: the App to add its subcommand to, the global
+// options (filled by the parse, read when the command runs) and where to put
+// the chosen command.
+struct Registry {
+  CLI::App& app;
+  GlobalOptions& g;
+  std::function<int()>* run;
+
+  // `sub` is a command of one connection: `fn(agent, out, deadline)` under
+  // `fallback` (or --timeout).
+  void on_agent(CLI::App* sub, std::chrono::milliseconds fallback, AgentCommand fn) const {
+    GlobalOptions* g_ptr = &g;
+    std::function<int()>* out = run;
+    sub->callback([g_ptr, out, fallback, fn] {
+      *out = [g_ptr, fallback, fn] { return with_agent(*g_ptr, fallback, fn); };
+    });
+  }
+};
+
+void add_ping_command(const Registry& r) {
+  GlobalOptions& g = r.g;
+  r.on_agent(r.app.add_subcommand("ping", "Round trip to the agent"), kCallDeadline,
+             [&g](host::Agent& a, Output& out, const Deadline& d) { return cmd_ping(g, a, out, d); });
+}
+
+void add_info_command(const Registry& r) {
+  GlobalOptions& g = r.g;
+  r.on_agent(r.app.add_subcommand("info", "The agent's identity, OS, kernel, hostname and policy"), kCallDeadline,
+             [&g](host::Agent& a, Output& out, const Deadline& d) { return cmd_info(g, a, out, d); });
+}
+
+// wait-ready's --timeout is the handshake wait, global --connect-timeout.
+void add_wait_ready_command(const Registry& r) {
+  GlobalOptions& g = r.g;
+  auto* wait = r.app.add_subcommand("wait-ready", "Wait until the agent answers the handshake (exit 0), or time out (exit 3)");
+  wait->add_option("--timeout", g.connect_timeout, "Seconds to wait (default 5)")->check(CLI::PositiveNumber);
+  wait->callback([&g, run = r.run] {
+    // The handshake is the whole command: qtx --timeout S sets its wait too.
+    if (g.timeout > 0) g.connect_timeout = g.timeout;
+    *run = [&g] {
+      return with_agent(g, 0ms, [&](host::Agent& a, Output& out, const Deadline&) { return cmd_wait_ready(g, a, out); });
+    };
+  });
+}
+
+void add_exec_command(const Registry& r) {
+  GlobalOptions& g = r.g;
+  auto o = std::make_shared<ExecOptions>();
+  auto* exec = r.app.add_subcommand("exec", "Run a program in the guest, streaming its output; exits with its exit code");
+  exec->add_option("--timeout", o->timeout,
+                   "Seconds before the agent kills it (default: the guest's policy); qtx then waits 30 s more for "
+                   "the answer unless qtx --timeout says otherwise")
+      ->check(CLI::NonNegativeNumber);
+  exec->add_flag("--stdin", o->stdin_data, "Send this program's standard input to it");
+  exec->add_option("--cwd", o->cwd, "Working directory in the guest");
+  exec->add_option("--user", o->user, "Run as this guest user");
+  exec->add_option("--env", o->env, "NAME=value (replaces the environment; repeatable)")->allow_extra_args(false);
+  exec->add_option("command", o->argv, "Program and arguments (after --)")->required();
+  exec->callback([&g, run = r.run, o] {
+    *run = [&g, o] {
+      return with_agent(g, exec_deadline(*o), [&](host::Agent& a, Output& out, const Deadline& d) {
+        return cmd_exec(g, *o, a, out, d);
+      });
+    };
+  });
+}
+
+void add_cp_command(const Registry& r) {
+  GlobalOptions& g = r.g;
+  auto o = std::make_shared<CopyOptions>();
+  auto* cp = r.app.add_subcommand("cp", "Copy a file in (cp LOCAL :REMOTE) or out (cp :REMOTE LOCAL), sha256-verified");
+  cp->add_option("from", o->from, "Source: a local path or :GUEST_PATH")->required();
+  cp->add_option("to", o->to, "Destination: a local path or :GUEST_PATH")->required();
+  cp->add_flag("--no-atomic", o->no_atomic, "Upload: write in place instead of replacing atomically");
+  cp->add_flag("-p,--parents", o->parents, "Upload: create missing parent directories");
+  cp->add_option("--mode", o->mode, "Upload: octal mode of a new file (default 0644)");
+  cp->add_option("--max-size", o->max_size,
+                 "Download: the largest file accepted (512M, 4G, bytes). The size the guest announces bounds the "
+                 "download anyway; for a file announced as empty or not regular the default is 64M");
+  cp->add_flag("--no-sha256", o->no_sha256,
+               "Skip the end-to-end sha256 (chunks are still crc32c-checked): faster where the guest lacks SHA instructions");
+  cp->callback([&g, run = r.run, o] { *run = [&g, o] { return cmd_cp(g, *o); }; });
+}
+
+struct TelemetryOptions {
+  bool watch = false;
+  double interval = 0;  // seconds; 0: leave the agent's interval
+  int count = 0;        // with --watch: samples to print; 0: until interrupted
+};
+
+void add_telemetry_command(const Registry& r) {
+  GlobalOptions& g = r.g;
+  auto o = std::make_shared<TelemetryOptions>();
+  auto* telemetry = r.app.add_subcommand("telemetry", "Print a telemetry sample, or keep printing them with --watch");
+  telemetry->add_flag("-w,--watch", o->watch, "Print every sample until interrupted");
+  telemetry->add_option("--interval", o->interval, "Seconds between samples (changes the agent's interval)")
+      ->check(CLI::PositiveNumber);
+  telemetry->add_option("--count", o->count, "With --watch: stop after this many samples")->check(CLI::PositiveNumber);
+  telemetry->callback([&g, run = r.run, o] {
+    *run = [&g, o] { return cmd_telemetry(g, o->watch, o->interval, o->count); };
+  });
+}
+
+struct FreezeOptions {
+  std::vector<std::string> mountpoints;  // empty: every freezable one
+  double timeout = 0;                    // seconds before the agent thaws by itself; 0: the guest's
+};
+
+// freeze, thaw and freeze-status.
+void add_freeze_commands(const Registry& r) {
+  auto o = std::make_shared<FreezeOptions>();
+  auto* freeze = r.app.add_subcommand("freeze", "Freeze the guest's filesystems (all, or the mountpoints given)");
+  freeze->add_option("mountpoints", o->mountpoints, "Mountpoints (default: every freezable one)");
+  freeze->add_option("--timeout", o->timeout, "Seconds before the agent thaws by itself (default: the guest's)")
+      ->check(CLI::NonNegativeNumber);
+  r.on_agent(freeze, kFreezeDeadline, [o](host::Agent& a, Output& out, const Deadline& d) {
+    v1::FreezeRequest req;
+    for (const auto& m : o->mountpoints) req.add_mountpoints(m);
+    req.set_timeout_ms(static_cast<std::uint32_t>(o->timeout * 1000));
+    auto res = a.freeze(req, d.call());
+    return print_result(out, d, res, res ? "frozen: " + join_guest_text(res->frozen()) : "");
+  });
+  r.on_agent(r.app.add_subcommand("thaw", "Thaw the guest's filesystems"), kFreezeDeadline,
+             [](host::Agent& a, Output& out, const Deadline& d) {
+               return print_result(out, d, a.thaw({}, d.call()), "thawed");
+             });
+  r.on_agent(r.app.add_subcommand("freeze-status", "Whether the guest's filesystems are frozen"), kCallDeadline,
+             [](host::Agent& a, Output& out, const Deadline& d) {
+               auto res = a.freeze_status({}, d.call());
+               return print_result(
+                   out, d, res,
+                   res ? (res->frozen() ? "frozen: " + join_guest_text(res->mountpoints()) : std::string("thawed")) : "");
+             });
+}
+
+struct PowerOptions {
+  double delay = 0;  // seconds to wait first
+};
+
+// shutdown and reboot.
+void add_power_commands(const Registry& r) {
+  for (const bool reboot : {false, true}) {
+    auto o = std::make_shared<PowerOptions>();
+    auto* p = r.app.add_subcommand(reboot ? "reboot" : "shutdown", reboot ? "Reboot the guest" : "Power the guest off");
+    p->add_option("--delay", o->delay, "Seconds to wait first")->check(CLI::NonNegativeNumber);
+    r.on_agent(p, kCallDeadline, [o, reboot](host::Agent& a, Output& out, const Deadline& d) {
+      v1::PowerRequest req;
+      req.set_action(reboot ? v1::PowerRequest::ACTION_REBOOT : v1::PowerRequest::ACTION_POWEROFF);
+      req.set_delay_ms(static_cast<std::uint32_t>(o->delay * 1000));
+      return print_result(out, d, a.power(req, d.call()), reboot ? "rebooting" : "powering off");
+    });
+  }
+}
+
+struct SetPasswordOptions {
+  std::string user;
+  bool crypted = false;  // the input is already a crypt(3) hash
+};
+
+void add_set_password_command(const Registry& r) {
+  GlobalOptions& g = r.g;
+  auto o = std::make_shared<SetPasswordOptions>();
+  auto* setpw = r.app.add_subcommand("set-password", "Set a guest user's password, read from the first line of stdin");
+  setpw->add_option("user", o->user, "The guest user")->required();
+  setpw->add_flag("--crypted", o->crypted, "The input is already a crypt(3) hash");
+  setpw->callback([&g, run = r.run, o] {
+    *run = [&g, o] {
+      std::string password;
+      if (!std::getline(std::cin, password)) {
+        std::fprintf(stderr, "qtx: set-password: no password on standard input\n");
+        return 2;
+      }
+      return with_agent(g, kCallDeadline, [&](host::Agent& a, Output& out, const Deadline& d) {
+        v1::SetPasswordRequest req;
+        req.set_user(o->user);
+        req.set_password(password);
+        req.set_crypted(o->crypted);
+        return print_result(out, d, a.set_password(req, d.call()), "password set for " + guest_text(o->user));
+      });
+    };
+  });
+}
+
+struct SshKeyOptions {
+  std::string user;
+  std::vector<std::string> keys;  // add and remove: authorized_keys lines
+};
+
+// ssh-key list|add|remove.
+void add_ssh_key_command(const Registry& r) {
+  auto* ssh = r.app.add_subcommand("ssh-key", "List, add or remove a guest user's authorized SSH keys");
+  ssh->require_subcommand(1);
+  const std::pair<const char*, v1::SshKeysRequest::Action> verbs[] = {{"list", v1::SshKeysRequest::ACTION_LIST},
+                                                                      {"add", v1::SshKeysRequest::ACTION_ADD},
+                                                                      {"remove", v1::SshKeysRequest::ACTION_REMOVE}};
+  for (const auto& [verb, action] : verbs) {
+    auto o = std::make_shared<SshKeyOptions>();
+    auto* s = ssh->add_subcommand(verb, std::string(verb) + " keys");
+    s->add_option("user", o->user, "The guest user")->required();
+    if (action != v1::SshKeysRequest::ACTION_LIST) s->add_option("keys", o->keys, "authorized_keys lines")->required();
+    r.on_agent(s, kCallDeadline, [o, action = action](host::Agent& a, Output& out, const Deadline& d) {
+      v1::SshKeysRequest req;
+      req.set_action(action);
+      req.set_user(o->user);
+      for (const auto& k : o->keys) req.add_keys(k);
+      auto res = a.ssh_keys(req, d.call());
+      // One key per line: a key holding a newline cannot forge another.
+      return print_result(out, d, res, res ? join_guest_text(res->keys(), "\n") : "");
+    });
+  }
+}
+
+struct TimeSyncOptions {
+  bool hwclock = false;  // also write the guest's RTC
+};
+
+// time sync|get.
+void add_time_command(const Registry& r) {
+  auto* time = r.app.add_subcommand("time", "The guest's clock");
+  time->require_subcommand(1);
+  auto o = std::make_shared<TimeSyncOptions>();
+  auto* sync = time->add_subcommand("sync", "Set the guest's clock to this host's");
+  sync->add_flag("--hwclock", o->hwclock, "Also write the guest's RTC");
+  r.on_agent(sync, kCallDeadline, [o](host::Agent& a, Output& out, const Deadline& d) {
+    return print_result(out, d, a.time_sync(o->hwclock, d.call()), "guest clock set");
+  });
+  r.on_agent(time->add_subcommand("get", "Print the guest's clock"), kCallDeadline,
+             [](host::Agent& a, Output& out, const Deadline& d) {
+               auto res = a.time_get({}, d.call());
+               return print_result(out, d, res,
+                                   res ? std::to_string(res->unix_time_ns() / 1000000000) + "." +
+                                             std::to_string(res->unix_time_ns() % 1000000000 / 1000000 + 1000).substr(1)
+                                       : "");
+             });
+}
+
 }  // namespace
 
 void start_signal_thread() {
@@ -619,175 +857,18 @@ void start_signal_thread() {
 }
 
 void add_agent_commands(CLI::App& app, GlobalOptions& g, std::function<int()>* run) {
-  app.add_option("-s,--socket", g.socket, "The VM's channel socket (QEMU chardev); default $QTX_SOCKET")
-      ->envname("QTX_SOCKET");
-  app.add_flag("--listen", g.listen, "Listen on the socket and let QEMU connect (chardev server=off)");
-  app.add_flag("--json", g.json, "Machine-readable output: one JSON document on stdout");
-  app.add_option("--connect-timeout", g.connect_timeout, "Seconds to wait for the agent's handshake (default 5)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--timeout", g.timeout,
-                 "Seconds the command may take once connected, 0 for none; past it the command exits 5. Default: "
-                 "30; freeze and thaw 120; cp 60 plus 1 per MiB; exec none (with exec --timeout S: S plus 30); "
-                 "telemetry --watch none")
-      ->check(CLI::NonNegativeNumber);
-
-  // A command of one call: `fn(agent, out, deadline)` under `fallback`.
-  auto simple = [&g, run](CLI::App* sub, std::chrono::milliseconds fallback, AgentCommand fn) {
-    sub->callback([&g, run, fallback, fn] { *run = [&g, fallback, fn] { return with_agent(g, fallback, fn); }; });
-  };
-  const std::chrono::milliseconds call_deadline = kCallDeadline, freeze_deadline = kFreezeDeadline;
-
-  simple(app.add_subcommand("ping", "Round trip to the agent"), call_deadline,
-         [&g](host::Agent& a, Output& out, const Deadline& d) { return cmd_ping(g, a, out, d); });
-  simple(app.add_subcommand("info", "The agent's identity, OS, kernel, hostname and policy"), call_deadline,
-         [&g](host::Agent& a, Output& out, const Deadline& d) { return cmd_info(g, a, out, d); });
-  auto* wait = app.add_subcommand("wait-ready", "Wait until the agent answers the handshake (exit 0), or time out (exit 3)");
-  wait->add_option("--timeout", g.connect_timeout, "Seconds to wait (default 5)")->check(CLI::PositiveNumber);
-  wait->callback([&g, run] {
-    // The handshake is the whole command: qtx --timeout S sets its wait too.
-    if (g.timeout > 0) g.connect_timeout = g.timeout;
-    *run = [&g] {
-      return with_agent(g, 0ms, [&](host::Agent& a, Output& out, const Deadline&) { return cmd_wait_ready(g, a, out); });
-    };
-  });
-
-  auto exec_opts = std::make_shared<ExecOptions>();
-  auto* exec = app.add_subcommand("exec", "Run a program in the guest, streaming its output; exits with its exit code");
-  exec->add_option("--timeout", exec_opts->timeout,
-                   "Seconds before the agent kills it (default: the guest's policy); qtx then waits 30 s more for "
-                   "the answer unless qtx --timeout says otherwise")
-      ->check(CLI::NonNegativeNumber);
-  exec->add_flag("--stdin", exec_opts->stdin_data, "Send this program's standard input to it");
-  exec->add_option("--cwd", exec_opts->cwd, "Working directory in the guest");
-  exec->add_option("--user", exec_opts->user, "Run as this guest user");
-  exec->add_option("--env", exec_opts->env, "NAME=value (replaces the environment; repeatable)")
-      ->allow_extra_args(false);
-  exec->add_option("command", exec_opts->argv, "Program and arguments (after --)")->required();
-  exec->callback([&g, run, exec_opts] {
-    *run = [&g, exec_opts] {
-      return with_agent(g, exec_deadline(*exec_opts), [&](host::Agent& a, Output& out, const Deadline& d) {
-        return cmd_exec(g, *exec_opts, a, out, d);
-      });
-    };
-  });
-
-  auto cp_opts = std::make_shared<CopyOptions>();
-  auto* cp = app.add_subcommand("cp", "Copy a file in (cp LOCAL :REMOTE) or out (cp :REMOTE LOCAL), sha256-verified");
-  cp->add_option("from", cp_opts->from, "Source: a local path or :GUEST_PATH")->required();
-  cp->add_option("to", cp_opts->to, "Destination: a local path or :GUEST_PATH")->required();
-  cp->add_flag("--no-atomic", cp_opts->no_atomic, "Upload: write in place instead of replacing atomically");
-  cp->add_flag("-p,--parents", cp_opts->parents, "Upload: create missing parent directories");
-  cp->add_option("--mode", cp_opts->mode, "Upload: octal mode of a new file (default 0644)");
-  cp->add_option("--max-size", cp_opts->max_size,
-                 "Download: the largest file accepted (512M, 4G, bytes). The size the guest announces bounds the "
-                 "download anyway; for a file announced as empty or not regular the default is 64M");
-  cp->add_flag("--no-sha256", cp_opts->no_sha256,
-               "Skip the end-to-end sha256 (chunks are still crc32c-checked): faster where the guest lacks SHA instructions");
-  cp->callback([&g, run, cp_opts] { *run = [&g, cp_opts] { return cmd_cp(g, *cp_opts); }; });
-
-  auto tel = std::make_shared<std::tuple<bool, double, int>>(false, 0.0, 0);
-  auto* telemetry = app.add_subcommand("telemetry", "Print a telemetry sample, or keep printing them with --watch");
-  telemetry->add_flag("-w,--watch", std::get<0>(*tel), "Print every sample until interrupted");
-  telemetry->add_option("--interval", std::get<1>(*tel), "Seconds between samples (changes the agent's interval)")
-      ->check(CLI::PositiveNumber);
-  telemetry->add_option("--count", std::get<2>(*tel), "With --watch: stop after this many samples")
-      ->check(CLI::PositiveNumber);
-  telemetry->callback([&g, run, tel] {
-    *run = [&g, tel] { return cmd_telemetry(g, std::get<0>(*tel), std::get<1>(*tel), std::get<2>(*tel)); };
-  });
-
-  auto freeze_opts = std::make_shared<std::pair<std::vector<std::string>, double>>();
-  auto* freeze = app.add_subcommand("freeze", "Freeze the guest's filesystems (all, or the mountpoints given)");
-  freeze->add_option("mountpoints", freeze_opts->first, "Mountpoints (default: every freezable one)");
-  freeze->add_option("--timeout", freeze_opts->second, "Seconds before the agent thaws by itself (default: the guest's)")
-      ->check(CLI::NonNegativeNumber);
-  simple(freeze, freeze_deadline, [freeze_opts](host::Agent& a, Output& out, const Deadline& d) {
-    v1::FreezeRequest req;
-    for (const auto& m : freeze_opts->first) req.add_mountpoints(m);
-    req.set_timeout_ms(static_cast<std::uint32_t>(freeze_opts->second * 1000));
-    auto r = a.freeze(req, d.call());
-    return print_result(out, d, r, r ? "frozen: " + join_guest_text(r->frozen()) : "");
-  });
-  simple(app.add_subcommand("thaw", "Thaw the guest's filesystems"), freeze_deadline,
-         [](host::Agent& a, Output& out, const Deadline& d) { return print_result(out, d, a.thaw({}, d.call()), "thawed"); });
-  simple(app.add_subcommand("freeze-status", "Whether the guest's filesystems are frozen"), call_deadline,
-         [](host::Agent& a, Output& out, const Deadline& d) {
-           auto r = a.freeze_status({}, d.call());
-           return print_result(out, d, r,
-                               r ? (r->frozen() ? "frozen: " + join_guest_text(r->mountpoints()) : std::string("thawed"))
-                                 : "");
-         });
-
-  for (const char* name : {"shutdown", "reboot"}) {
-    auto delay = std::make_shared<double>(0);
-    const bool reboot = std::string(name) == "reboot";
-    auto* p = app.add_subcommand(name, reboot ? "Reboot the guest" : "Power the guest off");
-    p->add_option("--delay", *delay, "Seconds to wait first")->check(CLI::NonNegativeNumber);
-    simple(p, call_deadline, [delay, reboot](host::Agent& a, Output& out, const Deadline& d) {
-      v1::PowerRequest req;
-      req.set_action(reboot ? v1::PowerRequest::ACTION_REBOOT : v1::PowerRequest::ACTION_POWEROFF);
-      req.set_delay_ms(static_cast<std::uint32_t>(*delay * 1000));
-      return print_result(out, d, a.power(req, d.call()), reboot ? "rebooting" : "powering off");
-    });
-  }
-
-  auto pw = std::make_shared<std::pair<std::string, bool>>();
-  auto* setpw = app.add_subcommand("set-password", "Set a guest user's password, read from the first line of stdin");
-  setpw->add_option("user", pw->first, "The guest user")->required();
-  setpw->add_flag("--crypted", pw->second, "The input is already a crypt(3) hash");
-  setpw->callback([&g, run, pw] {
-    *run = [&g, pw] {
-      std::string password;
-      if (!std::getline(std::cin, password)) {
-        std::fprintf(stderr, "qtx: set-password: no password on standard input\n");
-        return 2;
-      }
-      return with_agent(g, kCallDeadline, [&](host::Agent& a, Output& out, const Deadline& d) {
-        v1::SetPasswordRequest req;
-        req.set_user(pw->first);
-        req.set_password(password);
-        req.set_crypted(pw->second);
-        return print_result(out, d, a.set_password(req, d.call()), "password set for " + guest_text(pw->first));
-      });
-    };
-  });
-
-  auto* ssh = app.add_subcommand("ssh-key", "List, add or remove a guest user's authorized SSH keys");
-  ssh->require_subcommand(1);
-  for (const char* verb : {"list", "add", "remove"}) {
-    auto args = std::make_shared<std::pair<std::string, std::vector<std::string>>>();
-    auto* s = ssh->add_subcommand(verb, std::string(verb) + " keys");
-    s->add_option("user", args->first, "The guest user")->required();
-    if (std::string(verb) != "list") s->add_option("keys", args->second, "authorized_keys lines")->required();
-    const auto action = std::string(verb) == "list"  ? v1::SshKeysRequest::ACTION_LIST
-                        : std::string(verb) == "add" ? v1::SshKeysRequest::ACTION_ADD
-                                                     : v1::SshKeysRequest::ACTION_REMOVE;
-    simple(s, call_deadline, [args, action](host::Agent& a, Output& out, const Deadline& d) {
-      v1::SshKeysRequest req;
-      req.set_action(action);
-      req.set_user(args->first);
-      for (const auto& k : args->second) req.add_keys(k);
-      auto r = a.ssh_keys(req, d.call());
-      // One key per line: a key holding a newline cannot forge another.
-      return print_result(out, d, r, r ? join_guest_text(r->keys(), "\n") : "");
-    });
-  }
-
-  auto* time = app.add_subcommand("time", "The guest's clock");
-  time->require_subcommand(1);
-  auto hw = std::make_shared<bool>(false);
-  auto* sync = time->add_subcommand("sync", "Set the guest's clock to this host's");
-  sync->add_flag("--hwclock", *hw, "Also write the guest's RTC");
-  simple(sync, call_deadline, [hw](host::Agent& a, Output& out, const Deadline& d) {
-    return print_result(out, d, a.time_sync(*hw, d.call()), "guest clock set");
-  });
-  simple(time->add_subcommand("get", "Print the guest's clock"), call_deadline,
-         [](host::Agent& a, Output& out, const Deadline& d) {
-           auto r = a.time_get({}, d.call());
-           return print_result(out, d, r, r ? std::to_string(r->unix_time_ns() / 1000000000) + "." +
-                                               std::to_string(r->unix_time_ns() % 1000000000 / 1000000 + 1000).substr(1)
-                                         : "");
-         });
+  const Registry r{app, g, run};
+  add_ping_command(r);
+  add_info_command(r);
+  add_wait_ready_command(r);
+  add_exec_command(r);
+  add_cp_command(r);
+  add_telemetry_command(r);
+  add_freeze_commands(r);
+  add_power_commands(r);
+  add_set_password_command(r);
+  add_ssh_key_command(r);
+  add_time_command(r);
 }
 
 }  // namespace qtx::cli

@@ -17,26 +17,19 @@
 #include <functional>
 #include <string>
 
-namespace qtx::cli {
+#include "global_options.h"
 
-struct GlobalOptions {
-  std::string socket;            // --socket, or $QTX_SOCKET
-  bool listen = false;           // --listen: QEMU connects to us (server=off)
-  bool json = false;             // --json: one JSON document on stdout
-  double connect_timeout = 5.0;  // seconds to wait for the handshake
-  // --timeout: seconds the command may take once connected (every call it
-  // makes shares this deadline); negative: the command's own default
-  // (docs/cli.md); 0: none.
-  double timeout = -1;
-};
+namespace qtx::cli {
 
 // Blocks SIGINT and SIGTERM in the calling thread (and so in every thread
 // started after it) and handles them on a thread of its own. Call first in
 // main, before any Manager exists.
 void start_signal_thread();
 
-// Registers the agent subcommands on `app`. After a successful parse,
-// `*run` is set to the chosen command; it returns the exit code.
+// Registers the agent subcommands on `app` (after add_global_options, whose
+// options they read): one registrar per command in agent_commands.cc. After
+// a successful parse, `*run` is set to the chosen command; it returns the
+// exit code.
 void add_agent_commands(CLI::App& app, GlobalOptions& global, std::function<int()>* run);
 
 }  // namespace qtx::cli

@@ -2,8 +2,11 @@
 // one JSON line per decoded message and one per dropped run of bytes.
 #pragma once
 
+#include <CLI/CLI.hpp>
+
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 
 namespace qtx::cli {
@@ -17,5 +20,8 @@ struct DecodeOptions {
 // Returns the process exit code: 0 when the input was readable (whatever it
 // contained), 1 when it could not be opened or read (one line on `err`).
 int run_decode(const DecodeOptions& options, std::FILE* out, std::FILE* err);
+
+// Registers `decode` on `app`; after a successful parse `*run` is set to it.
+void add_decode_command(CLI::App& app, std::function<int()>* run);
 
 }  // namespace qtx::cli

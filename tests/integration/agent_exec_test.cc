@@ -298,6 +298,19 @@ TEST_F(Exec, ConcurrencyLimitAnswersBusy) {
   conn_->send(cancel);
 }
 
+// The one slot is given back by an exec that ran and by one that never
+// started: each next exec is admitted.
+TEST_F(Exec, TheSlotIsFreeAgainAfterAnExecEndsOrFailsToStart) {
+  start("[limits]\nmax_concurrent_execs = 1\n");
+  for (int i = 0; i < 3; ++i) {
+    auto ran = exec(2 + 2 * i, argv({"/bin/true"}));
+    ASSERT_TRUE(ran.response && ran.response->has_exec()) << describe(ran.response);
+    auto missing = exec(3 + 2 * i, argv({"qtx-no-such-command"}));
+    ASSERT_TRUE(missing.response && missing.response->has_error());
+    EXPECT_EQ(missing.response->error().code(), v1::ERROR_CODE_NOT_FOUND);
+  }
+}
+
 TEST_F(Exec, DeniedByPolicyStartsNothing) {
   start("[policy]\ndeny = [\"exec\"]\n");
   const std::string marker = "/tmp/qtx-denied-" + std::to_string(::getpid());

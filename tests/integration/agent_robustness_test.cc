@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "support/agent_fixture.h"
+#include "support/cli_run.h"
 
 namespace qtx::testing {
 namespace {
@@ -223,6 +224,16 @@ TEST_F(Robustness, SighupWithAPolicyTypoKeepsThePolicyAndSaysWhy) {
   auto r = conn_->call(2, info);
   ASSERT_TRUE(r && r->has_error()) << describe(r);
   EXPECT_EQ(r->error().code(), v1::ERROR_CODE_DENIED);
+}
+
+// --log-level is checked before anything starts: a usage error, exit 2,
+// naming the value (the file's agent.log_level is checked the same way).
+TEST(AgentCommandLine, AnUnknownLogLevelIsRefusedWithExit2) {
+  const std::string agent = AgentProcess::agent_binary();
+  auto r = run_cli(agent.c_str(), {"--log-level", "loud", "--config", "/nonexistent/agent.conf"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "qtx-agent: --log-level must be trace, debug, info, warn, error or off, not \"loud\"\n");
+  EXPECT_EQ(r.out, "");
 }
 
 }  // namespace

@@ -141,6 +141,68 @@ TEST_F(Cli, UsageErrorsExit2) {
   EXPECT_EQ(r.err, "qtx: no socket given: use --socket PATH or set QTX_SOCKET\n");
 }
 
+// The global options work after the command name too, at any depth; a
+// command's own option of the same name stays the command's.
+TEST_F(Cli, GlobalOptionsAfterTheCommandName) {
+  start_agent();
+  auto r = qtx({"info", "--socket", socket_path(), "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("{\"agent\":{\"version\":\"", 0), 0u) << r.out;
+  r = qtx({"ping", "-s", socket_path(), "--json", "--connect-timeout", "5", "--timeout", "60"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("{\"rtt_us\":", 0), 0u) << r.out;
+  r = qtx({"time", "get", "--socket", socket_path(), "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("{\"unix_time_ns\":\"", 0), 0u) << r.out;
+  // exec --timeout is the guest's kill timeout (exit 124), not the host's deadline (exit 5).
+  r = qtx({"exec", "--socket", socket_path(), "--timeout", "0.2", "--", "/bin/sleep", "5"});
+  EXPECT_EQ(r.code, 124) << r.err;
+  // After --, everything is the command's.
+  r = qtx({"exec", "--socket", socket_path(), "--", "/bin/echo", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "--json\n");
+  // The host's deadline after the command name.
+  r = qtx({"info", "--socket", socket_path(), "--listen", "--connect-timeout", "0.2"});
+  EXPECT_EQ(r.code, 3) << r.err;
+}
+
+TEST_F(Cli, AGlobalOptionGivenBeforeAndAfterTheCommandTakesTheLaterValue) {
+  auto r = qtx({"--socket", dir() + "/first.sock", "--connect-timeout", "10", "ping", "--socket", dir() + "/second.sock",
+                "--connect-timeout", "0.2"});
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.err, "qtx: no agent on " + dir() + "/second.sock: no such socket (is the VM running?)\n");
+  r = qtx({"--json", "ping", "--json", "--socket", dir() + "/none.sock", "--connect-timeout", "0.2"});
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.out.rfind("{\"error\":{\"kind\":\"disconnected\"", 0), 0u) << r.out;
+  // vm wiring has a --socket of its own: there it is wiring's, and the
+  // global --json still applies.
+  r = qtx({"--socket", "/run/other.sock", "vm", "wiring", "--socket", "/run/qtx/vm1.sock", "--libvirt", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("{\"libvirt_xml\":\"<channel type='unix'>\\n  <source mode='bind' path='/run/qtx/vm1.sock'/>", 0), 0u)
+      << r.out;
+}
+
+TEST_F(Cli, ACommandsHelpListsTheGlobalOptionsItDoesNotShadow) {
+  auto r = qtx({"info", "--help"});
+  EXPECT_EQ(r.code, 0);
+  const auto globals = r.out.find("Global options (before or after the command):\n");
+  ASSERT_NE(globals, std::string::npos) << r.out;
+  for (const char* opt : {"-s,--socket", "--listen", "--json", "--connect-timeout", "--timeout"}) {
+    EXPECT_NE(r.out.find(opt, globals), std::string::npos) << opt << "\n" << r.out;
+  }
+  r = qtx({"exec", "--help"});
+  EXPECT_EQ(r.code, 0);
+  const auto exec_globals = r.out.find("Global options (before or after the command):\n");
+  ASSERT_NE(exec_globals, std::string::npos) << r.out;
+  const std::string exec_section = r.out.substr(exec_globals, r.out.find("\nExit codes:") - exec_globals);
+  EXPECT_EQ(exec_section.find("--timeout"), std::string::npos) << exec_section;
+  EXPECT_NE(exec_section.find("--json"), std::string::npos) << exec_section;
+  // An option no command knows is still a usage error, wherever it is.
+  r = qtx({"info", "--frobnicate"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.rfind("The following argument was not expected: --frobnicate", 0), 0u) << r.err;
+}
+
 // `qtx vm`: the provisioning helpers by exit code and output.
 TEST_F(Cli, VmOverlayAndItsFailures) {
   const std::string base = dir() + "/base.qcow2";

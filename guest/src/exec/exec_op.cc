@@ -14,6 +14,8 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <optional>
+#include <utility>
 #include <spdlog/spdlog.h>
 
 #include "dispatcher.h"
@@ -36,10 +38,39 @@ constexpr std::size_t kReadChunk = wire::kMinMaxPayload - wire::kMaxPieceOverhea
 constexpr std::size_t kStdinCoalesceBelow = 64 * 1024;
 constexpr auto kPipeGrace = std::chrono::seconds(1);
 
+// One of the agent's max_concurrent_execs slots (AgentContext::running_execs),
+// held from the request until its process is reaped, or until the spawn
+// fails. The destructor gives the slot back; it must run on the io thread,
+// like every use of running_execs, so a slot is moved, never shared, across
+// the worker thread that spawns.
+class ExecSlot {
+ public:
+  explicit ExecSlot(AgentContext& agent) : agent_(&agent) { ++agent.running_execs; }
+  ExecSlot(ExecSlot&& other) noexcept : agent_(std::exchange(other.agent_, nullptr)) {}
+  ExecSlot(const ExecSlot&) = delete;
+  ExecSlot& operator=(const ExecSlot&) = delete;
+  ExecSlot& operator=(ExecSlot&&) = delete;
+  ~ExecSlot() {
+    if (agent_ != nullptr) --agent_->running_execs;
+  }
+
+ private:
+  AgentContext* agent_;
+};
+
+// Holds `slot` until the reaper has collected `pid` (the reaper's callbacks
+// are copyable, hence the shared_ptr; it is called and dropped on the io
+// thread).
+void release_when_reaped(AgentContext& agent, pid_t pid, ExecSlot slot) {
+  auto held = std::make_shared<std::optional<ExecSlot>>(std::move(slot));
+  agent.reaper->watch(pid, [held](int) { held->reset(); });
+}
+
 class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
  public:
-  ExecOp(Session& s, std::uint64_t id, const v1::ExecRequest& req, Spawned& p)
-      : session_(s.weak()),
+  ExecOp(Session& s, std::uint64_t id, const v1::ExecRequest& req, Spawned& p, ExecSlot slot)
+      : slot_(std::move(slot)),
+        session_(s.weak()),
         agent_(s.agent()),
         id_(id),
         pid_(p.pid),
@@ -277,7 +308,7 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
   void on_exit(int status) {
     exited_ = true;
     status_ = status;
-    --agent_.running_execs;
+    slot_.reset();  // reaped: the slot is free, whatever the pipes still hold
     timer_.cancel();
     if (answered_) return;
     // Pipes still open now belong to the program's own children: 1 s more.
@@ -321,6 +352,7 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     stderr_.close(ignored);
   }
 
+  std::optional<ExecSlot> slot_;  // until on_exit
   std::weak_ptr<Session> session_;
   AgentContext& agent_;
   std::uint64_t id_;
@@ -373,7 +405,7 @@ void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
     return s.respond(id, error_response(v1::ERROR_CODE_BUSY, "too many running execs (limit " +
                                                                  std::to_string(agent.config.max_concurrent_execs) + ")"));
   }
-  ++agent.running_execs;  // until reaped (or the spawn fails)
+  ExecSlot slot(agent);  // until reaped (or the spawn fails)
   spdlog::info("audit: exec (id {}) {}{}", id, printable(req.argv(0)),
                req.user().empty() ? "" : " as " + printable(req.user()));
   const std::uint32_t timeout_ms = req.timeout_ms() ? req.timeout_ms() : agent.config.exec_default_timeout_ms;
@@ -381,7 +413,7 @@ void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
   auto pending = std::make_shared<PendingOperation>(weak, id, req.stdin_stream() ? kStdinWindow : 0);
   s.add_operation(id, pending);
   const AccountFiles accounts = account_files(agent.config);
-  asio::post(agent.workers, [weak, id, req, timeout_ms, pending, accounts, &agent] {
+  asio::post(agent.workers, [weak, id, req, timeout_ms, pending, accounts, &agent, slot = std::move(slot)]() mutable {
     SpawnSpec spec;
     spec.argv.assign(req.argv().begin(), req.argv().end());
     spec.env.assign(req.env().begin(), req.env().end());
@@ -420,30 +452,30 @@ void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
     }
     auto spawned = std::make_shared<Spawned>();
     if (!failed) *spawned = spawn(spec);
-    asio::post(agent.io, [weak, id, req, timeout_ms, spawned, failed, error, pending, &agent]() mutable {
+    asio::post(agent.io, [weak, id, req, timeout_ms, spawned, failed, error, pending, &agent,
+                          slot = std::move(slot)]() mutable {
       if (spawned->pid > 0 && spawned->error != 0) {
         // The child exists but its exec failed: reap it, report why.
-        agent.reaper->watch(spawned->pid, [&agent](int) { --agent.running_execs; });
+        release_when_reaped(agent, spawned->pid, std::move(slot));
         error = errno_response(spawned->failed_step + " " + req.argv(0), spawned->error);
         failed = true;
       } else if (!failed && spawned->pid <= 0) {
-        --agent.running_execs;
         error = errno_response(spawned->failed_step, spawned->error);
         failed = true;
-      } else if (failed) {
-        --agent.running_execs;
       }
       auto live = weak.lock();
       if (failed) {
+        // No process, or one given to the reaper: a slot still held here
+        // is released when this handler ends.
         if (live && !pending->cancelled()) live->respond(id, std::move(error));
         return;
       }
       if (!live || live->stopped() || pending->cancelled()) {
         ::kill(-spawned->pid, SIGKILL);  // nobody to report to
-        agent.reaper->watch(spawned->pid, [&agent](int) { --agent.running_execs; });
+        release_when_reaped(agent, spawned->pid, std::move(slot));
         return;
       }
-      auto op = std::make_shared<ExecOp>(*live, id, req, *spawned);
+      auto op = std::make_shared<ExecOp>(*live, id, req, *spawned, std::move(slot));
       live->add_operation(id, op);
       op->start(timeout_ms);
       pending->hand_over(*op);
