@@ -21,7 +21,8 @@ expect() {  # expect "CANDIDATES" WORD...
   fi
 }
 
-expect "exec" qtx ex
+expect "exec exporter" qtx ex
+expect "exec" qtx exe
 expect "wiring wait-ready" qtx vm w
 expect "list" qtx --json ssh-key l
 expect "sync" qtx time s

@@ -23,7 +23,7 @@ expect() {  # expect "OUTPUT" WORD...
   fi
 }
 
-expect "ping info wait-ready exec cp telemetry freeze thaw freeze-status shutdown reboot set-password ssh-key time vm decode" qtx ""
+expect "ping info wait-ready exec cp telemetry freeze thaw freeze-status shutdown reboot set-password ssh-key time vm exporter decode" qtx ""
 expect "overlay seed wiring wait-ready" qtx vm ""
 expect "list add remove" qtx --json ssh-key ""
 expect "-h --help --socket --port --libvirt --qemu --host-listens --version -s --listen --json --connect-timeout --timeout" \

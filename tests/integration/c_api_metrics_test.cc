@@ -18,7 +18,8 @@ TEST_F(CApiMetrics, RendersAndServes) {
   qtx_manager* m = qtx_manager_new();
   ASSERT_NE(m, nullptr);
   const std::string path = socket_path();
-  qtx_agent_options o{};
+  qtx_agent_options o;
+  qtx_agent_options_init(&o);
   o.socket_path = path.c_str();
   qtx_error err;
   qtx_agent* a = qtx_agent_add(m, &o, &err);
