@@ -141,7 +141,7 @@ qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* caller_o
     auto added = manager->manager.add(std::move(o));
     if (!added) return fail(err, added.error());
     out = new qtx_agent{added.value()};
-    return ok(err);
+    return succeed(err);
   });
   return out;
 }
@@ -166,7 +166,7 @@ int qtx_agent_wait_ready(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err) 
   return guarded(err, [&] {
     if (agent == nullptr) return fail(err, no_agent("qtx_agent_wait_ready"));
     auto r = agent->agent->wait_ready(ms(timeout_ms));
-    return r ? ok(err) : fail(err, r.error());
+    return r ? succeed(err) : fail(err, r.error());
   });
 }
 
@@ -174,7 +174,7 @@ int qtx_agent_ping(qtx_agent* agent, uint32_t timeout_ms, qtx_error* err) noexce
   return guarded(err, [&] {
     if (agent == nullptr) return fail(err, no_agent("qtx_agent_ping"));
     auto r = agent->agent->ping({}, {.timeout = ms(timeout_ms)});
-    return r ? ok(err) : fail(err, r.error());
+    return r ? succeed(err) : fail(err, r.error());
   });
 }
 
@@ -195,7 +195,7 @@ int qtx_agent_call_json(qtx_agent* agent, const char* request_json, uint32_t tim
     std::string json;
     json_codec().message_to_json(*r, &json);
     *response_json = dup_string(json);
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -210,7 +210,7 @@ int qtx_agent_identity_json(qtx_agent* agent, char** identity_json, qtx_error* e
     std::string json;
     json_codec().message_to_json(*id, &json);
     *identity_json = dup_string(json);
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -225,7 +225,7 @@ int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_json, qtx_er
     std::string json;
     json_codec().message_to_json(*s, &json);
     *sample_json = dup_string(json);
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -266,7 +266,7 @@ int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const char* stdin_
     const auto& x = r->result;
     if (exit_code != nullptr) *exit_code = x.has_exit_code() ? x.exit_code() : -1;
     if (signal != nullptr) *signal = x.has_signal() ? x.signal() : 0;
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -294,7 +294,7 @@ int qtx_agent_exec_json(qtx_agent* agent, const char* request_json, const char* 
     std::string json;
     json_codec().message_to_json(r->result, &json);
     *result_json = dup_string(json);
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -317,7 +317,7 @@ int qtx_agent_upload(qtx_agent* agent, const char* local_path, const char* guest
     auto r = agent->agent->upload_file(local_path, w, t);
     if (!r) return fail(err, r.error());
     copy_hex(sha256_hex, r->sha256_hex);
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -338,7 +338,7 @@ int qtx_agent_download(qtx_agent* agent, const char* guest_path, const char* loc
     auto r = agent->agent->download_file(rd, local_path, t);
     if (!r) return fail(err, r.error());
     copy_hex(sha256_hex, r->sha256_hex);
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -357,7 +357,7 @@ int qtx_manager_render_metrics(qtx_manager* manager, int format, char** out, qtx
   return guarded(err, [&] {
     *out = dup_string(qtx::host::render_metrics(manager->manager, metrics_format(format)));
     if (*out == nullptr) return fail(err, Error(ErrorKind::kLocal, "out of memory"));
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -376,7 +376,7 @@ qtx_metrics_server* qtx_metrics_server_start(qtx_manager* manager, const char* a
     if (!started) return fail(err, started.error());
     if (port != nullptr) *port = started.value()->port();
     out = new qtx_metrics_server{std::move(started.value())};
-    return ok(err);
+    return succeed(err);
   });
   return out;
 }

@@ -39,7 +39,7 @@ inline int fail(qtx_error* err, const Error& e) {
   return c_code(e.kind());
 }
 
-inline int ok(qtx_error* err) {
+inline int succeed(qtx_error* err) {
   if (err != nullptr) {
     err->kind = QTX_OK;
     err->guest_code = 0;

@@ -89,7 +89,7 @@ int qtx_vm_parse_size(const char* text, uint64_t* bytes, qtx_error* err) noexcep
     auto r = vm::parse_size(text);
     if (!r) return fail(err, r.error());
     *bytes = *r;
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -106,7 +106,7 @@ int qtx_vm_create_overlay(const char* backing, const char* output, uint64_t size
     if (!r) return fail(err, r.error());
     if (command != nullptr) *command = dup_string(r->command);
     if (created != nullptr) *created = r->created ? 1 : 0;
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -123,7 +123,7 @@ int qtx_vm_render_seed(const qtx_vm_seed* caller_seed, char** meta_data, char** 
     if (meta_data != nullptr) *meta_data = dup_string(r->meta_data);
     if (user_data != nullptr) *user_data = dup_string(r->user_data);
     if (network_config != nullptr) *network_config = dup_string(r->network_config);
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -143,7 +143,7 @@ int qtx_vm_write_seed_iso(const qtx_vm_seed* caller_seed, const char* output, in
     if (!r) return fail(err, r.error());
     if (instance_id != nullptr) *instance_id = dup_string(r->files.instance_id);
     if (created != nullptr) *created = r->created ? 1 : 0;
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -168,7 +168,7 @@ int qtx_vm_channel_wiring(const char* socket_path, const char* port, int host_li
       return fail(err, Error(ErrorKind::kInvalidArgument, "unknown wiring format " + std::to_string(format)));
     }
     *text = dup_string(out);
-    return ok(err);
+    return succeed(err);
   });
 }
 
@@ -178,7 +178,7 @@ int qtx_vm_wait_ready(const char* socket_path, uint32_t timeout_ms, int* seen, q
     auto r = vm::wait_ready(socket_path, ms(timeout_ms));
     if (!r) return fail(err, r.error());
     if (seen != nullptr) *seen = static_cast<int>(r->seen);
-    if (r->seen == vm::ReadyReport::Seen::kReady) return ok(err);
+    if (r->seen == vm::ReadyReport::Seen::kReady) return succeed(err);
     return fail(err, Error(ErrorKind::kTimeout, std::string("no agent after ") + std::to_string(r->elapsed.count()) +
                                                     " ms (" + vm::seen_name(r->seen) + ")" +
                                                     (r->last_error.empty() ? "" : ": " + r->last_error)));
