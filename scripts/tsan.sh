@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
-TESTS="host_agent_test host_link_test host_manager_test c_api_test fault_injection_test"
+TESTS="host_agent_test host_link_test host_manager_test host_callbacks_test host_metrics_test c_api_test fault_injection_test"
 
 [ -f build/CMakeCache.txt ] || cmake --preset dev >/dev/null
 cmake --build build -j "$JOBS" --target qtx-agent
