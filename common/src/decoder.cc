@@ -93,6 +93,12 @@ void FrameDecoder::stall_flush() {
   scan_reason_end_ = 0;
 }
 
+bool FrameDecoder::only_a_partial_frame() const {
+  // feed() keeps the buffer from its first incomplete candidate on.
+  return !buf_.empty() && find_magic(buf_.data(), 0, buf_.size()) == 0 &&
+         find_magic(buf_.data(), 1, buf_.size()) == buf_.size();
+}
+
 void FrameDecoder::reset() {
   if (!buf_.empty()) {
     drop(buf_offset_, buf_.size(), DropReason::kReset);
