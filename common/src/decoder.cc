@@ -94,9 +94,12 @@ void FrameDecoder::stall_flush() {
 }
 
 bool FrameDecoder::only_a_partial_frame() const {
-  // feed() keeps the buffer from its first incomplete candidate on.
-  return !buf_.empty() && find_magic(buf_.data(), 0, buf_.size()) == 0 &&
-         find_magic(buf_.data(), 1, buf_.size()) == buf_.size();
+  // feed() keeps the buffer from its first incomplete candidate on. A magic
+  // prefix cut by the end of the buffer (a payload byte 'Q', say) has
+  // nothing behind it either.
+  if (buf_.empty() || find_magic(buf_.data(), 0, buf_.size()) != 0) return false;
+  const std::size_t next = find_magic(buf_.data(), 1, buf_.size());
+  return buf_.size() - next < kMagicSize;
 }
 
 void FrameDecoder::reset() {

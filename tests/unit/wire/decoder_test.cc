@@ -313,6 +313,15 @@ TEST(FrameDecoder, OnlyAPartialFrameIsToldApartFromOneWithBytesAfterIt) {
     expect_drops(r, {});
     expect_accounting(d, r);
   }
+  {  // a payload byte that looks like the start of a magic, at the end
+    const std::string fq = frame(sealed(std::string(300, 'Q')));
+    Recorder r(Recorder::Accept::kSealed);
+    FrameDecoder d(&r);
+    d.feed(fq.substr(0, 100));
+    EXPECT_TRUE(d.only_a_partial_frame());
+    d.feed(fq.substr(100));
+    EXPECT_EQ(r.frames.size(), 1u);
+  }
   Recorder r(Recorder::Accept::kSealed);
   FrameDecoder d(&r);
   d.feed(f2.substr(0, 100) + f1);  // f1 sits inside the claim of f2's head
