@@ -93,6 +93,15 @@ void FrameDecoder::stall_flush() {
   scan_reason_end_ = 0;
 }
 
+bool FrameDecoder::only_a_partial_frame() const {
+  // feed() keeps the buffer from its first incomplete candidate on. A magic
+  // prefix cut by the end of the buffer (a payload byte 'Q', say) has
+  // nothing behind it either.
+  if (buf_.empty() || find_magic(buf_.data(), 0, buf_.size()) != 0) return false;
+  const std::size_t next = find_magic(buf_.data(), 1, buf_.size());
+  return buf_.size() - next < kMagicSize;
+}
+
 void FrameDecoder::reset() {
   if (!buf_.empty()) {
     drop(buf_offset_, buf_.size(), DropReason::kReset);

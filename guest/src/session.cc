@@ -126,21 +126,37 @@ void Session::do_read() {
                           if (self->outbox_bytes_ < self->soft_limit_) {
                             self->do_read();
                           } else {
-                            self->stall_timer_.cancel();  // paused: resumed by after_write()
+                            self->disarm_stall_timer();  // paused: resumed by after_write()
                           }
                         });
 }
 
+// Only the latest arming may flush. Cancelling (or re-arming) a timer whose
+// expiry is already queued does not stop its handler, which then runs with
+// success: when the io thread gets no CPU for the idle time (a loaded
+// machine), the read that ends the wait and the expiry complete in the same
+// poll, the read runs first and re-arms, and the stale expiry would then
+// drop the partial frame just fed - a whole message of the host's, silently
+// (an exec's stdin piece, say). The generation tells that handler apart.
 void Session::arm_stall_timer() {
-  if (decoder_.idle()) {
-    stall_timer_.cancel();
-    return;
-  }
+  if (decoder_.idle()) return disarm_stall_timer();
+  const std::uint64_t generation = ++stall_generation_;
   stall_timer_.expires_after(std::chrono::milliseconds(wire::kDefaultStallTimeoutMs));
-  stall_timer_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
-    if (ec || self->stopped_) return;
+  stall_timer_.async_wait([self = shared_from_this(), generation](const asio::error_code& ec) {
+    if (ec || self->stopped_ || generation != self->stall_generation_) return;
+    // A host that paused inside a frame (descheduled, stopped) would lose
+    // that whole message to a flush, silently: its stream goes on after
+    // it. Only bytes that come after the partial frame (a new host's, on a
+    // port that outlived the old one) are worth a flush; the next read
+    // arms the timer again.
+    if (self->decoder_.only_a_partial_frame()) return;
     self->decoder_.stall_flush();
   });
+}
+
+void Session::disarm_stall_timer() {
+  ++stall_generation_;
+  stall_timer_.cancel();
 }
 
 bool Session::on_frame(std::string_view payload, std::uint64_t) {

@@ -122,6 +122,7 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
 
   void do_read();
   void arm_stall_timer();
+  void disarm_stall_timer();
   void enqueue(std::string frame);
   void write_next();
   void after_write();
@@ -164,6 +165,7 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
   bool collecting_ = false;
   bool sample_again_ = false;
   std::uint64_t bytes_in_ = 0;
+  std::uint64_t stall_generation_ = 0;  // see arm_stall_timer
   std::uint64_t telemetry_dropped_since_sent_ = 0;
 };
 

@@ -378,6 +378,10 @@ void Link::arm_stall() {
       in = self->stats_.bytes_in;
     }
     if (in != self->stall_mark_) return self->arm_stall();  // bytes came: measure again from now
+    // An agent that paused inside a frame (descheduled, stopped) would lose
+    // that whole message to a flush while its stream goes on: flush only
+    // once other bytes came after it. The next read arms the timer again.
+    if (self->decoder_.only_a_partial_frame()) return;
     self->decoder_.stall_flush();
     self->note_decoder_work();
   });

@@ -5,9 +5,11 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "support/agent_client.h"
 #include "support/agent_process.h"
@@ -298,6 +300,37 @@ TEST_F(AgentSession, GarbageAndAStalePartialFrameBeforeTheHandshakeAreSkipped) {
   ASSERT_TRUE(r && r->has_hello()) << agent_->log();
   EXPECT_EQ(r->hello().nonce(), 99u);
   EXPECT_NE(agent_->log().find("from the host: stalled"), std::string::npos) << agent_->log();
+}
+
+std::string ping_frame(std::uint64_t id, char fill) {
+  v1::Envelope e;
+  e.set_id(id);
+  e.mutable_request()->mutable_ping()->set_payload(std::string(4096, fill));
+  std::string f;
+  EXPECT_TRUE(wire::append_envelope_frame(e, &f).is_ok());
+  return f;
+}
+
+// A host that pauses inside a frame for longer than the idle time (a loaded
+// machine descheduled it, or it was stopped) and then goes on: the frame is
+// still delivered, and the ones after it. Flushing it would lose one whole
+// message of a stream that carries on (an exec's stdin piece, silently).
+TEST_F(AgentSession, AHostPausingInsideAFrameLongerThanTheIdleTimeLosesNothing) {
+  start();
+  ASSERT_TRUE(conn_ && conn_->hello());
+  const std::string p2 = ping_frame(2, 'b'), p3 = ping_frame(3, 'c');
+  conn_->send_raw(p2.substr(0, 100));
+  // The pause is the scenario, not a synchronisation: a longer one changes
+  // nothing, and an agent slow to read the head only shortens its wait.
+  std::this_thread::sleep_for(Millis(wire::kDefaultStallTimeoutMs + 500));
+  conn_->send_raw(p2.substr(100) + p3);
+  auto r2 = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 2 && e.has_response(); });
+  ASSERT_TRUE(r2 && r2->response().has_ping()) << agent_->log();
+  EXPECT_EQ(r2->response().ping().payload(), std::string(4096, 'b'));
+  auto r3 = conn_->recv_until([](const v1::Envelope& e) { return e.id() == 3 && e.has_response(); });
+  ASSERT_TRUE(r3 && r3->response().has_ping()) << agent_->log();
+  EXPECT_EQ(r3->response().ping().payload(), std::string(4096, 'c'));
+  EXPECT_EQ(agent_->log().find("from the host"), std::string::npos) << agent_->log();
 }
 
 TEST_F(AgentSession, HostDisconnectIsFollowedByANewSession) {

@@ -294,6 +294,43 @@ TEST(FrameDecoder, TruncatedFrameAtEndIsStalledNotCorrupt) {
   }
 }
 
+// A peer paused inside a frame: only that frame is held back, whatever
+// prefix of it came (magic, header, payload), and it is still delivered
+// when the rest comes. Once another candidate follows it, a flush can free
+// something and the answer changes.
+TEST(FrameDecoder, OnlyAPartialFrameIsToldApartFromOneWithBytesAfterIt) {
+  const std::string f1 = frame(sealed("first"));
+  const std::string f2 = frame(sealed(std::string(300, 'p')));
+  for (std::size_t k = 1; k < f2.size(); ++k) {
+    Recorder r(Recorder::Accept::kSealed);
+    FrameDecoder d(&r);
+    EXPECT_FALSE(d.only_a_partial_frame());
+    d.feed(f1 + f2.substr(0, k));
+    EXPECT_TRUE(d.only_a_partial_frame()) << "k " << k;
+    d.feed(f2.substr(k));
+    ASSERT_EQ(r.frames.size(), 2u) << "k " << k;
+    EXPECT_FALSE(d.only_a_partial_frame());
+    expect_drops(r, {});
+    expect_accounting(d, r);
+  }
+  {  // a payload byte that looks like the start of a magic, at the end
+    const std::string fq = frame(sealed(std::string(300, 'Q')));
+    Recorder r(Recorder::Accept::kSealed);
+    FrameDecoder d(&r);
+    d.feed(fq.substr(0, 100));
+    EXPECT_TRUE(d.only_a_partial_frame());
+    d.feed(fq.substr(100));
+    EXPECT_EQ(r.frames.size(), 1u);
+  }
+  Recorder r(Recorder::Accept::kSealed);
+  FrameDecoder d(&r);
+  d.feed(f2.substr(0, 100) + f1);  // f1 sits inside the claim of f2's head
+  EXPECT_FALSE(d.only_a_partial_frame());
+  d.stall_flush();
+  ASSERT_EQ(r.frames.size(), 1u);
+  expect_accounting(d, r);
+}
+
 // Builds frames F1..F3 (sealed) and a longer frame F0 whose prefixes are the
 // stale partial frames.
 struct StaleCase {

@@ -137,6 +137,13 @@ class FrameDecoder {
   // forgets any scan state. Frames are never completed across a reset.
   void reset();
 
+  // True when what is held back is the start of one frame and no other
+  // candidate follows it: the peer stopped inside a frame. stall_flush()
+  // would then drop that frame and free nothing waiting behind it, so an
+  // owner whose peer may simply be slow (a live connection) keeps waiting
+  // and flushes at a later idle time, once other bytes came after it.
+  bool only_a_partial_frame() const;
+
   // Bytes held back waiting for more input.
   std::size_t buffered() const { return buf_.size(); }
   // True when nothing is buffered and no drop run awaits its report: an
