@@ -307,7 +307,7 @@ std::string ping_frame(std::uint64_t id, char fill) {
   e.set_id(id);
   e.mutable_request()->mutable_ping()->set_payload(std::string(4096, fill));
   std::string f;
-  EXPECT_TRUE(wire::append_envelope_frame(e, &f).is_ok());
+  EXPECT_TRUE(wire::append_envelope_frame(e, &f).ok());
   return f;
 }
 
