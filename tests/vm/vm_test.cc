@@ -17,6 +17,8 @@
 
 #include "qtx/wire/sha256.h"
 #include "support/agent_process.h"
+#include "support/exporter_process.h"
+#include "support/prometheus_server.h"
 #include "support/host_fixture.h"
 #include "vm/injecting_proxy.h"
 #include "vm/test_vm.h"
@@ -271,6 +273,56 @@ TEST_F(RealVm, AgentKilledInTheGuestFailsCallsAtOnceAndIsSeenRestarted) {
   ASSERT_TRUE(agent->wait_ready(60s).ok());
   EXPECT_EQ(agent->identity()->instance_id(), *now);
   EXPECT_TRUE(agent->ping({}).ok());
+}
+
+// The VM stage of tests/integration/prometheus_test.cc: a real Prometheus
+// scraping `qtx exporter` in front of the guest's agent. The exporter takes
+// the socket's one-owner lock, so the test's own connection reads the
+// guest's memory first and lets the socket go before the exporter starts
+// (the exporter retries a refused socket at every rescan).
+TEST_F(RealVm, PrometheusScrapesTheExporterInFrontOfTheGuest) {
+  Mailbox<v1::TelemetrySample> samples;
+  host::AgentOptions o;
+  o.callbacks.on_telemetry = [&samples](const v1::TelemetrySample& s) { samples.post(s); };
+  auto agent = boot(nullptr, o);
+  ASSERT_TRUE(agent);
+  auto sample = samples.take([](const v1::TelemetrySample& s) { return s.has_memory(); }, 60s);
+  ASSERT_TRUE(sample) << "no telemetry with memory from the guest";
+  const std::uint64_t mem_total = sample->memory().total_bytes();
+  ASSERT_GT(mem_total, 0u);
+  manager_->remove(agent);
+  agent.reset();
+
+  ExporterProcess exporter(QTX_CLI_BINARY, {"--socket-glob", vm_->socket(), "--rescan-interval", "0.1"},
+                           dir() + "/exporter.log");
+  ASSERT_GT(exporter.port(), 0) << exporter.log();
+  PrometheusProcess p(dir(), exporter.port());
+  ASSERT_GT(p.port(), 0) << "prometheus did not start:\n" << p.log();
+
+  // The scrape works and the guest's agent (named after qtx.sock) is up.
+  ASSERT_TRUE(eventually([&] { return p.value("up{job=\"qtx\"}") == "1"; }, 120, 500ms)) << p.log();
+  std::optional<std::vector<Series>> up;
+  ASSERT_TRUE(eventually([&] {
+    up = p.query("qtx_agent_up == 1");
+    return up && up->size() == 1;
+  }, 120, 500ms)) << exporter.log();
+  EXPECT_EQ((*up)[0].labels.at("agent"), "qtx");
+
+  // The guest's memory total is what the agent told the test's own connection.
+  std::string mem;
+  ASSERT_TRUE(eventually([&] { return !(mem = p.value("qtx_guest_memory_total_bytes{agent=\"qtx\"}")).empty(); },
+                         120, 500ms)) << exporter.log();
+  EXPECT_EQ(mem, std::to_string(mem_total));
+
+  // A counter rises between two scrapes (a sample every 5 s in this guest).
+  const std::string counter = "qtx_agent_telemetry_samples_total{agent=\"qtx\"}";
+  std::string first;
+  ASSERT_TRUE(eventually([&] { return !(first = p.value(counter)).empty(); }, 120, 500ms));
+  ASSERT_TRUE(eventually([&] {
+    const std::string now = p.value(counter);
+    return !now.empty() && std::stod(now) > std::stod(first);
+  }, 120, 500ms)) << counter << " stayed at " << first;
+  EXPECT_EQ(p.value("qtx_agent_up{agent=\"qtx\"}"), "1");
 }
 
 TEST_F(RealVm, GuestUpLongBeforeTheHostThenEverythingAtOnce) {
