@@ -432,7 +432,7 @@ TEST_F(HostLink, AnAgentPausingInsideAFrameLongerThanTheStallTimeoutLosesNothing
   reply.set_id(ping->id());
   reply.mutable_response()->mutable_ping()->set_payload(ping->request().ping().payload());
   std::string frame;
-  ASSERT_TRUE(wire::append_envelope_frame(reply, &frame).is_ok());
+  ASSERT_TRUE(wire::append_envelope_frame(reply, &frame).ok());
   peer->send_raw(frame.substr(0, 100));
   // The pause is the scenario, not a synchronisation: a longer one changes
   // nothing.
