@@ -84,8 +84,11 @@ void BM_EncodeFrame(benchmark::State& state) {
   std::string out;
   out.reserve(state.range(0) + 8);
   std::string storage = random_bytes(state.range(0) + kAliasSlack, 1, true);
-  const char* src = storage.data() + (2048 + 4096 -
-      (reinterpret_cast<std::uintptr_t>(out.data()) + 8 - reinterpret_cast<std::uintptr_t>(storage.data())) % 4096) % 4096;
+  const char* src =
+      storage.data() +
+      (2048 + 4096 -
+       (reinterpret_cast<std::uintptr_t>(out.data()) + 8 - reinterpret_cast<std::uintptr_t>(storage.data())) % 4096) %
+          4096;
   const std::string_view payload(src, state.range(0));
   for (auto _ : state) {
     out.clear();
@@ -147,8 +150,8 @@ void decode(benchmark::State& state, bool sealed) {
   for (auto _ : state) feed_in_reads(decoder, stream);
   if (handler.dropped != 0) state.SkipWithError("decoder dropped bytes of a clean stream");
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * stream.size()));
-  state.counters["frames/s"] = benchmark::Counter(
-      static_cast<double>(decoder.stats().frames), benchmark::Counter::kIsRate);
+  state.counters["frames/s"] =
+      benchmark::Counter(static_cast<double>(decoder.stats().frames), benchmark::Counter::kIsRate);
 }
 
 void BM_DecodeFrames(benchmark::State& state) { decode(state, false); }
@@ -194,8 +197,8 @@ void BM_ResyncNestedClaims(benchmark::State& state) {
   for (auto _ : state) feed_in_reads(decoder, g);
   if (handler.bytes != 0) state.SkipWithError("a nested claim was taken for a frame");
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * g.size()));
-  state.counters["hashed/fed"] = static_cast<double>(decoder.stats().bytes_hashed) /
-                                 static_cast<double>(decoder.stats().bytes_fed);
+  state.counters["hashed/fed"] =
+      static_cast<double>(decoder.stats().bytes_hashed) / static_cast<double>(decoder.stats().bytes_fed);
 }
 
 void BM_Crc32c(benchmark::State& state) {

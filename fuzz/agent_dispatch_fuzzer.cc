@@ -145,9 +145,9 @@ class Sandbox {
       fs::create_directories(root_ / d);
     }
     const std::string r = root_.string();
-    write_text(root_ / "etc/passwd", "root:x:0:0:root:" + r + "/home/root:/bin/sh\nqtx:x:" +
-                                         std::to_string(::getuid()) + ":" + std::to_string(::getgid()) +
-                                         "::" + r + "/home/qtx:/bin/sh\n");
+    write_text(root_ / "etc/passwd", "root:x:0:0:root:" + r +
+                                         "/home/root:/bin/sh\nqtx:x:" + std::to_string(::getuid()) + ":" +
+                                         std::to_string(::getgid()) + "::" + r + "/home/qtx:/bin/sh\n");
     write_text(root_ / "etc/shadow", "root:*:19000:0:99999:7:::\nqtx:!:19000:0:99999:7:::\n");
     write_text(root_ / "etc/group", "root:x:0:\nqtx:x:" + std::to_string(::getgid()) + ":\n");
     write_text(root_ / "etc/hostname", "fuzz\n");
@@ -351,7 +351,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // what can finish by itself does), then a Cancel for every request id.
   bool written = false;
   host.write(std::move(stream), &written);
-  run_until(io, [&] { return written || ended; }, [] { return std::string("the script was not taken"); });
+  run_until(
+      io, [&] { return written || ended; }, [] { return std::string("the script was not taken"); });
   if (ended) fail("the session ended while the script was being written: " + outcome.detail);
   const auto quiet_deadline = std::chrono::steady_clock::now() + kDeadline;
   while (!host.all_answered() && !ended && std::chrono::steady_clock::now() < quiet_deadline &&
@@ -366,8 +367,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   written = false;
   host.write(std::move(cancels), &written);
-  run_until(io, [&] { return (written && host.all_answered()) || ended; },
-            [&] { return "unanswered after the cancel:" + host.unanswered(); });
+  run_until(
+      io, [&] { return (written && host.all_answered()) || ended; },
+      [&] { return "unanswered after the cancel:" + host.unanswered(); });
   if (ended) fail("the session ended before every request was answered: " + outcome.detail);
   if (session->decoder_stats().dropped_total() != mirror_dropped) {
     fail("the agent dropped " + std::to_string(session->decoder_stats().dropped_total()) +
@@ -380,8 +382,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   host.close();  // its pending read completes (aborted) before `host` goes
-  run_until(io, [&] { return ended && host.eof(); },
-            [] { return std::string("the session did not end after the host closed"); });
+  run_until(
+      io, [&] { return ended && host.eof(); },
+      [] { return std::string("the session did not end after the host closed"); });
   // The close shows as an end of file, a reset (unread bytes were left) or
   // a broken pipe (the agent was writing): all three are the host leaving.
   if (outcome.end != qtx::agent::Session::End::kHostClosed) {
@@ -389,10 +392,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   session.reset();
   if (!box.canary_intact()) fail("a request reached the canary outside the root");
-  run_until(io, [&] { return box.agent().running_execs == 0 && box.agent().open_transfers == 0; },
-            [&] {
-              return "left behind: " + std::to_string(box.agent().running_execs) + " execs, " +
-                     std::to_string(box.agent().open_transfers) + " transfers";
-            });
+  run_until(
+      io, [&] { return box.agent().running_execs == 0 && box.agent().open_transfers == 0; },
+      [&] {
+        return "left behind: " + std::to_string(box.agent().running_execs) + " execs, " +
+               std::to_string(box.agent().open_transfers) + " transfers";
+      });
   return 0;
 }

@@ -44,7 +44,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto& kinds = qtx::agent::request_kind_names();
   for (const auto* list : {&config.allow, &config.deny}) {
     for (const auto& name : *list) {
-      if (name != "*" && std::find(kinds.begin(), kinds.end(), name) == kinds.end()) fail("an unknown kind was accepted");
+      if (name != "*" && std::find(kinds.begin(), kinds.end(), name) == kinds.end())
+        fail("an unknown kind was accepted");
     }
   }
   return 0;

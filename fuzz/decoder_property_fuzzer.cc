@@ -109,12 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t segments = in.byte() % 16;
   for (std::size_t s = 0; s < segments && garbage.size() < 8192; ++s) {
     switch (in.byte() % 4) {
-      case 0:
-        garbage += in.bytes(in.byte());
-        break;
-      case 1:
-        garbage += std::string("QTX\x01", 4).substr(0, 1 + in.byte() % 4);
-        break;
+      case 0: garbage += in.bytes(in.byte()); break;
+      case 1: garbage += std::string("QTX\x01", 4).substr(0, 1 + in.byte() % 4); break;
       case 2: {  // a truncated (or whole) copy of one of the valid frames
         std::string f = frame_of(payloads[in.byte() % n]);
         garbage += f.substr(0, in.byte() % (f.size() + 1));

@@ -48,9 +48,7 @@ inline std::vector<Step> read_script(FuzzInput& in) {
         s.target = in.byte();
         s.bytes = in.bytes(in.u16());
         break;
-      default:
-        s.bytes = in.bytes(in.u16());
-        break;
+      default: s.bytes = in.bytes(in.u16()); break;
     }
     steps.push_back(std::move(s));
   }

@@ -107,7 +107,8 @@ class GuestEnd : private qtx::wire::FrameDecoder::Handler {
   bool pump(Pred done) {
     const auto deadline = std::chrono::steady_clock::now() + kDeadline;
     while (!done()) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0 || fd_ < 0) return false;
       pollfd p{fd_, static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) < 0) continue;
@@ -195,8 +196,9 @@ void make_calls(qtx::host::Agent& agent, Tally& tally) {
   qtx::host::TransferOptions small;
   small.chunk_size = 4096;
   small.window = 16 * 1024;
-  agent.download(read, [](std::string_view) { return qtx::host::Result<void>(); }, small, none,
-                 tally.expect<qtx::host::TransferResult>("download"));
+  agent.download(
+      read, [](std::string_view) { return qtx::host::Result<void>(); }, small, none,
+      tally.expect<qtx::host::TransferResult>("download"));
   v1::FileWriteRequest write;
   write.set_path("/g");
   auto left = std::make_shared<std::size_t>(20000);

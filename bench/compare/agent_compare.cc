@@ -243,8 +243,8 @@ void run_unix(const Plan& plan, const std::string& dir, std::vector<Metric>* out
   Metric size = make_metric("unix", "agent binary, stripped", "KiB", false);
   size.qtx.add(static_cast<double>(stripped_size(AgentProcess::agent_binary())) / 1024);
   size.qga.add(static_cast<double>(stripped_size(qga_bin)) / 1024);
-  size.note = "qtx-agent is static; qemu-ga also loads " +
-              std::to_string(shared_libraries_size(qga_bin) >> 10) + " KiB of shared libraries (glib, ...)";
+  size.note = "qtx-agent is static; qemu-ga also loads " + std::to_string(shared_libraries_size(qga_bin) >> 10) +
+              " KiB of shared libraries (glib, ...)";
   out->push_back(size);
 
   // Idle with no host: wakeups (context switches) per second.

@@ -62,8 +62,7 @@ class QtxDriver : public Driver {
     return check(agent_->upload_bytes(data, w, t));
   }
 
-  bool exec(const std::vector<std::string>& argv, int* exit_code, std::size_t* out_bytes,
-            std::string* out) override {
+  bool exec(const std::vector<std::string>& argv, int* exit_code, std::size_t* out_bytes, std::string* out) override {
     v1::ExecRequest ex;
     for (const auto& a : argv) ex.add_argv(a);
     auto r = agent_->exec(ex);
@@ -102,8 +101,7 @@ class QgaDriver : public Driver {
   bool write_file(const std::string& path, const std::string& data, std::size_t chunk) override {
     return client_.write_file(path, data, chunk, &error_);
   }
-  bool exec(const std::vector<std::string>& argv, int* exit_code, std::size_t* out_bytes,
-            std::string* out) override {
+  bool exec(const std::vector<std::string>& argv, int* exit_code, std::size_t* out_bytes, std::string* out) override {
     std::string data;
     std::vector<std::string> args(argv.begin() + 1, argv.end());
     if (!client_.exec(argv[0], args, exit_code, &data, &error_)) return false;

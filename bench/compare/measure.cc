@@ -7,9 +7,7 @@
 #include <cstdlib>
 
 namespace qtx::bench {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -38,7 +36,6 @@ std::vector<double> echo_round_trips(int fd, int n) {
 }
 
 namespace {
-
 
 void measure_pings(Driver& d, const Plan& plan, PingFigures* f) {
   for (int rep = 0; rep < plan.reps; ++rep) {
@@ -187,7 +184,6 @@ void add_common_metrics(const std::string& via, const Plan& plan, const AgentFig
       "qemu-ga: guest-exec, then guest-exec-status polled back to back";
   row("exec printing 10 MiB round trip", "ms", false, q.exec_10m_ms, g.exec_10m_ms);
 }
-
 
 void plot_series(const Plan& plan, const AgentFigures& q, const AgentFigures& g, const std::string& suffix,
                  std::vector<Series>* chunk_plot, std::vector<Series>* window_plot) {

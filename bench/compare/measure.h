@@ -16,8 +16,8 @@ using Clock = std::chrono::steady_clock;
 
 struct Plan {
   int reps = 5;
-  int pings = 2000;         // per repetition, for the round-trip percentiles
-  int window_pings = 20000; // per repetition, for requests/s in flight
+  int pings = 2000;          // per repetition, for the round-trip percentiles
+  int window_pings = 20000;  // per repetition, for requests/s in flight
   std::size_t mib = 64;
   int execs = 20;
   double idle_seconds = 30;

@@ -25,9 +25,7 @@ long field_of(const std::string& path, const char* field) {
 
 }  // namespace
 
-long status_kib(pid_t pid, const char* field) {
-  return field_of("/proc/" + std::to_string(pid) + "/status", field);
-}
+long status_kib(pid_t pid, const char* field) { return field_of("/proc/" + std::to_string(pid) + "/status", field); }
 
 long context_switches(pid_t pid) {
   const std::string dir = "/proc/" + std::to_string(pid) + "/task";

@@ -8,9 +8,9 @@
 
 namespace qtx::bench {
 
-long status_kib(pid_t pid, const char* field);   // "VmRSS", "VmHWM": KiB, or -1
-long context_switches(pid_t pid);                // voluntary + involuntary, all threads
-double cpu_seconds(pid_t pid);                   // utime + stime
+long status_kib(pid_t pid, const char* field);  // "VmRSS", "VmHWM": KiB, or -1
+long context_switches(pid_t pid);               // voluntary + involuntary, all threads
+double cpu_seconds(pid_t pid);                  // utime + stime
 long file_size(const std::string& path);
 // The size of `binary` stripped (strip -o), or its size when strip fails.
 long stripped_size(const std::string& binary);

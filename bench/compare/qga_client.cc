@@ -107,8 +107,8 @@ bool QgaClient::pipelined(const std::string& json_command, int n, int window, st
 
 bool QgaClient::read_file(const std::string& guest_path, std::size_t chunk, std::string* out, std::string* error) {
   google::protobuf::Value v;
-  if (!call("{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":" + json_quote(guest_path) + ",\"mode\":\"r\"}}", &v,
-            error)) {
+  if (!call("{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":" + json_quote(guest_path) + ",\"mode\":\"r\"}}",
+            &v, error)) {
     return false;
   }
   const std::string handle = std::to_string(static_cast<long long>(v.number_value()));
@@ -133,8 +133,8 @@ bool QgaClient::read_file(const std::string& guest_path, std::size_t chunk, std:
 bool QgaClient::write_file(const std::string& guest_path, const std::string& data, std::size_t chunk,
                            std::string* error) {
   google::protobuf::Value v;
-  if (!call("{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":" + json_quote(guest_path) + ",\"mode\":\"w\"}}", &v,
-            error)) {
+  if (!call("{\"execute\":\"guest-file-open\",\"arguments\":{\"path\":" + json_quote(guest_path) + ",\"mode\":\"w\"}}",
+            &v, error)) {
     return false;
   }
   const std::string handle = std::to_string(static_cast<long long>(v.number_value()));
@@ -160,9 +160,9 @@ bool QgaClient::exec(const std::string& path, const std::vector<std::string>& ar
             &v, error)) {
     return false;
   }
-  const std::string status = "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":" +
-                             std::to_string(static_cast<long long>(v.struct_value().fields().at("pid").number_value())) +
-                             "}}";
+  const std::string status =
+      "{\"execute\":\"guest-exec-status\",\"arguments\":{\"pid\":" +
+      std::to_string(static_cast<long long>(v.struct_value().fields().at("pid").number_value())) + "}}";
   // Polled back to back: the best case for qemu-ga (clients usually sleep).
   for (;;) {
     if (!call(status, &v, error)) return false;

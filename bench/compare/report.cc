@@ -109,8 +109,8 @@ void print_table(const Machine& m, const std::vector<Metric>& metrics) {
   for (const auto& x : metrics) {
     const double adv = x.advantage();
     std::string verdict = x.met == 1 ? "met" : (x.met == 0 ? "MISSED" : "");
-    std::printf("%-5s %-48s %-9s %-24s %-24s %-9s %-9s %-22s %s\n", x.transport.c_str(), x.name.c_str(),
-                x.unit.c_str(), with_spread(x.qtx).c_str(), with_spread(x.qga).c_str(), fmt(x.ceiling).c_str(),
+    std::printf("%-5s %-48s %-9s %-24s %-24s %-9s %-9s %-22s %s\n", x.transport.c_str(), x.name.c_str(), x.unit.c_str(),
+                with_spread(x.qtx).c_str(), with_spread(x.qga).c_str(), fmt(x.ceiling).c_str(),
                 std::isnan(adv) ? "-" : (fmt(adv) + "x").c_str(), x.goal.c_str(), verdict.c_str());
     if (!x.note.empty()) std::printf("%-5s   note: %s\n", "", x.note.c_str());
   }
@@ -122,8 +122,8 @@ bool write_json(const std::string& path, const Machine& m, const std::vector<Met
     << ",\"guest_acceleration\":" << json_str(m.accel) << "},\n\"metrics\":[\n";
   for (std::size_t i = 0; i < metrics.size(); ++i) {
     const auto& x = metrics[i];
-    f << "{\"transport\":" << json_str(x.transport) << ",\"name\":" << json_str(x.name) << ",\"unit\":"
-      << json_str(x.unit) << ",\"higher_is_better\":" << (x.higher_is_better ? "true" : "false")
+    f << "{\"transport\":" << json_str(x.transport) << ",\"name\":" << json_str(x.name)
+      << ",\"unit\":" << json_str(x.unit) << ",\"higher_is_better\":" << (x.higher_is_better ? "true" : "false")
       << ",\"qtx\":" << json_num(x.qtx.median()) << ",\"qtx_min\":" << json_num(x.qtx.min())
       << ",\"qtx_max\":" << json_num(x.qtx.max()) << ",\"qemu_ga\":" << json_num(x.qga.median())
       << ",\"qemu_ga_min\":" << json_num(x.qga.min()) << ",\"qemu_ga_max\":" << json_num(x.qga.max())

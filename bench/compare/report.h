@@ -24,9 +24,9 @@ struct Metric {
   std::string name, unit;
   bool higher_is_better = true;
   Samples qtx, qga;
-  double ceiling = NAN;   // the transport's own figure, where there is one
-  std::string goal;       // e.g. ">= 10x qemu-ga", or ""
-  int met = -1;           // 1 met, 0 missed, -1 no goal
+  double ceiling = NAN;  // the transport's own figure, where there is one
+  std::string goal;      // e.g. ">= 10x qemu-ga", or ""
+  int met = -1;          // 1 met, 0 missed, -1 no goal
   std::string note;
 
   // How many times better qtx is (> 1: qtx better), or NAN.

@@ -88,8 +88,8 @@ bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, 
   image.append = "console=ttyS0 quiet panic=-1";
   image.memory_mib = 1024;
   const std::string qga_socket = dir + "/vm-qga.sock";
-  image.devices = {"-chardev", "socket,id=qga0,path=" + qga_socket + ",server=on,wait=off",
-                   "-device", "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0"};
+  image.devices = {"-chardev", "socket,id=qga0,path=" + qga_socket + ",server=on,wait=off", "-device",
+                   "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0"};
   *accel = "TCG, 1 vCPU (QEMU's default: no KVM)";
   std::printf("vm transport: %s with %s, both agents on virtio-serial ports of one controller\n", qemu.c_str(),
               image.initrd.c_str());
@@ -124,9 +124,9 @@ bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, 
 
   AgentFigures qf, gf;
   auto guest_kib = [&](const char* field, const char* process) {
-    return std::atof(guest_sh(*agent, std::string("awk '/") + field + "/ {print $2}' /proc/$(pidof " + process +
-                                          ")/status")
-                         .c_str());
+    return std::atof(
+        guest_sh(*agent, std::string("awk '/") + field + "/ {print $2}' /proc/$(pidof " + process + ")/status")
+            .c_str());
   };
   Metric rss_idle = make_metric("vm", "agent RSS in the guest, idle", "KiB", false);
   Metric anon_idle = make_metric("vm", "agent anonymous memory (RssAnon) in the guest, idle", "KiB", false);
@@ -157,8 +157,8 @@ bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, 
     int code = -1;
     std::size_t n = 0;
     std::string count;
-    const std::string script = std::string("cat /proc/$(pidof ") + process +
-                               ")/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'";
+    const std::string script =
+        std::string("cat /proc/$(pidof ") + process + ")/task/*/status | awk '/ctxt_switches/ {s += $2} END {print s}'";
     if (!via.exec({"/bin/sh", "-c", script}, &code, &n, &count) || code != 0) die("reading " + std::string(process));
     return std::atof(count.c_str());
   };

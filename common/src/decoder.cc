@@ -59,9 +59,8 @@ std::uint64_t FrameDecoder::Stats::dropped_total() const {
 
 FrameDecoder::FrameDecoder(Handler* handler, Options options)
     : handler_(handler),
-      max_payload_(options.max_payload == 0 || options.max_payload > kDefaultMaxPayload
-                       ? kDefaultMaxPayload
-                       : options.max_payload),
+      max_payload_(options.max_payload == 0 || options.max_payload > kDefaultMaxPayload ? kDefaultMaxPayload
+                                                                                        : options.max_payload),
       seal_(options.seal) {}
 
 void FrameDecoder::feed(const char* data, std::size_t n) {

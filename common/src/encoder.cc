@@ -14,8 +14,8 @@ std::array<char, kHeaderSize> frame_header(std::uint32_t payload_size) {
 Status check_payload_size(std::size_t size, std::uint32_t max_payload) {
   if (size == 0) return Status::invalid_argument("frame payload is empty");
   if (size > max_payload) {
-    return Status::invalid_argument("frame payload of " + std::to_string(size) +
-                                    " bytes exceeds the limit of " + std::to_string(max_payload));
+    return Status::invalid_argument("frame payload of " + std::to_string(size) + " bytes exceeds the limit of " +
+                                    std::to_string(max_payload));
   }
   return Status::OK();
 }

@@ -5,8 +5,7 @@
 
 namespace qtx::wire {
 
-Status append_envelope_frame(const agent::v1::Envelope& env, std::string* out,
-                             std::uint32_t max_payload) {
+Status append_envelope_frame(const agent::v1::Envelope& env, std::string* out, std::uint32_t max_payload) {
   if (env.check() != 0) return Status::internal("envelope to send already carries a seal");
   const std::size_t body = env.ByteSizeLong();
   Status s = check_payload_size(kSealSize + body, max_payload);

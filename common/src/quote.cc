@@ -13,8 +13,8 @@ void append_hex(std::string* out, const char* prefix, unsigned char c) {
 
 // Whether s[i] starts a C1 control in UTF-8 (0xc2 then 0x80..0x9f).
 bool c1_at(std::string_view s, std::size_t i) {
-  return static_cast<unsigned char>(s[i]) == 0xc2 && i + 1 < s.size() &&
-         static_cast<unsigned char>(s[i + 1]) >= 0x80 && static_cast<unsigned char>(s[i + 1]) <= 0x9f;
+  return static_cast<unsigned char>(s[i]) == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+         static_cast<unsigned char>(s[i + 1]) <= 0x9f;
 }
 
 }  // namespace
@@ -88,8 +88,9 @@ std::string yaml_quote(std::string_view s) {
 }
 
 std::string shell_quote(std::string_view arg) {
-  const bool plain = !arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                           "0123456789_-+=./:,@%") == std::string_view::npos;
+  const bool plain = !arg.empty() && arg.find_first_not_of(
+                                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_-+=./:,@%") == std::string_view::npos;
   if (plain) return std::string(arg);
   std::string out = "'";
   for (const char c : arg) {

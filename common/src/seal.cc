@@ -9,8 +9,7 @@ namespace {
 
 std::uint32_t load_le32(const char* in) {
   const auto* p = reinterpret_cast<const unsigned char*>(in);
-  return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) |
-         (std::uint32_t{p[3]} << 24);
+  return std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) | (std::uint32_t{p[3]} << 24);
 }
 
 }  // namespace

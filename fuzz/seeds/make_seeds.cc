@@ -95,9 +95,18 @@ std::map<std::string, std::string> agent_dispatch_seeds() {
     hello(s).request(2, [](auto* r) { r->mutable_file_list()->set_path(kRoot + "/files"); });
     s.request(3, [](auto* r) { r->mutable_file_stat()->set_path(kRoot + "/files/a.txt"); });
     s.request(4, [](auto* r) { r->mutable_file_hash()->set_path(kRoot + "/files/sub/b.bin"); });
-    s.request(5, [](auto* r) { r->mutable_file_mkdir()->set_path(kRoot + "/files/new/deeper"); r->mutable_file_mkdir()->set_parents(true); });
-    s.request(6, [](auto* r) { r->mutable_file_remove()->set_path(kRoot + "/files/sub"); r->mutable_file_remove()->set_recursive(true); });
-    s.request(7, [](auto* r) { r->mutable_file_set_attr()->set_path(kRoot + "/files/a.txt"); r->mutable_file_set_attr()->set_mode(0600); });
+    s.request(5, [](auto* r) {
+      r->mutable_file_mkdir()->set_path(kRoot + "/files/new/deeper");
+      r->mutable_file_mkdir()->set_parents(true);
+    });
+    s.request(6, [](auto* r) {
+      r->mutable_file_remove()->set_path(kRoot + "/files/sub");
+      r->mutable_file_remove()->set_recursive(true);
+    });
+    s.request(7, [](auto* r) {
+      r->mutable_file_set_attr()->set_path(kRoot + "/files/a.txt");
+      r->mutable_file_set_attr()->set_mode(0600);
+    });
     add("file_commands", s);
   }
   {
@@ -106,11 +115,17 @@ std::map<std::string, std::string> agent_dispatch_seeds() {
     s.request(3, [](auto* r) { r->mutable_file_read()->set_path(kRoot + "/files/../../etc/shadow"); });
     s.request(4, [](auto* r) { r->mutable_file_read()->set_path(kRoot + "/files/escape"); });
     s.request(5, [](auto* r) { r->mutable_file_list()->set_path(kRoot + "/files/slash/etc"); });
-    s.request(6, [](auto* r) { r->mutable_file_remove()->set_path(kRoot + "/files/slash"); r->mutable_file_remove()->set_recursive(true); });
+    s.request(6, [](auto* r) {
+      r->mutable_file_remove()->set_path(kRoot + "/files/slash");
+      r->mutable_file_remove()->set_recursive(true);
+    });
     // The canary's own path shares the root's as a prefix.
     s.request(7, [](auto* r) { r->mutable_file_write()->set_path(kRoot + ".canary/secret"); });
     s.progress_chunk(7, 0, "overwritten");
-    s.request(8, [](auto* r) { r->mutable_file_remove()->set_path(kRoot + ".canary"); r->mutable_file_remove()->set_recursive(true); });
+    s.request(8, [](auto* r) {
+      r->mutable_file_remove()->set_path(kRoot + ".canary");
+      r->mutable_file_remove()->set_recursive(true);
+    });
     add("path_escapes", s);
   }
   {
@@ -127,7 +142,10 @@ std::map<std::string, std::string> agent_dispatch_seeds() {
     end.mutable_progress()->mutable_file_chunk()->set_offset(22);
     end.mutable_progress()->mutable_file_chunk()->set_last(true);
     s.sealed(end);
-    s.request(3, [](auto* r) { r->mutable_file_read()->set_path(kRoot + "/files/sub/b.bin"); r->mutable_file_read()->set_chunk_size(1024); });
+    s.request(3, [](auto* r) {
+      r->mutable_file_read()->set_path(kRoot + "/files/sub/b.bin");
+      r->mutable_file_read()->set_chunk_size(1024);
+    });
     s.credit(3, 8192);
     add("file_transfers", s);
   }
@@ -170,14 +188,20 @@ std::map<std::string, std::string> agent_dispatch_seeds() {
   }
   {
     Script s;
-    s.request(2, [](auto* r) { r->mutable_set_password()->set_user("qtx"); r->mutable_set_password()->set_password("secret"); });
+    s.request(2, [](auto* r) {
+      r->mutable_set_password()->set_user("qtx");
+      r->mutable_set_password()->set_password("secret");
+    });
     s.request(3, [](auto* r) {
       auto* k = r->mutable_ssh_keys();
       k->set_user("qtx");
       k->set_action(v1::SshKeysRequest::ACTION_ADD);
       k->add_keys("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey2 second@host");
     });
-    s.request(4, [](auto* r) { r->mutable_ssh_keys()->set_user("qtx"); r->mutable_ssh_keys()->set_action(v1::SshKeysRequest::ACTION_LIST); });
+    s.request(4, [](auto* r) {
+      r->mutable_ssh_keys()->set_user("qtx");
+      r->mutable_ssh_keys()->set_action(v1::SshKeysRequest::ACTION_LIST);
+    });
     s.request(5, [](auto* r) { r->mutable_hostname_get(); });
     s.request(6, [](auto* r) { r->mutable_time_get(); });
     s.request(7, [](auto* r) { r->mutable_network(); });
@@ -215,7 +239,19 @@ std::map<std::string, std::string> agent_dispatch_seeds() {
 // host_responses: targets are the host's requests in order: 0 hello, 1 ping,
 // 2 info, 3 file_list, 4 process_list, 5 network, 6 ssh_keys, 7 exec
 // (collected), 8 exec (streamed), 9 download, 10 upload.
-enum Target : std::uint8_t { kHello, kPing, kInfo, kList, kProcs, kNet, kKeys, kExecCollected, kExecStreamed, kDownload, kUpload };
+enum Target : std::uint8_t {
+  kHello,
+  kPing,
+  kInfo,
+  kList,
+  kProcs,
+  kNet,
+  kKeys,
+  kExecCollected,
+  kExecStreamed,
+  kDownload,
+  kUpload
+};
 
 v1::Envelope response(const std::function<void(v1::Response*)>& fill) {
   v1::Envelope env;
@@ -255,19 +291,25 @@ std::map<std::string, std::string> host_responses_seeds() {
     s.addressed(kPing, response([](auto* r) { r->mutable_ping(); }));
     s.addressed(kInfo, response([](auto* r) { r->mutable_info()->set_hostname("vm"); }));
     s.addressed(kList, response([](auto* r) {
-      auto* e = r->mutable_file_list()->add_entries();
-      e->set_path("etc");
-      e->set_type(v1::FILE_TYPE_DIRECTORY);
-    }));
+                  auto* e = r->mutable_file_list()->add_entries();
+                  e->set_path("etc");
+                  e->set_type(v1::FILE_TYPE_DIRECTORY);
+                }));
     s.addressed(kProcs, response([](auto* r) { r->mutable_process_list()->add_processes()->set_name("init"); }));
     s.addressed(kNet, response([](auto* r) { r->mutable_network()->add_interfaces()->set_name("eth0"); }));
     s.addressed(kKeys, response([](auto* r) { r->mutable_ssh_keys()->add_keys("ssh-ed25519 AAAA k"); }));
     s.addressed(kExecCollected, exec_output(v1::ExecOutput::STREAM_STDOUT, "hello\n"));
-    s.addressed(kExecCollected, response([](auto* r) { r->mutable_exec()->set_exit_code(0); r->mutable_exec()->set_stdout_bytes(6); }));
+    s.addressed(kExecCollected, response([](auto* r) {
+                  r->mutable_exec()->set_exit_code(0);
+                  r->mutable_exec()->set_stdout_bytes(6);
+                }));
     s.addressed(kExecStreamed, exec_output(v1::ExecOutput::STREAM_STDERR, "oops"));
     s.addressed(kExecStreamed, response([](auto* r) { r->mutable_exec()->set_signal(9); }));
     s.addressed(kDownload, chunk(0, "abc"));
-    s.addressed(kDownload, response([](auto* r) { r->mutable_file_read()->set_bytes(3); r->mutable_file_read()->set_file_size(3); }));
+    s.addressed(kDownload, response([](auto* r) {
+                  r->mutable_file_read()->set_bytes(3);
+                  r->mutable_file_read()->set_file_size(3);
+                }));
     s.addressed(kUpload, credit_of(65536));
     s.addressed(kUpload, response([](auto* r) { r->mutable_file_write()->set_bytes(20000); }));
     add("proper_answers", s);
@@ -283,25 +325,32 @@ std::map<std::string, std::string> host_responses_seeds() {
     s.addressed(kHello, response([](auto* r) { r->mutable_hello()->set_nonce(1); }));
     s.addressed(200, response([](auto* r) { r->mutable_ping(); }));  // an id no call has
     s.addressed(kList, response([](auto* r) {
-      auto* e = r->mutable_error();
-      e->set_code(v1::ERROR_CODE_DENIED);
-      e->set_message("\x1b[31mred\nforged log line");
-    }));
+                  auto* e = r->mutable_error();
+                  e->set_code(v1::ERROR_CODE_DENIED);
+                  e->set_message("\x1b[31mred\nforged log line");
+                }));
     add("wrong_kinds", s);
   }
   {
     Script s;  // claims meant to make the host allocate or wrap
     s.addressed(kDownload, chunk(~0ULL - 2, "xyz"));
-    s.addressed(kDownload, response([](auto* r) { r->mutable_file_read()->set_bytes(~0ULL); r->mutable_file_read()->set_file_size(~0ULL); }));
+    s.addressed(kDownload, response([](auto* r) {
+                  r->mutable_file_read()->set_bytes(~0ULL);
+                  r->mutable_file_read()->set_file_size(~0ULL);
+                }));
     s.addressed(kUpload, credit_of(~0ULL));
     s.addressed(kUpload, credit_of(~0ULL));
-    s.addressed(kExecCollected, response([](auto* r) { r->mutable_exec()->set_stdout_bytes(~0ULL); r->mutable_exec()->set_pid(~0U); }));
+    s.addressed(kExecCollected, response([](auto* r) {
+                  r->mutable_exec()->set_stdout_bytes(~0ULL);
+                  r->mutable_exec()->set_pid(~0U);
+                }));
     s.addressed(kExecStreamed, exec_output(v1::ExecOutput::STREAM_UNSPECIFIED, "which stream?"));
     add("huge_claims", s);
   }
   {
     Script s;  // collected output past the host's bound
-    for (int i = 0; i < 6; ++i) s.addressed(kExecCollected, exec_output(v1::ExecOutput::STREAM_STDOUT, std::string(1000, 'o')));
+    for (int i = 0; i < 6; ++i)
+      s.addressed(kExecCollected, exec_output(v1::ExecOutput::STREAM_STDOUT, std::string(1000, 'o')));
     s.addressed(kExecCollected, response([](auto* r) { r->mutable_exec()->set_exit_code(0); }));
     add("exec_flood", s);
   }

@@ -148,8 +148,7 @@ class TableReader {
 
   void fail(const toml::node* n, const std::string& what) {
     if (!out_->status) return;
-    out_->status = Status::invalid_argument(where(origin_, n->source()) + ": " + name_ + "." +
-                                            current_ + " " + what);
+    out_->status = Status::invalid_argument(where(origin_, n->source()) + ": " + name_ + "." + current_ + " " + what);
   }
 
  private:
@@ -216,7 +215,8 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
                                                           "freeze", "power",     "system"};
   for (const auto& [k, v] : root) {
     if (std::find(kSections.begin(), kSections.end(), k.str()) != kSections.end() && !v.is_table()) {
-      out.status = Status::invalid_argument(where(origin, v.source()) + ": " + std::string(k.str()) + " must be a [section]");
+      out.status =
+          Status::invalid_argument(where(origin, v.source()) + ": " + std::string(k.str()) + " must be a [section]");
       return out;
     }
   }
@@ -309,18 +309,20 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
     }
   }
   if (!known_log_levels().count(c.log_level)) {
-    out.status = Status::invalid_argument(origin + ": agent.log_level must be one of trace, debug, info, warn, error, off");
+    out.status =
+        Status::invalid_argument(origin + ": agent.log_level must be one of trace, debug, info, warn, error, off");
     return out;
   }
   if (c.freeze_timeout_ms > c.freeze_max_timeout_ms) {
-    out.status = Status::invalid_argument(origin + ": freeze.timeout_ms (" + std::to_string(c.freeze_timeout_ms) +
-                                          ") is above freeze.max_timeout_ms (" +
-                                          std::to_string(c.freeze_max_timeout_ms) + ")");
+    out.status =
+        Status::invalid_argument(origin + ": freeze.timeout_ms (" + std::to_string(c.freeze_timeout_ms) +
+                                 ") is above freeze.max_timeout_ms (" + std::to_string(c.freeze_max_timeout_ms) + ")");
     return out;
   }
   for (const auto& root_dir : c.file_roots) {
     if (root_dir.empty() || root_dir[0] != '/') {
-      out.status = Status::invalid_argument(origin + ": policy.file_roots entries must be absolute paths: \"" + root_dir + "\"");
+      out.status =
+          Status::invalid_argument(origin + ": policy.file_roots entries must be absolute paths: \"" + root_dir + "\"");
       return out;
     }
   }

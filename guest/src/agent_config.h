@@ -27,7 +27,7 @@ struct AgentConfig {
   std::vector<std::string> file_roots;     // empty: file commands may touch any path
   bool file_allow_hard_links = false;      // under file_roots: use files with more than one hard link
   std::uint32_t exec_default_timeout_ms = 300000;
-  bool process_kill_init = false;          // process_kill may signal pid 1
+  bool process_kill_init = false;  // process_kill may signal pid 1
 
   // [limits]
   std::uint32_t max_message = 16u * 1024 * 1024;  // largest frame payload accepted or sent
@@ -35,7 +35,8 @@ struct AgentConfig {
   std::uint32_t max_concurrent_execs = 8;
   std::uint32_t max_open_transfers = 8;
   std::uint32_t write_timeout_ms = 10000;  // a frame that cannot be written in this time ends the session
-  std::uint64_t outbox_bytes = 8u * 1024 * 1024;  // frames queued for the host beyond this: telemetry dropped, streams wait
+  std::uint64_t outbox_bytes =
+      8u * 1024 * 1024;  // frames queued for the host beyond this: telemetry dropped, streams wait
 
   // [freeze]
   std::string freeze_hooks_dir = "/etc/qtx/freeze-hook.d";

@@ -120,17 +120,17 @@ struct AgentContext {
   ~AgentContext();
 
   asio::io_context& io;
-  WorkerPool workers;         // blocking work: file I/O, exec spawning, freeze, /proc reads
-  AgentConfig config;         // replaced on SIGHUP
+  WorkerPool workers;  // blocking work: file I/O, exec spawning, freeze, /proc reads
+  AgentConfig config;  // replaced on SIGHUP
   AgentIdentity identity;
   AgentCounters counters;
   std::unique_ptr<TelemetryCollector> telemetry;  // thread-safe
   std::unique_ptr<ChildReaper> reaper;            // io thread
   std::unique_ptr<FreezeManager> freeze;          // io thread
   std::weak_ptr<Session> current_session;         // for events outside a request
-  std::uint32_t telemetry_interval_ms;  // current interval; the host may change it
-  std::uint32_t open_transfers = 0;     // file reads and writes in progress, all sessions
-  std::uint32_t running_execs = 0;      // exec processes not yet reaped
+  std::uint32_t telemetry_interval_ms;            // current interval; the host may change it
+  std::uint32_t open_transfers = 0;               // file reads and writes in progress, all sessions
+  std::uint32_t running_execs = 0;                // exec processes not yet reaped
 };
 
 // A fresh random id (32 hex digits) from getrandom(2).

@@ -9,9 +9,9 @@
 #include "files/file_transfer.h"
 #include "freeze/freeze_manager.h"
 #include "handlers/handlers.h"
+#include "qtx/quote.h"
 #include "reply.h"
 #include "session.h"
-#include "qtx/quote.h"
 
 namespace qtx::agent {
 namespace {
@@ -20,9 +20,9 @@ using Kind = v1::Request::KindCase;
 
 struct RequestKind {
   Kind kind;
-  const char* name;         // the Request oneof field name
-  bool always_allowed;      // the session cannot work without it
-  bool state_changing;      // gets an audit log line
+  const char* name;     // the Request oneof field name
+  bool always_allowed;  // the session cannot work without it
+  bool state_changing;  // gets an audit log line
   void (*handle)(Session&, std::uint64_t, const v1::Request&);
   bool writes_files = false;  // refused while filesystems are frozen
 };
@@ -85,9 +85,7 @@ std::string describe_target(const v1::Request& r) {
   }
 }
 
-bool allowed(const RequestKind& k, const AgentConfig& config) {
-  return k.always_allowed || config.allows(k.name);
-}
+bool allowed(const RequestKind& k, const AgentConfig& config) { return k.always_allowed || config.allows(k.name); }
 
 }  // namespace
 
@@ -116,9 +114,10 @@ void dispatch_request(Session& session, std::uint64_t id, const v1::Request& req
   }
   if (!k->always_allowed && !session.agent().workers.has_room()) {
     const auto& pool = session.agent().workers;
-    session.respond(id, error_response(v1::ERROR_CODE_BUSY, "the agent's workers are busy (" + std::to_string(pool.jobs()) +
-                                                                " jobs queued or running, limit " +
-                                                                std::to_string(pool.max_jobs()) + "): retry later"));
+    session.respond(id,
+                    error_response(v1::ERROR_CODE_BUSY, "the agent's workers are busy (" + std::to_string(pool.jobs()) +
+                                                            " jobs queued or running, limit " +
+                                                            std::to_string(pool.max_jobs()) + "): retry later"));
     return;
   }
   if (k->state_changing) spdlog::info("audit: {} (id {}) {}", k->name, id, printable(describe_target(request)));

@@ -16,8 +16,8 @@
 #include "agent_context.h"
 #include "config_reload.h"
 #include "freeze/freeze_manager.h"
-#include "session.h"
 #include "logging.h"
+#include "session.h"
 #include "supervisor.h"
 #include "transport/transport.h"
 
@@ -47,15 +47,20 @@ void usage(std::FILE* out) {
 // code: 0 after --help or --version, 2 for a usage error (said on stderr).
 int parse_command_line(int argc, char** argv, qtx::agent::ConfigSource* source) {
   source->path = kDefaultConfig;
-  static const option kOptions[] = {
-      {"config", required_argument, nullptr, 'c'},    {"transport", required_argument, nullptr, 't'},
-      {"log-level", required_argument, nullptr, 'l'}, {"version", no_argument, nullptr, 'V'},
-      {"help", no_argument, nullptr, 'h'},            {nullptr, 0, nullptr, 0}};
+  static const option kOptions[] = {{"config", required_argument, nullptr, 'c'},
+                                    {"transport", required_argument, nullptr, 't'},
+                                    {"log-level", required_argument, nullptr, 'l'},
+                                    {"version", no_argument, nullptr, 'V'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
   for (;;) {
     int c = getopt_long(argc, argv, "c:t:l:Vh", kOptions, nullptr);
     if (c == -1) break;
     switch (c) {
-      case 'c': source->path = optarg; source->path_given = true; break;
+      case 'c':
+        source->path = optarg;
+        source->path_given = true;
+        break;
       case 't': source->transport = optarg; break;
       case 'l': source->log_level = optarg; break;
       case 'V': std::printf("qtx-agent %s\n", QTX_VERSION); return 0;

@@ -68,8 +68,13 @@ v1::Response errno_response(const std::string& what, int err) {
   switch (err) {
     case ENOENT: code = v1::ERROR_CODE_NOT_FOUND; break;
     case EEXIST: code = v1::ERROR_CODE_ALREADY_EXISTS; break;
-    case EINVAL: case ENAMETOOLONG: case ENOTDIR: case EISDIR: case ELOOP: code = v1::ERROR_CODE_INVALID_ARGUMENT; break;
-    case EBUSY: case EAGAIN: code = v1::ERROR_CODE_BUSY; break;
+    case EINVAL:
+    case ENAMETOOLONG:
+    case ENOTDIR:
+    case EISDIR:
+    case ELOOP: code = v1::ERROR_CODE_INVALID_ARGUMENT; break;
+    case EBUSY:
+    case EAGAIN: code = v1::ERROR_CODE_BUSY; break;
     default: break;
   }
   return error_response(code, what + ": " + std::strerror(err), err);

@@ -7,8 +7,8 @@
 
 #include "dispatcher.h"
 #include "handlers/handlers.h"
-#include "reply.h"
 #include "qtx/wire/envelope_codec.h"
+#include "reply.h"
 #include "telemetry/collector.h"
 
 namespace qtx::agent {
@@ -86,8 +86,8 @@ void Session::stop(End why, std::string detail) {
   after_flush_.clear();
   const auto& st = decoder_.stats();
   agent_.counters.bytes_dropped += st.dropped_total();
-  Outcome outcome{why, detail.empty() ? end_name(why) : std::string(end_name(why)) + ": " + detail,
-                  handshaken_, bytes_in_};
+  Outcome outcome{why, detail.empty() ? end_name(why) : std::string(end_name(why)) + ": " + detail, handshaken_,
+                  bytes_in_};
   asio::post(agent_.io, [cb = on_end_, outcome] { cb(outcome); });
 }
 
@@ -170,8 +170,7 @@ bool Session::on_frame(std::string_view payload, std::uint64_t) {
 }
 
 void Session::on_drop(const wire::Drop& d) {
-  spdlog::warn("dropped {} bytes at offset {} from the host: {}", d.bytes, d.offset,
-               wire::drop_reason_name(d.reason));
+  spdlog::warn("dropped {} bytes at offset {} from the host: {}", d.bytes, d.offset, wire::drop_reason_name(d.reason));
 }
 
 void Session::dispatch(v1::Envelope& env) {
@@ -208,8 +207,7 @@ void Session::dispatch(v1::Envelope& env) {
       spdlog::warn("host sent a {} (id {}); only the agent sends those: ignored",
                    env.has_response() ? "response" : "event", id);
       return;
-    case v1::Envelope::BODY_NOT_SET:
-      return;  // parse_sealed_envelope refuses these
+    case v1::Envelope::BODY_NOT_SET: return;  // parse_sealed_envelope refuses these
   }
 }
 

@@ -38,13 +38,12 @@
 
 namespace qtx::agent {
 
-
 class Session : public std::enable_shared_from_this<Session>, private wire::FrameDecoder::Handler {
  public:
   enum class End {
-    kHostClosed,      // the host went away: end of file, reset, broken pipe
+    kHostClosed,  // the host went away: end of file, reset, broken pipe
     kReadError,
-    kWriteTimeout,    // the host stopped reading
+    kWriteTimeout,  // the host stopped reading
     kWriteError,
     kOutboxOverflow,  // answers piled up beyond the hard limit
     kShutdown,        // the agent is stopping
@@ -52,7 +51,7 @@ class Session : public std::enable_shared_from_this<Session>, private wire::Fram
   struct Outcome {
     End end;
     std::string detail;
-    bool handshaken;      // a hello was answered in this session
+    bool handshaken;  // a hello was answered in this session
     std::uint64_t bytes_in;
   };
   using EndHandler = std::function<void(const Outcome&)>;

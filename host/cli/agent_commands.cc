@@ -40,15 +40,11 @@ int exit_code_for(const Error& e) {
   switch (e.kind()) {
     case ErrorKind::kDisconnected:
     case ErrorKind::kClosed:
-    case ErrorKind::kAlreadyExists:
-      return e.guest_code() ? kExitFailed : kExitNoAgent;
+    case ErrorKind::kAlreadyExists: return e.guest_code() ? kExitFailed : kExitNoAgent;
     case ErrorKind::kDenied:
-    case ErrorKind::kUnsupported:
-      return kExitRefused;
-    case ErrorKind::kTimeout:
-      return e.guest_code() ? kExitFailed : kExitTimeout;
-    default:
-      return kExitFailed;
+    case ErrorKind::kUnsupported: return kExitRefused;
+    case ErrorKind::kTimeout: return e.guest_code() ? kExitFailed : kExitTimeout;
+    default: return kExitFailed;
   }
 }
 
@@ -74,7 +70,7 @@ class Deadline {
  public:
   using Clock = std::chrono::steady_clock;
   Deadline(const GlobalOptions& g, std::chrono::milliseconds fallback)
-      : budget_(g.timeout > 0 ? std::max(millis(g.timeout), std::chrono::milliseconds(1))
+      : budget_(g.timeout > 0    ? std::max(millis(g.timeout), std::chrono::milliseconds(1))
                 : g.timeout == 0 ? 0ms
                                  : fallback),
         end_(Clock::now() + budget_) {}
@@ -102,8 +98,8 @@ std::string seconds_text(std::chrono::milliseconds d) {
 
 // `what` did not happen within the command's deadline `d`.
 Error deadline_error(const Deadline& d, const std::string& what = "no answer") {
-  return Error(ErrorKind::kTimeout,
-               what + " within the command's deadline of " + seconds_text(d.budget()) + " (qtx --timeout S changes it)");
+  return Error(ErrorKind::kTimeout, what + " within the command's deadline of " + seconds_text(d.budget()) +
+                                        " (qtx --timeout S changes it)");
 }
 
 // A call's failure under `d`: the host's own timeout is the deadline
@@ -306,10 +302,11 @@ int cmd_info(const GlobalOptions& g, host::Agent& agent, Output& out, const Dead
   for (const auto& root : r->policy().file_roots()) roots += " " + guest_text(root);
   std::printf("file roots   %s\n", roots.empty() ? " (anywhere)" : roots.c_str());
   const auto& c = r->session();
-  std::printf("this session  %llu bytes and %llu frames from the host, %llu bytes dropped (%llu since the agent started)\n",
-              static_cast<unsigned long long>(c.bytes_received()), static_cast<unsigned long long>(c.frames_received()),
-              static_cast<unsigned long long>(c.bytes_dropped()),
-              static_cast<unsigned long long>(c.bytes_dropped_since_start()));
+  std::printf(
+      "this session  %llu bytes and %llu frames from the host, %llu bytes dropped (%llu since the agent started)\n",
+      static_cast<unsigned long long>(c.bytes_received()), static_cast<unsigned long long>(c.frames_received()),
+      static_cast<unsigned long long>(c.bytes_dropped()),
+      static_cast<unsigned long long>(c.bytes_dropped_since_start()));
   return kExitOk;
 }
 
@@ -403,7 +400,9 @@ int cmd_cp(const GlobalOptions& g, const CopyOptions& o) {
     return 2;
   }
   if (upload == download) {
-    std::fprintf(stderr, "qtx: cp: exactly one side must be a guest path, written :PATH (cp LOCAL :REMOTE or cp :REMOTE LOCAL)\n");
+    std::fprintf(
+        stderr,
+        "qtx: cp: exactly one side must be a guest path, written :PATH (cp LOCAL :REMOTE or cp :REMOTE LOCAL)\n");
     return 2;
   }
   std::uint64_t max_size = 0;
@@ -432,7 +431,8 @@ std::string download_target(const CopyOptions& o) {
   const std::string remote = o.from.substr(1);
   std::string local = o.to;
   struct stat st;
-  if (::stat(local.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) local += "/" + remote.substr(remote.find_last_of('/') + 1);
+  if (::stat(local.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    local += "/" + remote.substr(remote.find_last_of('/') + 1);
   return local;
 }
 
@@ -511,7 +511,8 @@ int run_copy(const GlobalOptions& g, const CopyOptions& o, bool upload, std::uin
   }
   if (!r) return out.fail(r.error());
   if (g.json) {
-    std::printf("{\"bytes\":%llu,\"sha256\":\"%s\"}\n", static_cast<unsigned long long>(r->bytes), r->sha256_hex.c_str());
+    std::printf("{\"bytes\":%llu,\"sha256\":\"%s\"}\n", static_cast<unsigned long long>(r->bytes),
+                r->sha256_hex.c_str());
   } else if (o.no_sha256) {
     std::printf("%llu bytes (each chunk crc32c-checked; no sha256)\n", static_cast<unsigned long long>(r->bytes));
   } else {
@@ -614,9 +615,8 @@ struct Registry {
   void on_agent(CLI::App* sub, std::chrono::milliseconds fallback, AgentCommand fn) const {
     GlobalOptions* g_ptr = &g;
     std::function<int()>* out = run;
-    sub->callback([g_ptr, out, fallback, fn] {
-      *out = [g_ptr, fallback, fn] { return with_agent(*g_ptr, fallback, fn); };
-    });
+    sub->callback(
+        [g_ptr, out, fallback, fn] { *out = [g_ptr, fallback, fn] { return with_agent(*g_ptr, fallback, fn); }; });
   }
 };
 
@@ -635,13 +635,15 @@ void add_info_command(const Registry& r) {
 // wait-ready's --timeout is the handshake wait, global --connect-timeout.
 void add_wait_ready_command(const Registry& r) {
   GlobalOptions& g = r.g;
-  auto* wait = r.app.add_subcommand("wait-ready", "Wait until the agent answers the handshake (exit 0), or time out (exit 3)");
+  auto* wait =
+      r.app.add_subcommand("wait-ready", "Wait until the agent answers the handshake (exit 0), or time out (exit 3)");
   wait->add_option("--timeout", g.connect_timeout, "Seconds to wait (default 5)")->check(CLI::PositiveNumber);
   wait->callback([&g, run = r.run] {
     // The handshake is the whole command: qtx --timeout S sets its wait too.
     if (g.timeout > 0) g.connect_timeout = g.timeout;
     *run = [&g] {
-      return with_agent(g, 0ms, [&](host::Agent& a, Output& out, const Deadline&) { return cmd_wait_ready(g, a, out); });
+      return with_agent(g, 0ms,
+                        [&](host::Agent& a, Output& out, const Deadline&) { return cmd_wait_ready(g, a, out); });
     };
   });
 }
@@ -649,7 +651,8 @@ void add_wait_ready_command(const Registry& r) {
 void add_exec_command(const Registry& r) {
   GlobalOptions& g = r.g;
   auto o = std::make_shared<ExecOptions>();
-  auto* exec = r.app.add_subcommand("exec", "Run a program in the guest, streaming its output; exits with its exit code");
+  auto* exec =
+      r.app.add_subcommand("exec", "Run a program in the guest, streaming its output; exits with its exit code");
   exec->add_option("--timeout", o->timeout,
                    "Seconds before the agent kills it (default: the guest's policy); qtx then waits 30 s more for "
                    "the answer unless qtx --timeout says otherwise")
@@ -661,9 +664,8 @@ void add_exec_command(const Registry& r) {
   exec->add_option("command", o->argv, "Program and arguments (after --)")->required();
   exec->callback([&g, run = r.run, o] {
     *run = [&g, o] {
-      return with_agent(g, exec_deadline(*o), [&](host::Agent& a, Output& out, const Deadline& d) {
-        return cmd_exec(g, *o, a, out, d);
-      });
+      return with_agent(g, exec_deadline(*o),
+                        [&](host::Agent& a, Output& out, const Deadline& d) { return cmd_exec(g, *o, a, out, d); });
     };
   });
 }
@@ -680,8 +682,9 @@ void add_cp_command(const Registry& r) {
   cp->add_option("--max-size", o->max_size,
                  "Download: the largest file accepted (512M, 4G, bytes). The size the guest announces bounds the "
                  "download anyway; for a file announced as empty or not regular the default is 64M");
-  cp->add_flag("--no-sha256", o->no_sha256,
-               "Skip the end-to-end sha256 (chunks are still crc32c-checked): faster where the guest lacks SHA instructions");
+  cp->add_flag(
+      "--no-sha256", o->no_sha256,
+      "Skip the end-to-end sha256 (chunks are still crc32c-checked): faster where the guest lacks SHA instructions");
   cp->callback([&g, run = r.run, o] { *run = [&g, o] { return cmd_cp(g, *o); }; });
 }
 
@@ -699,9 +702,8 @@ void add_telemetry_command(const Registry& r) {
   telemetry->add_option("--interval", o->interval, "Seconds between samples (changes the agent's interval)")
       ->check(CLI::PositiveNumber);
   telemetry->add_option("--count", o->count, "With --watch: stop after this many samples")->check(CLI::PositiveNumber);
-  telemetry->callback([&g, run = r.run, o] {
-    *run = [&g, o] { return cmd_telemetry(g, o->watch, o->interval, o->count); };
-  });
+  telemetry->callback(
+      [&g, run = r.run, o] { *run = [&g, o] { return cmd_telemetry(g, o->watch, o->interval, o->count); }; });
 }
 
 struct FreezeOptions {
@@ -730,9 +732,10 @@ void add_freeze_commands(const Registry& r) {
   r.on_agent(r.app.add_subcommand("freeze-status", "Whether the guest's filesystems are frozen"), kCallDeadline,
              [](host::Agent& a, Output& out, const Deadline& d) {
                auto res = a.freeze_status({}, d.call());
-               return print_result(
-                   out, d, res,
-                   res ? (res->frozen() ? "frozen: " + join_guest_text(res->mountpoints()) : std::string("thawed")) : "");
+               return print_result(out, d, res,
+                                   res ? (res->frozen() ? "frozen: " + join_guest_text(res->mountpoints())
+                                                        : std::string("thawed"))
+                                       : "");
              });
 }
 

@@ -89,11 +89,11 @@ int run_decode(const DecodeOptions& options, std::FILE* out, std::FILE* err) {
 
 void add_decode_command(CLI::App& app, std::function<int()>* run) {
   auto o = std::make_shared<DecodeOptions>();
-  auto* dec = app.add_subcommand(
-      "decode",
-      "Decode a captured byte stream of the channel: one JSON line per message and one per run of "
-      "dropped bytes ({\"dropped\":N,\"reason\":R,\"offset\":O}). End of input counts as a stall. "
-      "Exit 0 when the input was readable.");
+  auto* dec =
+      app.add_subcommand("decode",
+                         "Decode a captured byte stream of the channel: one JSON line per message and one per run of "
+                         "dropped bytes ({\"dropped\":N,\"reason\":R,\"offset\":O}). End of input counts as a stall. "
+                         "Exit 0 when the input was readable.");
   dec->add_option("input", o->input, "Capture file, or - for standard input")->required();
   dec->add_option("--max-payload", o->max_payload, "Largest payload accepted (bytes; default 16 MiB)")
       ->check(CLI::Range(1u, 16u * 1024 * 1024));

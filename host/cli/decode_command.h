@@ -12,9 +12,9 @@
 namespace qtx::cli {
 
 struct DecodeOptions {
-  std::string input = "-";  // a path, or "-" for standard input
+  std::string input = "-";        // a path, or "-" for standard input
   std::uint32_t max_payload = 0;  // 0: the default limit
-  bool stats = false;       // finish with a {"stats":{...}} line
+  bool stats = false;             // finish with a {"stats":{...}} line
 };
 
 // Returns the process exit code: 0 when the input was readable (whatever it

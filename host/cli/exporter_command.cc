@@ -6,8 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 #include <string>
@@ -23,12 +23,12 @@ namespace {
 namespace host = ::qtx::host;
 
 struct ExporterOptions {
-  std::vector<std::string> globs;        // --socket-glob
-  std::vector<std::string> dirs;         // --socket-dir: every socket directly in it
+  std::vector<std::string> globs;         // --socket-glob
+  std::vector<std::string> dirs;          // --socket-dir: every socket directly in it
   std::string listen = "127.0.0.1:9756";  // --listen
-  std::string name_pattern;              // --name-pattern: the first group names the agent
-  std::vector<std::string> labels;       // --label K=V, on every agent
-  double rescan = 5.0;                   // --rescan-interval, seconds
+  std::string name_pattern;               // --name-pattern: the first group names the agent
+  std::vector<std::string> labels;        // --label K=V, on every agent
+  double rescan = 5.0;                    // --rescan-interval, seconds
 };
 
 // The sockets the patterns match now (files that are sockets, nothing else).
@@ -146,7 +146,8 @@ void add_exporter_command(CLI::App& app, std::function<int()>* run) {
       "--socket-dir, added as its socket appears and dropped when it goes. Runs until SIGTERM. See docs/metrics.md.");
   sub->add_option("--socket-glob", o->globs, "A glob(7) pattern of agent sockets (repeatable), e.g. '/run/qtx/*.sock'");
   sub->add_option("--socket-dir", o->dirs, "A directory whose sockets are agents (repeatable)");
-  sub->add_option("--listen", o->listen, "HOST:PORT, [V6ADDR]:PORT or :PORT to serve /metrics on (default 127.0.0.1:9756)");
+  sub->add_option("--listen", o->listen,
+                  "HOST:PORT, [V6ADDR]:PORT or :PORT to serve /metrics on (default 127.0.0.1:9756)");
   sub->add_option("--name-pattern", o->name_pattern,
                   "A regular expression (ECMAScript) searched in the socket path; its first group is the agent label. "
                   "Default: the socket's file name without its extension");

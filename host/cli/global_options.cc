@@ -49,7 +49,8 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
       ->check(CLI::NonNegativeNumber);
   // Before and after the command name: the later one wins.
   for (CLI::Option* opt : app.get_options()) {
-    if (opt != app.get_help_ptr() && opt != app.get_version_ptr()) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    if (opt != app.get_help_ptr() && opt != app.get_version_ptr())
+      opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   }
 }
 

@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("qtx ") + QTX_VERSION);
   app.footer(
       "Exit codes: 0 success; 1 the guest could not do it; 2 usage error; 3 no agent (nothing on the socket, no "
-      "handshake, connection lost); 4 denied by the guest's policy or unsupported; 5 the command's deadline passed (--timeout). exec exits "
+      "handshake, connection lost); 4 denied by the guest's policy or unsupported; 5 the command's deadline passed "
+      "(--timeout). exec exits "
       "with the command's code (128+N when killed by signal N, 124 when the agent's timeout killed it).");
 
   // Global options first: the commands added after them accept them too.

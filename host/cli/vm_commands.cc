@@ -44,10 +44,11 @@ int run_overlay(bool json, const OverlayArgs& a) {
   auto r = vm::create_overlay(o);
   if (!r) return report_error(json, r.error());
   if (json) {
-    std::printf("{\"output\":%s,\"created\":%s,\"backing_format\":%s,\"backing_size\":%llu,\"size\":%llu,\"command\":%s}\n",
-                json_quote(a.output).c_str(), r->created ? "true" : "false", json_quote(r->backing_format).c_str(),
-                static_cast<unsigned long long>(r->backing_size), static_cast<unsigned long long>(r->size),
-                json_quote(r->command).c_str());
+    std::printf(
+        "{\"output\":%s,\"created\":%s,\"backing_format\":%s,\"backing_size\":%llu,\"size\":%llu,\"command\":%s}\n",
+        json_quote(a.output).c_str(), r->created ? "true" : "false", json_quote(r->backing_format).c_str(),
+        static_cast<unsigned long long>(r->backing_size), static_cast<unsigned long long>(r->size),
+        json_quote(r->command).c_str());
     return kExitOk;
   }
   std::printf("%s: %s\n", r->created ? "ran" : "unchanged, already made by", r->command.c_str());
@@ -83,7 +84,8 @@ int run_seed(bool json, SeedArgs a) {
   }
   auto& n = a.seed.network;
   const bool any_static = !n.addresses.empty();
-  if (a.dhcp && any_static) return report_error(json, Error(ErrorKind::kInvalidArgument, "--dhcp and --address exclude each other"));
+  if (a.dhcp && any_static)
+    return report_error(json, Error(ErrorKind::kInvalidArgument, "--dhcp and --address exclude each other"));
   if (a.dhcp) n.mode = vm::NetworkConfig::Mode::kDhcp;
   if (any_static) n.mode = vm::NetworkConfig::Mode::kStatic;
   for (const auto& gw : a.gateways) {
@@ -204,7 +206,8 @@ int run_wait_ready(bool json, const WaitArgs& a) {
 }  // namespace
 
 void add_vm_commands(CLI::App& app, const bool& json, std::function<int()>* run) {
-  auto* vmc = app.add_subcommand("vm", "Provision a VM for the agent: overlay disk, cloud-init seed, channel wiring, wait");
+  auto* vmc =
+      app.add_subcommand("vm", "Provision a VM for the agent: overlay disk, cloud-init seed, channel wiring, wait");
   vmc->require_subcommand(1);
 
   auto overlay = std::make_shared<OverlayArgs>();
@@ -222,12 +225,15 @@ void add_vm_commands(CLI::App& app, const bool& json, std::function<int()>* run)
                                  "Write a cloud-init NoCloud seed ISO (volume id cidata) that sets the hostname, a "
                                  "user with SSH keys, the network, grows the root filesystem and installs the agent "
                                  "from the agent ISO");
-  sd->add_option("--hostname", seed->seed.hostname, "The guest's hostname (a dotted name also sets the FQDN)")->required();
+  sd->add_option("--hostname", seed->seed.hostname, "The guest's hostname (a dotted name also sets the FQDN)")
+      ->required();
   sd->add_option("--instance-id", seed->seed.instance_id, "cloud-init instance id (default: derived from the seed)");
   sd->add_option("--user", seed->user.name, "A user to create");
-  sd->add_option("--ssh-key", seed->user.ssh_authorized_keys, "An authorized key of --user (\"ssh-ed25519 AAAA... c\")");
+  sd->add_option("--ssh-key", seed->user.ssh_authorized_keys,
+                 "An authorized key of --user (\"ssh-ed25519 AAAA... c\")");
   sd->add_option("--ssh-key-file", seed->key_files, "A file of authorized keys for --user (a .pub file)");
-  sd->add_option("--password-hash", seed->user.password_hash, "--user's password as a crypt(3) hash (openssl passwd -6)");
+  sd->add_option("--password-hash", seed->user.password_hash,
+                 "--user's password as a crypt(3) hash (openssl passwd -6)");
   sd->add_flag("--sudo", seed->user.sudo, "Give --user passwordless sudo");
   sd->add_option("--package", seed->seed.packages, "A package to install at first boot (repeatable)");
   sd->add_flag("--no-agent", seed->no_agent, "Do not install the agent from the agent ISO");

@@ -70,8 +70,8 @@ bool EnvelopeJson::to_json_line(std::string_view payload, unsigned long long off
   options.preserve_proto_field_names = true;
   std::string body;
   if (!pb::util::MessageToJsonString(*msg, &body, options).ok()) return false;
-  *out = "{\"offset\":" + std::to_string(offset) + ",\"type\":" + json_quote(type_of(*msg)) +
-         ",\"id\":\"" + std::to_string(id) + "\",\"message\":" + body + "}";
+  *out = "{\"offset\":" + std::to_string(offset) + ",\"type\":" + json_quote(type_of(*msg)) + ",\"id\":\"" +
+         std::to_string(id) + "\",\"message\":" + body + "}";
   return true;
 }
 

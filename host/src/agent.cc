@@ -71,8 +71,7 @@ CallId Agent::call(const v1::Request& request, CallOptions options, Callback<v1:
       return refuse(*link_, std::move(done),
                     Error(ErrorKind::kInvalidArgument,
                           "call() takes single-answer requests: use exec(), upload() or download()"));
-    default:
-      break;
+    default: break;
   }
   return link_->submit(std::make_unique<detail::UnaryCall>(request, std::move(done)), options.timeout);
 }
@@ -81,28 +80,28 @@ Result<v1::Response> Agent::call(const v1::Request& request, CallOptions options
   return block<v1::Response>(*link_, [&](Callback<v1::Response> cb) { call(request, options, std::move(cb)); });
 }
 
-#define QTX_HOST_DEFINE_TYPED_CALL(method, Req, Resp, req_field, resp_field)                                   \
-  CallId Agent::method(const Req& request, CallOptions options, Callback<Resp> done) {                         \
-    v1::Request r;                                                                                             \
-    *r.mutable_##req_field() = request;                                                                        \
-    auto unwrap = [done = std::move(done)](Result<v1::Response> res) {                                         \
-      if (!done) return;                                                                                       \
-      if (!res) return done(res.error());                                                                      \
-      if (!res->has_##resp_field()) {                                                                          \
-        return done(Error(ErrorKind::kProtocol, #method ": the agent answered with an unexpected kind"));      \
-      }                                                                                                        \
-      done(std::move(*res->mutable_##resp_field()));                                                           \
-    };                                                                                                         \
+#define QTX_HOST_DEFINE_TYPED_CALL(method, Req, Resp, req_field, resp_field)                                     \
+  CallId Agent::method(const Req& request, CallOptions options, Callback<Resp> done) {                           \
+    v1::Request r;                                                                                               \
+    *r.mutable_##req_field() = request;                                                                          \
+    auto unwrap = [done = std::move(done)](Result<v1::Response> res) {                                           \
+      if (!done) return;                                                                                         \
+      if (!res) return done(res.error());                                                                        \
+      if (!res->has_##resp_field()) {                                                                            \
+        return done(Error(ErrorKind::kProtocol, #method ": the agent answered with an unexpected kind"));        \
+      }                                                                                                          \
+      done(std::move(*res->mutable_##resp_field()));                                                             \
+    };                                                                                                           \
     return link_->submit(std::make_unique<detail::UnaryCall>(std::move(r), std::move(unwrap)), options.timeout); \
-  }                                                                                                            \
-  Result<Resp> Agent::method(const Req& request, CallOptions options) {                                        \
-    return block<Resp>(*link_, [&](Callback<Resp> cb) { method(request, options, std::move(cb)); });           \
+  }                                                                                                              \
+  Result<Resp> Agent::method(const Req& request, CallOptions options) {                                          \
+    return block<Resp>(*link_, [&](Callback<Resp> cb) { method(request, options, std::move(cb)); });             \
   }
 
 QTX_HOST_DEFINE_TYPED_CALL(ping, v1::PingRequest, v1::PingResponse, ping, ping)
 QTX_HOST_DEFINE_TYPED_CALL(info, v1::InfoRequest, v1::InfoResponse, info, info)
-QTX_HOST_DEFINE_TYPED_CALL(telemetry_config, v1::TelemetryConfigRequest, v1::TelemetryConfigResponse,
-                           telemetry_config, telemetry_config)
+QTX_HOST_DEFINE_TYPED_CALL(telemetry_config, v1::TelemetryConfigRequest, v1::TelemetryConfigResponse, telemetry_config,
+                           telemetry_config)
 QTX_HOST_DEFINE_TYPED_CALL(file_stat, v1::FileStatRequest, v1::FileStat, file_stat, file_stat)
 QTX_HOST_DEFINE_TYPED_CALL(file_list, v1::FileListRequest, v1::FileListResponse, file_list, file_list)
 QTX_HOST_DEFINE_TYPED_CALL(file_mkdir, v1::FileMkdirRequest, v1::Empty, file_mkdir, done)
@@ -118,12 +117,10 @@ QTX_HOST_DEFINE_TYPED_CALL(set_password, v1::SetPasswordRequest, v1::Empty, set_
 QTX_HOST_DEFINE_TYPED_CALL(ssh_keys, v1::SshKeysRequest, v1::SshKeysResponse, ssh_keys, ssh_keys)
 QTX_HOST_DEFINE_TYPED_CALL(time_get, v1::TimeGetRequest, v1::TimeGetResponse, time_get, time_get)
 QTX_HOST_DEFINE_TYPED_CALL(time_set, v1::TimeSetRequest, v1::Empty, time_set, done)
-QTX_HOST_DEFINE_TYPED_CALL(hostname_get, v1::HostnameGetRequest, v1::HostnameGetResponse, hostname_get,
-                           hostname_get)
+QTX_HOST_DEFINE_TYPED_CALL(hostname_get, v1::HostnameGetRequest, v1::HostnameGetResponse, hostname_get, hostname_get)
 QTX_HOST_DEFINE_TYPED_CALL(hostname_set, v1::HostnameSetRequest, v1::Empty, hostname_set, done)
 QTX_HOST_DEFINE_TYPED_CALL(network, v1::NetworkRequest, v1::NetworkResponse, network, network)
-QTX_HOST_DEFINE_TYPED_CALL(process_list, v1::ProcessListRequest, v1::ProcessListResponse, process_list,
-                           process_list)
+QTX_HOST_DEFINE_TYPED_CALL(process_list, v1::ProcessListRequest, v1::ProcessListResponse, process_list, process_list)
 QTX_HOST_DEFINE_TYPED_CALL(process_kill, v1::ProcessKillRequest, v1::Empty, process_kill, done)
 #undef QTX_HOST_DEFINE_TYPED_CALL
 
@@ -209,9 +206,9 @@ CallId Agent::download(const v1::FileReadRequest& request, DownloadSink sink, Tr
   if (request.path().empty()) {
     return refuse(*link_, std::move(done), Error(ErrorKind::kInvalidArgument, "download: no guest path given"));
   }
-  return link_->submit(
-      std::make_unique<detail::DownloadCall>(request, std::move(sink), std::move(transfer), std::move(done)),
-      options.timeout);
+  return link_->submit(std::make_unique<detail::DownloadCall>(request, std::move(sink), std::move(transfer),
+                                                              std::move(done)),
+                       options.timeout);
 }
 
 Result<TransferResult> Agent::download_file(const v1::FileReadRequest& request, const std::string& local_path,

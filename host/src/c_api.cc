@@ -235,9 +235,9 @@ namespace {
 
 // Runs req to completion with on_output (may be null) as both streams.
 qtx::host::Result<qtx::host::ExecOutcome> run_exec(qtx_agent* agent, const v1::ExecRequest& req, uint32_t timeout_ms,
-                                                  void (*on_output)(void* user, int stream, const char* data,
-                                                                    size_t n),
-                                                  void* user) {
+                                                   void (*on_output)(void* user, int stream, const char* data,
+                                                                     size_t n),
+                                                   void* user) {
   qtx::host::ExecStreams streams;
   if (on_output != nullptr) {
     streams.on_stdout = [on_output, user](std::string_view d) { on_output(user, 1, d.data(), d.size()); };
@@ -312,7 +312,9 @@ int qtx_agent_upload(qtx_agent* agent, const char* local_path, const char* guest
     w.set_atomic(true);
     qtx::host::TransferOptions t;
     if (on_progress != nullptr) {
-      t.on_progress = [on_progress, user](const qtx::host::TransferProgress& p) { on_progress(user, p.bytes, p.total); };
+      t.on_progress = [on_progress, user](const qtx::host::TransferProgress& p) {
+        on_progress(user, p.bytes, p.total);
+      };
     }
     auto r = agent->agent->upload_file(local_path, w, t);
     if (!r) return fail(err, r.error());
@@ -333,7 +335,9 @@ int qtx_agent_download(qtx_agent* agent, const char* guest_path, const char* loc
     rd.set_path(guest_path);
     qtx::host::TransferOptions t;
     if (on_progress != nullptr) {
-      t.on_progress = [on_progress, user](const qtx::host::TransferProgress& p) { on_progress(user, p.bytes, p.total); };
+      t.on_progress = [on_progress, user](const qtx::host::TransferProgress& p) {
+        on_progress(user, p.bytes, p.total);
+      };
     }
     auto r = agent->agent->download_file(rd, local_path, t);
     if (!r) return fail(err, r.error());
@@ -361,9 +365,7 @@ int qtx_manager_render_metrics(qtx_manager* manager, int format, char** out, qtx
   });
 }
 
-const char* qtx_metrics_content_type(int format) {
-  return qtx::host::metrics_content_type(metrics_format(format));
-}
+const char* qtx_metrics_content_type(int format) { return qtx::host::metrics_content_type(metrics_format(format)); }
 
 qtx_metrics_server* qtx_metrics_server_start(qtx_manager* manager, const char* address, int* port, qtx_error* err) {
   if (manager == nullptr || address == nullptr) {

@@ -37,7 +37,8 @@ Result<TransferResult> transfer_result(const char* what, std::uint64_t bytes, bo
   if (skip_sha256) return result;
   const wire::Sha256::Digest digest = mine.finish();
   if (theirs != wire::Sha256::bytes(digest)) {
-    return Error(ErrorKind::kProtocol, std::string(what) + ": sha256 mismatch over " + std::to_string(bytes) + " bytes");
+    return Error(ErrorKind::kProtocol,
+                 std::string(what) + ": sha256 mismatch over " + std::to_string(bytes) + " bytes");
   }
   result.sha256_hex = wire::Sha256::hex(digest);
   return result;
@@ -95,8 +96,7 @@ std::optional<Error> ExecCall::pump_stdin(Link& link, std::uint64_t id) {
   while (!stdin_done_ && stdin_credit_ > 0 && link.stream_room(id)) {
     // A piece whose envelope fits in any agent's max_message (at least
     // wire::kMinMaxPayload) and in ours.
-    const std::size_t piece =
-        std::min({kStdinChunk, wire::kMinMaxPayload - wire::kMaxPieceOverhead, link.max_piece()});
+    const std::size_t piece = std::min({kStdinChunk, wire::kMinMaxPayload - wire::kMaxPieceOverhead, link.max_piece()});
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(piece, stdin_credit_));
     stdin_buf_.resize(want);
     Result<std::size_t> got = streams_.stdin_source(stdin_buf_.data(), want);
@@ -160,8 +160,8 @@ void ExecCall::fail(Error error) { done_(std::move(error)); }
 
 // --- UploadCall ---------------------------------------------------------------------
 
-UploadCall::UploadCall(UploadSource source, std::uint64_t total, v1::FileWriteRequest request,
-                       TransferOptions transfer, Callback<TransferResult> done)
+UploadCall::UploadCall(UploadSource source, std::uint64_t total, v1::FileWriteRequest request, TransferOptions transfer,
+                       Callback<TransferResult> done)
     : source_(std::move(source)),
       total_(total),
       request_(std::move(request)),
@@ -204,8 +204,8 @@ std::optional<Error> UploadCall::pump(Link& link, std::uint64_t id) {
       credit_ -= n;
     }
     if (!link.send(env)) {
-      return Error(ErrorKind::kInvalidArgument, "upload: a chunk of " + std::to_string(n) +
-                                                    " bytes does not fit in one message: lower chunk_size");
+      return Error(ErrorKind::kInvalidArgument,
+                   "upload: a chunk of " + std::to_string(n) + " bytes does not fit in one message: lower chunk_size");
     }
     if (n > 0 && transfer_.on_progress) transfer_.on_progress(TransferProgress{sent_, total_});
   }
@@ -254,8 +254,8 @@ std::optional<Error> DownloadCall::on_progress(Link& link, std::uint64_t id, con
                                            " bytes against " + std::to_string(granted_) + " of credit");
   }
   if (request_.length() != 0 && received_ + c.data().size() > request_.length()) {
-    return Error(ErrorKind::kProtocol, "download: the agent sent more than the " + std::to_string(request_.length()) +
-                                           " bytes asked for");
+    return Error(ErrorKind::kProtocol,
+                 "download: the agent sent more than the " + std::to_string(request_.length()) + " bytes asked for");
   }
   if (transfer_.max_bytes != 0 && received_ + c.data().size() > transfer_.max_bytes) {
     return Error(ErrorKind::kLocal, "download: the agent sent more than the " + std::to_string(transfer_.max_bytes) +
@@ -265,7 +265,8 @@ std::optional<Error> DownloadCall::on_progress(Link& link, std::uint64_t id, con
   if (!request_.skip_sha256()) sha_.update(c.data());
   received_ += c.data().size();
   unacked_ += c.data().size();
-  if (transfer_.on_progress) transfer_.on_progress(
+  if (transfer_.on_progress)
+    transfer_.on_progress(
         TransferProgress{received_, transfer_.expected_total ? transfer_.expected_total : request_.length()});
   if (unacked_ >= request_.window() / 4) {
     send_credit(link, id, unacked_);

@@ -65,8 +65,8 @@ class ExecCall final : public Call {
 // while the outbox has room; the last chunk carries last = true.
 class UploadCall final : public Call {
  public:
-  UploadCall(UploadSource source, std::uint64_t total, agent::v1::FileWriteRequest request,
-             TransferOptions transfer, Callback<TransferResult> done);
+  UploadCall(UploadSource source, std::uint64_t total, agent::v1::FileWriteRequest request, TransferOptions transfer,
+             Callback<TransferResult> done);
   void fill_request(agent::v1::Request* request) override;
   std::optional<Error> on_credit(Link& link, std::uint64_t id, std::uint64_t bytes) override;
   std::optional<Error> on_outbox_room(Link& link, std::uint64_t id) override;

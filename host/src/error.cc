@@ -1,6 +1,6 @@
+#include "qtx/host/error.h"
 #include "error_table.h"
 #include "qtx/host/agent.h"
-#include "qtx/host/error.h"
 
 namespace qtx::host {
 

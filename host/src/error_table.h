@@ -127,8 +127,7 @@ static_assert(QTX_ERR_CLOSED == static_cast<int>(kKindCount), "qtx_error_kind mu
 
 // The wire numbers of qtx/error_table.h are the generated enum's.
 static_assert(v1::ErrorCode_ARRAYSIZE == wire_code::kCount, "error.proto and qtx/error_table.h disagree");
-static_assert(sizeof(kKindOfWireCode) / sizeof(kKindOfWireCode[0]) == wire_code::kCount,
-              "one kind per wire code");
+static_assert(sizeof(kKindOfWireCode) / sizeof(kKindOfWireCode[0]) == wire_code::kCount, "one kind per wire code");
 static_assert(v1::ERROR_CODE_UNSPECIFIED == wire_code::kUnspecified);
 static_assert(v1::ERROR_CODE_UNSUPPORTED == wire_code::kUnsupported);
 static_assert(v1::ERROR_CODE_DENIED == wire_code::kDenied);

@@ -12,9 +12,7 @@
 namespace qtx::host::detail {
 
 IoThread::IoThread()
-    : work_(asio::make_work_guard(io_)),
-      read_buffer_(new char[kReadBufferSize]),
-      rng_(std::random_device{}()) {
+    : work_(asio::make_work_guard(io_)), read_buffer_(new char[kReadBufferSize]), rng_(std::random_device{}()) {
   std::promise<void> started;
   auto ready = started.get_future();
   thread_ = std::thread([this, &started] {

@@ -11,9 +11,9 @@
 #include <future>
 
 #include "calls.h"
+#include "qtx/quote.h"
 #include "qtx/wire/envelope_codec.h"
 #include "qtx/wire/format.h"
-#include "qtx/quote.h"
 
 namespace qtx::host::detail {
 namespace {
@@ -90,8 +90,8 @@ void Link::step(CallId id, Fn&& fn) {
     outcome = fn();
   } catch (const std::exception& e) {
     note_exception("a stream callback", e.what());
-    outcome = Error(ErrorKind::kLocal, std::string("a stream callback of this call threw (") + e.what() +
-                                           "): the call was cancelled");
+    outcome = Error(ErrorKind::kLocal,
+                    std::string("a stream callback of this call threw (") + e.what() + "): the call was cancelled");
   } catch (...) {
     note_exception("a stream callback", "an exception of unknown type");
     outcome = Error(ErrorKind::kLocal, "a stream callback of this call threw: the call was cancelled");
@@ -126,9 +126,7 @@ void Link::open() {
     self->on_open(ec);
   };
   switch (e.kind) {
-    case Endpoint::Kind::kConnect:
-      socket_.async_connect(stream_protocol::endpoint(e.path), handler);
-      return;
+    case Endpoint::Kind::kConnect: socket_.async_connect(stream_protocol::endpoint(e.path), handler); return;
     case Endpoint::Kind::kListen: {
       if (!acceptor_.is_open()) {
         asio::error_code ec;
@@ -165,8 +163,8 @@ void Link::open() {
         ec = asio::error::not_connected;
       }
       if (ec) {
-        return drop(Error(ErrorKind::kLocal, "adopting fd " + std::to_string(e.fd) + ": " + ec.message(), 0,
-                          ec.value()));
+        return drop(
+            Error(ErrorKind::kLocal, "adopting fd " + std::to_string(e.fd) + ": " + ec.message(), 0, ec.value()));
       }
       return on_open(ec);
     }
@@ -202,9 +200,8 @@ void Link::begin_handshake() {
   handshake_timer_.expires_after(options_.handshake_timeout);
   handshake_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& tec) {
     if (tec || self->closed_ || epoch != self->epoch_) return;
-    self->drop(Error(ErrorKind::kTimeout,
-                     "the agent on " + self->name_ + " did not answer the handshake within " +
-                         seconds(self->options_.handshake_timeout)));
+    self->drop(Error(ErrorKind::kTimeout, "the agent on " + self->name_ + " did not answer the handshake within " +
+                                              seconds(self->options_.handshake_timeout)));
   });
 }
 
@@ -432,8 +429,9 @@ void Link::dispatch(v1::Envelope& env) {
     // flight is lost on its side. End this connection (after the decoder
     // returns) so they fail now, and handshake again.
     const std::string who = env.event().agent_started().agent().instance_id();
-    Error cause(ErrorKind::kDisconnected, who == last_instance_ ? "the agent started a new session"
-                                                                : "the agent restarted (instance " + printable(who, 64) + ")");
+    Error cause(ErrorKind::kDisconnected, who == last_instance_
+                                              ? "the agent started a new session"
+                                              : "the agent restarted (instance " + printable(who, 64) + ")");
     asio::post(io_->io(), [self = shared_from_this(), epoch = epoch_, cause] {
       if (!self->closed_ && epoch == self->epoch_) self->drop(cause);
     });
@@ -472,8 +470,7 @@ void Link::dispatch(v1::Envelope& env) {
       return step(id, [&] { return it->second.call->on_progress(*this, id, env.progress()); });
     case v1::Envelope::kCredit:
       return step(id, [&] { return it->second.call->on_credit(*this, id, env.credit().bytes()); });
-    default:
-      return count(&AgentStats::stray_frames);
+    default: return count(&AgentStats::stray_frames);
   }
 }
 
@@ -524,7 +521,8 @@ void Link::write_some() {
                     [self = shared_from_this(), epoch = epoch_, batch, bytes](const asio::error_code& ec, std::size_t) {
                       if (self->closed_ || epoch != self->epoch_) return;
                       self->write_timer_.cancel();
-                      if (ec) return self->drop(Error(ErrorKind::kDisconnected, "writing: " + ec.message(), 0, ec.value()));
+                      if (ec)
+                        return self->drop(Error(ErrorKind::kDisconnected, "writing: " + ec.message(), 0, ec.value()));
                       {
                         std::lock_guard<std::mutex> lock(self->mu_);
                         self->stats_.bytes_out += bytes;
@@ -588,9 +586,8 @@ void Link::on_keepalive(std::uint64_t /*epoch*/) {
 CallId Link::submit(std::unique_ptr<Call> call, std::chrono::milliseconds timeout) {
   const CallId id = next_id_++;
   auto shared = std::make_shared<std::unique_ptr<Call>>(std::move(call));
-  bool queued = io_->post([self = shared_from_this(), id, shared, timeout] {
-    self->admit(id, std::move(*shared), timeout);
-  });
+  bool queued =
+      io_->post([self = shared_from_this(), id, shared, timeout] { self->admit(id, std::move(*shared), timeout); });
   // Not queued: the manager is gone and this is the caller's thread, where
   // the callback's exception, if any, is the caller's own.
   if (!queued) (*shared)->fail(Error(ErrorKind::kClosed, name_ + " was closed"));
@@ -688,7 +685,8 @@ void Link::note_call_end(const Entry& entry, int outcome, bool answered) {
   if (outcome >= 0 && static_cast<std::size_t>(outcome) < AgentStats::kCallOutcomes) ++stats_.calls_ended[outcome];
   if (!answered) return;
   const auto& bounds = AgentStats::kRttBounds;
-  const std::size_t bucket = static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), rtt) - bounds.begin());
+  const std::size_t bucket =
+      static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), rtt) - bounds.begin());
   ++stats_.rtt_buckets[bucket];
   stats_.rtt_sum_seconds += rtt;
 }

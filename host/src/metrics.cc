@@ -209,13 +209,16 @@ void Renderer::agent_families() {
             [](const AgentMetrics& m) { return m.stats.connects; });
   per_agent("qtx_agent_handshakes", counter, "", "Handshakes completed (the agent became ready).",
             [](const AgentMetrics& m) { return m.stats.handshakes; });
-  per_agent("qtx_agent_disconnects", counter, "", "Established connections that ended; each is followed by a reconnect.",
+  per_agent("qtx_agent_disconnects", counter, "",
+            "Established connections that ended; each is followed by a reconnect.",
             [](const AgentMetrics& m) { return m.stats.disconnects; });
-  per_agent("qtx_agent_restarts", counter, "", "Handshakes that found a new agent instance id (agent restarted or guest rebooted).",
+  per_agent("qtx_agent_restarts", counter, "",
+            "Handshakes that found a new agent instance id (agent restarted or guest rebooted).",
             [](const AgentMetrics& m) { return m.stats.restarts_seen; });
   per_agent("qtx_agent_keepalive_pings", counter, "", "Keepalive pings sent after silence from the agent.",
             [](const AgentMetrics& m) { return m.stats.keepalive_pings; });
-  per_agent("qtx_agent_keepalive_timeouts", counter, "", "Connections ended because the agent stayed silent past the keepalive timeout.",
+  per_agent("qtx_agent_keepalive_timeouts", counter, "",
+            "Connections ended because the agent stayed silent past the keepalive timeout.",
             [](const AgentMetrics& m) { return m.stats.keepalive_timeouts; });
 
   per_agent("qtx_agent_calls_in_flight", gauge, "", "Calls sent to the agent and not yet ended.",
@@ -259,7 +262,8 @@ void Renderer::agent_families() {
       x_.sample("", p.labels, one_label("reason", kReasons[r]), p.m->stats.dropped_bytes_by_reason[r]);
     }
   });
-  per_agent("qtx_agent_discarded_frames", counter, "", "Valid frames received before the handshake's answer, discarded.",
+  per_agent("qtx_agent_discarded_frames", counter, "",
+            "Valid frames received before the handshake's answer, discarded.",
             [](const AgentMetrics& m) { return m.stats.discarded_frames; });
   per_agent("qtx_agent_stray_frames", counter, "", "Valid frames for calls no longer in flight.",
             [](const AgentMetrics& m) { return m.stats.stray_frames; });
@@ -271,9 +275,8 @@ void Renderer::guest_families() {
   const auto counter = MetricType::kCounter;
   const auto gauge = MetricType::kGauge;
   x_.family("qtx_guest_telemetry_age_seconds", gauge, "seconds", "Time since the latest telemetry sample arrived.");
-  each_with_telemetry([&](const Prepared& p, const v1::TelemetrySample&) {
-    x_.sample("", p.labels, "", p.m->telemetry_age_seconds);
-  });
+  each_with_telemetry(
+      [&](const Prepared& p, const v1::TelemetrySample&) { x_.sample("", p.labels, "", p.m->telemetry_age_seconds); });
   per_sample("qtx_guest_telemetry_timestamp_seconds", gauge, "seconds",
              "The guest's wall clock when the latest sample was taken, in seconds since the epoch.",
              [](const v1::TelemetrySample& t) { return static_cast<double>(t.unix_time_ms()) / 1000.0; });
@@ -285,8 +288,10 @@ void Renderer::guest_families() {
   each_with_telemetry([&](const Prepared& p, const v1::TelemetrySample& t) {
     if (!t.has_cpu()) return;
     const v1::CpuUsage& c = t.cpu();
-    const std::pair<const char*, double> modes[] = {{"user", c.user_pct()},     {"system", c.system_pct()},
-                                                    {"iowait", c.iowait_pct()}, {"steal", c.steal_pct()},
+    const std::pair<const char*, double> modes[] = {{"user", c.user_pct()},
+                                                    {"system", c.system_pct()},
+                                                    {"iowait", c.iowait_pct()},
+                                                    {"steal", c.steal_pct()},
                                                     {"idle", c.idle_pct()}};
     for (const auto& [mode, pct] : modes) x_.sample("", p.labels, one_label("mode", mode), pct / 100.0);
   });

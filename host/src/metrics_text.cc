@@ -8,9 +8,8 @@ namespace {
 
 // Labels the metrics set themselves; a caller's label of the same name
 // would make two labels of one name on a series.
-constexpr std::string_view kReserved[] = {"agent",  "state",  "outcome", "reason",    "mode",
-                                          "le",     "device", "fstype",  "mountpoint", "interface",
-                                          "what",   "quantile"};
+constexpr std::string_view kReserved[] = {"agent",  "state",  "outcome",    "reason",    "mode", "le",
+                                          "device", "fstype", "mountpoint", "interface", "what", "quantile"};
 
 // The length of the valid UTF-8 sequence at s[i], or 0.
 std::size_t utf8_sequence(std::string_view s, std::size_t i) {
@@ -147,8 +146,7 @@ void Exposition::head(std::string_view suffix, std::string_view labels, std::str
   out_ += ' ';
 }
 
-void Exposition::sample(std::string_view suffix, std::string_view labels, std::string_view extra,
-                        std::uint64_t value) {
+void Exposition::sample(std::string_view suffix, std::string_view labels, std::string_view extra, std::uint64_t value) {
   head(suffix, labels, extra);
   char buf[24];
   auto res = std::to_chars(buf, buf + sizeof buf, value);

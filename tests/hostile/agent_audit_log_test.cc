@@ -72,8 +72,8 @@ TEST_F(AuditLogInjection, AFreezeMountpointIsEscapedAndANewlineInItIsRefused) {
   EXPECT_EQ(r->error().code(), v1::ERROR_CODE_INVALID_ARGUMENT) << describe(r);
   EXPECT_EQ(r->error().message(), "a mountpoint cannot contain a newline or NUL: " + dir_ + "/" + kEscaped);
   const std::string log = agent_->log();
-  EXPECT_EQ(count(log, "audit: freeze (id 2) " + dir_ + "/" + kEscaped +
-                           " /second\\x1b]0;title\\x07, timeout 60000 ms\n"),
+  EXPECT_EQ(count(log,
+                  "audit: freeze (id 2) " + dir_ + "/" + kEscaped + " /second\\x1b]0;title\\x07, timeout 60000 ms\n"),
             1u)
       << log;
   EXPECT_EQ(count(log, kForged), 1u) << log;

@@ -34,9 +34,7 @@ class FileSafety : public AgentFixture {
     root_ = dir_ + "/root";
     ASSERT_EQ(::mkdir(root_.c_str(), 0755), 0);
   }
-  void start_confined(const std::string& extra = "") {
-    start("[policy]\nfile_roots = [\"" + root_ + "\"]\n" + extra);
-  }
+  void start_confined(const std::string& extra = "") { start("[policy]\nfile_roots = [\"" + root_ + "\"]\n" + extra); }
   std::optional<v1::Response> call(std::uint64_t id, const v1::Request& r) { return conn_->call(id, r); }
 
   v1::ErrorCode code_of(const std::optional<v1::Response>& r) {
@@ -117,7 +115,8 @@ TEST_F(FileSafety, HashReadAndWriteOfAFifoAreRefusedWithoutBlocking) {
 TEST_F(FileSafety, FifosForAuthorizedKeysOrShadowAreNeverRead) {
   const std::string home = dir_ + "/home/alice";
   ASSERT_EQ(std::system(("mkdir -p '" + home + "/.ssh'").c_str()), 0);
-  std::ofstream(dir_ + "/passwd") << "root:x:0:0:root:/root:/bin/sh\nalice:x:65534:65534:Alice:" << home << ":/bin/sh\n";
+  std::ofstream(dir_ + "/passwd") << "root:x:0:0:root:/root:/bin/sh\nalice:x:65534:65534:Alice:" << home
+                                  << ":/bin/sh\n";
   std::ofstream(dir_ + "/group") << "root:x:0:\nnogroup:x:65534:\n";
   // What a local user can do before the host lists their keys.
   ASSERT_EQ(::mkfifo((home + "/.ssh/authorized_keys").c_str(), 0600), 0);
@@ -171,7 +170,8 @@ TEST_F(FileSafety, HardLinkToAFileOutsideTheRootsIsNeitherReadNorChanged) {
     std::uint64_t offset;
   };
   std::uint64_t id = 10;
-  for (const Write& how : {Write{false, false, 0}, Write{false, false, 3}, Write{true, false, 0}, Write{false, true, 0}}) {
+  for (const Write& how :
+       {Write{false, false, 0}, Write{false, false, 3}, Write{true, false, 0}, Write{false, true, 0}}) {
     v1::FileWriteRequest w;
     w.set_path(link);
     w.set_append(how.append);

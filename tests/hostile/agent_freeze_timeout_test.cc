@@ -63,7 +63,8 @@ TEST_F(FreezeTimeoutAttack, TheConfiguredLimitBoundsTheRequest) {
   auto r = freeze(2, 5001);
   ASSERT_TRUE(r && r->has_error()) << describe(r);
   EXPECT_EQ(r->error().code(), v1::ERROR_CODE_INVALID_ARGUMENT);
-  EXPECT_EQ(r->error().message(), "freeze timeout 5001 ms is above the guest's limit of 5000 ms (freeze.max_timeout_ms)");
+  EXPECT_EQ(r->error().message(),
+            "freeze timeout 5001 ms is above the guest's limit of 5000 ms (freeze.max_timeout_ms)");
   expect_nothing_ran();
   EXPECT_NE(agent_->log().find("audit: freeze (id 2) " + dir_ + "/absent, timeout 5001 ms\n"), std::string::npos)
       << agent_->log();

@@ -152,8 +152,8 @@ TEST_F(ProcessKillAttack, PidsKillWouldReadAsGroupsOrEveryProcessAreRefusedAndSi
     EXPECT_EQ(r->error().code(), v1::ERROR_CODE_INVALID_ARGUMENT) << c.what << ": " << describe(r);
     EXPECT_FALSE(pending(same_group_, SIGWINCH)) << c.what;
     EXPECT_FALSE(pending(own_group_, SIGWINCH)) << c.what;
-    EXPECT_NE(agent_->log().find("audit: process_kill (id " + std::to_string(id) + ") pid " +
-                                 std::to_string(c.pid) + " signal " + std::to_string(SIGWINCH) + "\n"),
+    EXPECT_NE(agent_->log().find("audit: process_kill (id " + std::to_string(id) + ") pid " + std::to_string(c.pid) +
+                                 " signal " + std::to_string(SIGWINCH) + "\n"),
               std::string::npos)
         << c.what << "\n"
         << agent_->log();
@@ -203,8 +203,8 @@ TEST_F(ProcessKillAttack, ThreadIdsAreRefusedAndSignalNothing) {
     auto r = kill(id++, static_cast<std::uint32_t>(tid), SIGKILL);
     ASSERT_TRUE(r && r->has_error()) << "agent thread " << tid << ": " << describe(r);
     EXPECT_EQ(r->error().code(), v1::ERROR_CODE_INVALID_ARGUMENT) << describe(r);
-    EXPECT_EQ(r->error().message(), "refusing to signal the agent itself: " + std::to_string(tid) +
-                                        " is one of its threads");
+    EXPECT_EQ(r->error().message(),
+              "refusing to signal the agent itself: " + std::to_string(tid) + " is one of its threads");
     expect_ping_answers(id++);
   }
   EXPECT_TRUE(agent_->running());

@@ -41,8 +41,8 @@ TEST_F(AgentResync, NestedClaimsCostLinearWorkAndTheRequestTheyCoverIsAnswered) 
   EXPECT_LE(counters.bytes_hashed(),
             wire::kMaxHashedPerByteFed * counters.bytes_received() + wire::kSealCheckpointSpacing)
       << "received " << counters.bytes_received();
-  std::printf("[ figure ] %zu MiB of nested claims: agent hashed %.2f bytes per byte received\n",
-              kNested >> 20, static_cast<double>(counters.bytes_hashed()) / counters.bytes_received());
+  std::printf("[ figure ] %zu MiB of nested claims: agent hashed %.2f bytes per byte received\n", kNested >> 20,
+              static_cast<double>(counters.bytes_hashed()) / counters.bytes_received());
   if (kRssIsMeaningful) {
     // One partial frame (the 8 MiB claim) and its checkpoints, not a copy per claim.
     const long peak = peak_rss_kib(agent_->pid());

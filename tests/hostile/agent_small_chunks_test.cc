@@ -29,9 +29,7 @@ constexpr std::uint64_t kPeakBoundMiB = 16;
 
 class AgentSmallChunks : public AgentFixture {
  protected:
-  void SetUp() override {
-    dir_ = scratch_dir();
-  }
+  void SetUp() override { dir_ = scratch_dir(); }
 
   static void append_frame(const v1::Envelope& env, std::string* out) {
     ASSERT_TRUE(wire::append_envelope_frame(env, out).ok());

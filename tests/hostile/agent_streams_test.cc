@@ -23,9 +23,7 @@ constexpr std::uint64_t kMiB = 1024 * 1024;
 
 class AgentStreams : public AgentFixture {
  protected:
-  void SetUp() override {
-    dir_ = scratch_dir();
-  }
+  void SetUp() override { dir_ = scratch_dir(); }
 
   // A file of `size` bytes (sparse: reading it costs no disk).
   std::string sparse_file(const std::string& name, std::uint64_t size) {
@@ -40,7 +38,6 @@ class AgentStreams : public AgentFixture {
   static void append_frame(const v1::Envelope& env, std::string* out) {
     ASSERT_TRUE(wire::append_envelope_frame(env, out).ok());
   }
-
 
   void expect_peak_below(std::uint64_t bound_mib) { expect_peak_rss_below(agent_->pid(), bound_mib); }
 
@@ -217,8 +214,7 @@ TEST_F(AgentStreams, ABurstOfWritesOpensExactlyTheLimit) {
     conn_->send(chunk);
   }
   for (std::size_t done = 0; done < 8;) {
-    auto e = conn_->recv_until(
-        [&](const v1::Envelope& x) { return granted.count(x.id()) != 0 && x.has_response(); });
+    auto e = conn_->recv_until([&](const v1::Envelope& x) { return granted.count(x.id()) != 0 && x.has_response(); });
     ASSERT_TRUE(e) << agent_->log();
     ASSERT_TRUE(e->response().has_file_write()) << describe(e->response());
     EXPECT_EQ(e->response().file_write().bytes(), 4u);

@@ -29,7 +29,8 @@ class WorkerPoolTest : public AgentFixture {
  protected:
   void SetUp() override {
     dir_ = scratch_dir();
-    std::ofstream(dir_ + "/passwd") << "root:x:0:0:root:/root:/bin/sh\nalice:x:65534:65534:Alice:/nonexistent:/bin/sh\n";
+    std::ofstream(dir_ + "/passwd")
+        << "root:x:0:0:root:/root:/bin/sh\nalice:x:65534:65534:Alice:/nonexistent:/bin/sh\n";
     std::ofstream(dir_ + "/group") << "root:x:0:\nnogroup:x:65534:\n";
     std::ofstream(dir_ + "/shadow") << "root:*:19000:0:99999:7:::\nalice:!:19000:0:99999:7:::\n";
     lock_fd_ = ::open((dir_ + "/.pwd.lock").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -126,8 +127,8 @@ TEST_F(WorkerPoolTest, FloodAtABlockedPoolIsAnsweredBusyInBoundedMemory) {
     // frames' worth, whatever the number of frames.
     EXPECT_LT(peak_kib, 128 * 1024) << "VmHWM " << peak_kib << " KiB";
   }
-  std::printf("flood of %d x %zu MiB file_stat at a blocked pool: %zu BUSY, %d admitted, agent VmHWM %ld KiB\n",
-              kFlood, kPadding >> 20, busy.size(), admitted, peak_kib);
+  std::printf("flood of %d x %zu MiB file_stat at a blocked pool: %zu BUSY, %d admitted, agent VmHWM %ld KiB\n", kFlood,
+              kPadding >> 20, busy.size(), admitted, peak_kib);
 
   // Once the lock is free, everything admitted is answered.
   release_lock();

@@ -3,8 +3,8 @@
 // calls that are never answered while keepalives are. Each case runs the
 // real qtx binary and checks its exit code, its output bytes and what it
 // leaves on disk.
-#include <gtest/gtest.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -30,7 +30,9 @@ using namespace std::chrono_literals;
 // Terminal control and a forged line: ESC [ 2 J clears the screen, OSC 52
 // writes the clipboard, the newline starts a line the guest wrote, CSI as
 // a C1 control (U+009B) sets a colour, and a backslash.
-const std::string kHostile = "evil\x1b[2J\x1b]52;c;ZXZpbA==\x07\nqtx: forged line\xc2\x9b" "31m\\";
+const std::string kHostile =
+    "evil\x1b[2J\x1b]52;c;ZXZpbA==\x07\nqtx: forged line\xc2\x9b"
+    "31m\\";
 // The same as the CLI shows it.
 const std::string kHostileShown = "evil\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\x0aqtx: forged line\\xc2\\x9b31m\\x5c";
 
@@ -202,8 +204,8 @@ TEST_F(HostileGuestCli, GuestStringsCannotDriveTheTerminalOrForgeLines) {
     std::size_t lines;
   };
   const Case cases[] = {
-      {{"info"}, 11},          {{"wait-ready"}, 1}, {{"ssh-key", "list", "alice"}, 2},
-      {{"freeze-status"}, 1},  {{"freeze"}, 1},     {{"telemetry"}, 1},
+      {{"info"}, 11},         {{"wait-ready"}, 1}, {{"ssh-key", "list", "alice"}, 2},
+      {{"freeze-status"}, 1}, {{"freeze"}, 1},     {{"telemetry"}, 1},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.args[0]);
@@ -238,7 +240,8 @@ TEST_F(HostileGuestCli, VmWaitReadyEscapesTheGuestsIdentity) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(terminal_controls(r.out), "") << r.out;
   EXPECT_EQ(lines(r.out), 1u) << r.out;
-  EXPECT_NE(r.out.find("qtx-agent " + kHostileShown + ", instance " + kHostileShown + "\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("qtx-agent " + kHostileShown + ", instance " + kHostileShown + "\n"), std::string::npos)
+      << r.out;
   r = run({"--json", "vm", "wait-ready", "--socket", socket_path(), "--timeout", "10"}, never_answer_but_hello,
           identity);
   EXPECT_EQ(r.code, 0) << r.err;
@@ -336,7 +339,8 @@ TEST_F(HostileGuestCli, ADownloadWithNoAnnouncedSizeStopsAtMaxSize) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err,
             "qtx: download: the agent sent more than the 102400 bytes this download accepts "
-            "(TransferOptions::max_bytes); " + local + " was not written\n");
+            "(TransferOptions::max_bytes); " +
+                local + " was not written\n");
   EXPECT_EQ(files_in(dir()), std::vector<std::string>{}) << "a partial file was left";
   EXPECT_LE(sent, 8u * 1024 * 1024 + 60 * 1024) << sent;
   RecordProperty("guest_bytes_sent", std::to_string(sent));

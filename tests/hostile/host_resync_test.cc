@@ -74,8 +74,8 @@ TEST_F(HostResync, NestedClaimsFromOneGuestDoNotDelayAnotherAgentOnTheSameManage
   EXPECT_GT(st.decoder_bytes_hashed, kNested) << "the seal checks were not counted";
   EXPECT_LE(st.decoder_bytes_hashed, wire::kMaxHashedPerByteFed * st.bytes_in + wire::kSealCheckpointSpacing)
       << "bytes in " << st.bytes_in;
-  std::printf("[ figure ] %zu MiB of nested claims: host hashed %.2f bytes per byte received\n",
-              kNested >> 20, static_cast<double>(st.decoder_bytes_hashed) / st.bytes_in);
+  std::printf("[ figure ] %zu MiB of nested claims: host hashed %.2f bytes per byte received\n", kNested >> 20,
+              static_cast<double>(st.decoder_bytes_hashed) / st.bytes_in);
 }
 
 }  // namespace

@@ -94,8 +94,8 @@ TEST_F(Exec, StdoutAndStderrTogetherStayWithinOneCredit) {
   start();
   // Both streams at once through a window that is not a multiple of the
   // agent's read size: their reads share the credit (the fixture checks it).
-  auto run = exec(2, argv({"/bin/sh", "-c", "head -c 3000000 /dev/zero & head -c 3000000 /dev/zero >&2; wait"}),
-                  100000);
+  auto run =
+      exec(2, argv({"/bin/sh", "-c", "head -c 3000000 /dev/zero & head -c 3000000 /dev/zero >&2; wait"}), 100000);
   ASSERT_TRUE(run.response && run.response->has_exec());
   EXPECT_EQ(run.out.size() + run.err.size(), 6000000u);
   EXPECT_EQ(run.response->exec().exit_code(), 0);

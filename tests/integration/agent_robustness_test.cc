@@ -51,7 +51,8 @@ TEST_F(Robustness, HostThatStopsReadingLosesNoAnswerAndTelemetryIsCounted) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (answered.size() < kPings || delivered < 3 || dropped == 0) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline)
-        << "answers " << answered.size() << ", samples " << delivered << ", dropped " << dropped << "\n" << agent_->log().substr(0, 3000);
+        << "answers " << answered.size() << ", samples " << delivered << ", dropped " << dropped << "\n"
+        << agent_->log().substr(0, 3000);
     auto e = conn_->recv(Millis(10000));
     ASSERT_TRUE(e) << "answers " << answered.size() << ", samples " << delivered << "; log:\n" << agent_->log();
     if (e->has_response()) {

@@ -11,10 +11,10 @@
 #include <string>
 #include <thread>
 
+#include "qtx/wire/envelope_codec.h"
 #include "support/agent_client.h"
 #include "support/agent_process.h"
 #include "support/frames.h"
-#include "qtx/wire/envelope_codec.h"
 #include "system/system_info.h"
 
 namespace qtx::testing {
@@ -22,9 +22,7 @@ namespace {
 
 constexpr Millis kAccept{10000};
 
-std::string socket_path(const char* name) {
-  return "/tmp/qtx-it-" + std::to_string(::getpid()) + "-" + name + ".sock";
-}
+std::string socket_path(const char* name) { return "/tmp/qtx-it-" + std::to_string(::getpid()) + "-" + name + ".sock"; }
 
 std::uint64_t mem_total_bytes() {
   std::ifstream f("/proc/meminfo");

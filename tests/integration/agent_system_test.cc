@@ -50,8 +50,9 @@ class System : public AgentFixture {
         return e;
       }
     }
-    return conn_->recv_until(
-        [frozen](const v1::Envelope& e) { return e.event().has_freeze_state() && e.event().freeze_state().frozen() == frozen; });
+    return conn_->recv_until([frozen](const v1::Envelope& e) {
+      return e.event().has_freeze_state() && e.event().freeze_state().frozen() == frozen;
+    });
   }
   std::optional<v1::Response> call(std::uint64_t id, const v1::Request& r) { return conn_->call(id, r); }
   std::string dir_;
@@ -194,8 +195,8 @@ class Accounts : public System {
     std::ofstream(dir_ + "/shadow") << "root:*:19000:0:99999:7:::\nalice:!:19000:0:99999:7:::\n";
     ::chmod((dir_ + "/shadow").c_str(), 0640);
     ::chown(home_.c_str(), 65534, 65534);
-    start("[system]\npasswd_file = \"" + dir_ + "/passwd\"\nshadow_file = \"" + dir_ +
-          "/shadow\"\ngroup_file = \"" + dir_ + "/group\"\n");
+    start("[system]\npasswd_file = \"" + dir_ + "/passwd\"\nshadow_file = \"" + dir_ + "/shadow\"\ngroup_file = \"" +
+          dir_ + "/group\"\n");
   }
   std::string home_;
 };
@@ -212,7 +213,7 @@ TEST_F(Accounts, SetPasswordHashesIntoShadow) {
   const auto line = shadow.substr(shadow.find("alice:"));
   const std::string hash = line.substr(6, line.find(':', 6) - 6);
   ASSERT_EQ(hash.rfind("$6$", 0), 0u) << hash;
-  crypt_data data {};
+  crypt_data data{};
   EXPECT_EQ(std::string(::crypt_r("s3cret pass", hash.c_str(), &data)), hash);
   const long today = static_cast<long>(std::time(nullptr) / 86400);
   EXPECT_NE(line.find(":" + std::to_string(today) + ":0:99999:7:::"), std::string::npos) << line;

@@ -7,9 +7,9 @@
 #include <cstring>
 #include <fstream>
 #include <new>
-#include <stdexcept>
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include "c_api_support.h"
@@ -102,12 +102,13 @@ TEST_F(CApi, ExecWithOutputCallbackAndStateCallback) {
   ASSERT_EQ(qtx_agent_wait_ready(a, 10000, &err), QTX_OK) << err.message;
   const char* argv[] = {"/bin/sh", "-c", "cat; echo E >&2; exit 5", nullptr};
   int code = 0, sig = 0;
-  ASSERT_EQ(qtx_agent_exec(a, argv, "in", 2, 10000,
-                           [](void* user, int stream, const char* d, size_t n) {
-                             auto* col = static_cast<Collected*>(user);
-                             (stream == 1 ? col->out : col->err).append(d, n);
-                           },
-                           &c, &code, &sig, &err),
+  ASSERT_EQ(qtx_agent_exec(
+                a, argv, "in", 2, 10000,
+                [](void* user, int stream, const char* d, size_t n) {
+                  auto* col = static_cast<Collected*>(user);
+                  (stream == 1 ? col->out : col->err).append(d, n);
+                },
+                &c, &code, &sig, &err),
             QTX_OK)
       << err.message;
   EXPECT_EQ(code, 5);
@@ -123,17 +124,21 @@ TEST_F(CApi, ExecJsonTakesEveryRequestFieldAndReturnsTheResult) {
   ASSERT_TRUE(a);
   qtx_error err;
   ASSERT_EQ(qtx_agent_wait_ready(a, 10000, &err), QTX_OK) << err.message;
-  const std::string request = "{\"argv\":[\"/bin/sh\",\"-c\",\"pwd; echo \\\"$A\\\"; cat; echo E >&2; exit 3\"],"
-                              "\"cwd\":\"" + dir() + "\",\"env\":[\"A=from env\",\"PATH=/usr/bin:/bin\"],"
-                              "\"merge_stderr\":true}";
+  const std::string request =
+      "{\"argv\":[\"/bin/sh\",\"-c\",\"pwd; echo \\\"$A\\\"; cat; echo E >&2; exit 3\"],"
+      "\"cwd\":\"" +
+      dir() +
+      "\",\"env\":[\"A=from env\",\"PATH=/usr/bin:/bin\"],"
+      "\"merge_stderr\":true}";
   Collected c;
   char* result = nullptr;
-  ASSERT_EQ(qtx_agent_exec_json(a, request.c_str(), "in\n", 3, 10000,
-                                [](void* user, int stream, const char* d, size_t n) {
-                                  auto* col = static_cast<Collected*>(user);
-                                  (stream == 1 ? col->out : col->err).append(d, n);
-                                },
-                                &c, &result, &err),
+  ASSERT_EQ(qtx_agent_exec_json(
+                a, request.c_str(), "in\n", 3, 10000,
+                [](void* user, int stream, const char* d, size_t n) {
+                  auto* col = static_cast<Collected*>(user);
+                  (stream == 1 ? col->out : col->err).append(d, n);
+                },
+                &c, &result, &err),
             QTX_OK)
       << err.message;
   const std::string expected = dir() + "\nfrom env\nin\nE\n";
@@ -147,9 +152,10 @@ TEST_F(CApi, ExecJsonTakesEveryRequestFieldAndReturnsTheResult) {
 
   // Output beyond output_limit is cut and the result says so.
   c = {};
-  ASSERT_EQ(qtx_agent_exec_json(a, "{\"argv\":[\"/bin/echo\",\"0123456789\"],\"output_limit\":\"4\"}", nullptr, 0, 10000,
-                                [](void* user, int, const char* d, size_t n) { static_cast<Collected*>(user)->out.append(d, n); },
-                                &c, &result, &err),
+  ASSERT_EQ(qtx_agent_exec_json(
+                a, "{\"argv\":[\"/bin/echo\",\"0123456789\"],\"output_limit\":\"4\"}", nullptr, 0, 10000,
+                [](void* user, int, const char* d, size_t n) { static_cast<Collected*>(user)->out.append(d, n); }, &c,
+                &result, &err),
             QTX_OK)
       << err.message;
   EXPECT_EQ(c.out, "0123");
@@ -186,8 +192,8 @@ TEST_F(CApi, UploadDownloadAndDenied) {
                              up, &err),
             QTX_OK)
       << err.message;
-  ASSERT_EQ(qtx_agent_download(a, (dir() + "/guest.txt").c_str(), (dir() + "/back.txt").c_str(), nullptr, nullptr,
-                               down, &err),
+  ASSERT_EQ(qtx_agent_download(a, (dir() + "/guest.txt").c_str(), (dir() + "/back.txt").c_str(), nullptr, nullptr, down,
+                               &err),
             QTX_OK)
       << err.message;
   EXPECT_STREQ(up, down);
@@ -257,15 +263,17 @@ TEST_F(CApi, ProvisioningHelpers) {
 
   seed.gateway4 = "198.51.100.1";
   EXPECT_EQ(qtx_vm_render_seed(&seed, nullptr, nullptr, nullptr, &err), QTX_ERR_INVALID_ARGUMENT);
-  EXPECT_STREQ(err.message, "gateway \"198.51.100.1\" is in none of the addresses' subnets: the guest could not reach it");
+  EXPECT_STREQ(err.message,
+               "gateway \"198.51.100.1\" is in none of the addresses' subnets: the guest could not reach it");
   seed.network_mode = 7;
   EXPECT_EQ(qtx_vm_render_seed(&seed, nullptr, nullptr, nullptr, &err), QTX_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(qtx_vm_render_seed(nullptr, nullptr, nullptr, nullptr, &err), QTX_ERR_INVALID_ARGUMENT);
 
   char* xml = nullptr;
   ASSERT_EQ(qtx_vm_channel_wiring("/run/vm1.sock", nullptr, 0, QTX_VM_WIRING_LIBVIRT, &xml, &err), QTX_OK);
-  EXPECT_STREQ(xml, "<channel type='unix'>\n  <source mode='bind' path='/run/vm1.sock'/>\n"
-                    "  <target type='virtio' name='org.quantix.agent.0'/>\n</channel>\n");
+  EXPECT_STREQ(xml,
+               "<channel type='unix'>\n  <source mode='bind' path='/run/vm1.sock'/>\n"
+               "  <target type='virtio' name='org.quantix.agent.0'/>\n</channel>\n");
   qtx_free(xml);
   EXPECT_EQ(qtx_vm_channel_wiring("/run/vm1.sock", nullptr, 0, 9, &xml, &err), QTX_ERR_INVALID_ARGUMENT);
 
@@ -301,9 +309,9 @@ TEST_F(CApi, OptionsWithoutStructSizeAreRefused) {
   qtx_error err;
   EXPECT_EQ(qtx_agent_add(manager_c_, &o, &err), nullptr);
   EXPECT_EQ(err.kind, QTX_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(std::string(err.message),
-            "qtx_agent_options.struct_size is 0, below " + std::to_string(sizeof(qtx_agent_options)) +
-                ": initialise it with qtx_agent_options_init()");
+  EXPECT_EQ(std::string(err.message), "qtx_agent_options.struct_size is 0, below " +
+                                          std::to_string(sizeof(qtx_agent_options)) +
+                                          ": initialise it with qtx_agent_options_init()");
 
   qtx_vm_seed seed;
   std::memset(&seed, 0, sizeof(seed));
@@ -324,10 +332,10 @@ TEST_F(CApi, NewerCallerIsServedWhileItsNewFieldsAreZero) {
   qtx_error err;
   EXPECT_EQ(qtx_agent_add(manager_c_, &newer.known, &err), nullptr);
   EXPECT_EQ(err.kind, QTX_ERR_UNSUPPORTED);
-  EXPECT_EQ(std::string(err.message), "qtx_agent_options has fields this library (" +
-                                          std::to_string(sizeof(qtx_agent_options)) + " bytes) does not know set (byte " +
-                                          std::to_string(offsetof(NewerAgentOptions, added_later)) + " of " +
-                                          std::to_string(sizeof(NewerAgentOptions)) + ")");
+  EXPECT_EQ(std::string(err.message),
+            "qtx_agent_options has fields this library (" + std::to_string(sizeof(qtx_agent_options)) +
+                " bytes) does not know set (byte " + std::to_string(offsetof(NewerAgentOptions, added_later)) + " of " +
+                std::to_string(sizeof(NewerAgentOptions)) + ")");
   newer.added_later = 0;  // left at zero: the old behaviour, accepted
   agent_c_ = qtx_agent_add(manager_c_, &newer.known, &err);
   ASSERT_NE(agent_c_, nullptr) << err.message;

@@ -167,8 +167,8 @@ TEST_F(Cli, GlobalOptionsAfterTheCommandName) {
 }
 
 TEST_F(Cli, AGlobalOptionGivenBeforeAndAfterTheCommandTakesTheLaterValue) {
-  auto r = qtx({"--socket", dir() + "/first.sock", "--connect-timeout", "10", "ping", "--socket", dir() + "/second.sock",
-                "--connect-timeout", "0.2"});
+  auto r = qtx({"--socket", dir() + "/first.sock", "--connect-timeout", "10", "ping", "--socket",
+                dir() + "/second.sock", "--connect-timeout", "0.2"});
   EXPECT_EQ(r.code, 3);
   EXPECT_EQ(r.err, "qtx: no agent on " + dir() + "/second.sock: no such socket (is the VM running?)\n");
   r = qtx({"--json", "ping", "--json", "--socket", dir() + "/none.sock", "--connect-timeout", "0.2"});
@@ -178,7 +178,9 @@ TEST_F(Cli, AGlobalOptionGivenBeforeAndAfterTheCommandTakesTheLaterValue) {
   // global --json still applies.
   r = qtx({"--socket", "/run/other.sock", "vm", "wiring", "--socket", "/run/qtx/vm1.sock", "--libvirt", "--json"});
   EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(r.out.rfind("{\"libvirt_xml\":\"<channel type='unix'>\\n  <source mode='bind' path='/run/qtx/vm1.sock'/>", 0), 0u)
+  EXPECT_EQ(r.out.rfind("{\"libvirt_xml\":\"<channel type='unix'>\\n  <source mode='bind' path='/run/qtx/vm1.sock'/>",
+                        0),
+            0u)
       << r.out;
 }
 
@@ -224,14 +226,14 @@ TEST_F(Cli, VmOverlayAndItsFailures) {
   EXPECT_EQ(small.code, 2);
   auto bad_size = qtx({"vm", "overlay", "--backing", base, "--size", "lots", dir() + "/x.qcow2"});
   EXPECT_EQ(bad_size.code, 2);
-  EXPECT_EQ(bad_size.err, "qtx: bad size \"lots\": give bytes or a number with K, M, G or T (binary units), e.g. 20G\n");
+  EXPECT_EQ(bad_size.err,
+            "qtx: bad size \"lots\": give bytes or a number with K, M, G or T (binary units), e.g. 20G\n");
 }
 
 TEST_F(Cli, VmSeedPrintsOrWritesAndRefusesBadInput) {
   const std::string key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g ops@host";
-  auto printed = qtx({"vm", "seed", "--hostname", "vm1", "--user", "ops", "--ssh-key", key, "--address",
-                      "10.0.2.50/24", "--gateway", "10.0.2.2", "--dns", "10.0.2.3", "--mac", "52:54:00:12:34:56",
-                      "--print"});
+  auto printed = qtx({"vm", "seed", "--hostname", "vm1", "--user", "ops", "--ssh-key", key, "--address", "10.0.2.50/24",
+                      "--gateway", "10.0.2.2", "--dns", "10.0.2.3", "--mac", "52:54:00:12:34:56", "--print"});
   EXPECT_EQ(printed.code, 0) << printed.err;
   EXPECT_EQ(printed.out.rfind("--- meta-data\ninstance-id: \"qtx-", 0), 0u) << printed.out;
   EXPECT_NE(printed.out.find("--- user-data\n#cloud-config\n"), std::string::npos);
@@ -253,8 +255,8 @@ TEST_F(Cli, VmSeedPrintsOrWritesAndRefusesBadInput) {
   auto bad_host = qtx({"vm", "seed", "--hostname", "web_1", dir() + "/b.iso"});
   EXPECT_EQ(bad_host.code, 2);
   EXPECT_EQ(bad_host.err, "qtx: hostname \"web_1\" may hold only letters, digits, '-' and '.'\n");
-  auto bad_net = qtx({"vm", "seed", "--hostname", "vm1", "--address", "10.0.2.50/24", "--gateway", "10.9.9.9",
-                      "--mac", "52:54:00:12:34:56", dir() + "/b.iso"});
+  auto bad_net = qtx({"vm", "seed", "--hostname", "vm1", "--address", "10.0.2.50/24", "--gateway", "10.9.9.9", "--mac",
+                      "52:54:00:12:34:56", dir() + "/b.iso"});
   EXPECT_EQ(bad_net.code, 2);
   auto two_gateways = qtx({"vm", "seed", "--hostname", "vm1", "--address", "10.0.2.50/24", "--gateway", "10.0.2.2",
                            "--gateway", "10.0.2.3", "--mac", "52:54:00:12:34:56", "--print"});

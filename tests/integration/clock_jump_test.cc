@@ -46,7 +46,8 @@ class ClockJump : public HostFixture {
       // the two deadlock: the plain build runs these tests.
       GTEST_SKIP() << "libfaketime cannot be preloaded into a sanitized program";
     }
-    ASSERT_NE(offset_file(), nullptr) << "not running under libfaketime: install the faketime package (scripts/setup.sh)";
+    ASSERT_NE(offset_file(), nullptr)
+        << "not running under libfaketime: install the faketime package (scripts/setup.sh)";
     set_wall_clock_offset("+0");
     start_agent();
   }
@@ -67,15 +68,15 @@ class ClockJump : public HostFixture {
   // "started", with its result to come in *done (shared with the callback,
   // which may outlive a failed assertion).
   using Done = std::shared_ptr<std::promise<host::Result<host::ExecOutcome>>>;
-  bool start_exec(host::Agent& agent, const std::string& script, std::chrono::milliseconds deadline,
-                  const Done& done) {
+  bool start_exec(host::Agent& agent, const std::string& script, std::chrono::milliseconds deadline, const Done& done) {
     host::ExecStreams streams;
     streams.on_stdout = [this](std::string_view d) { out_.post(std::string(d)); };
     v1::ExecRequest e;
     e.add_argv("/bin/sh");
     e.add_argv("-c");
     e.add_argv(script);
-    agent.exec(e, streams, {.timeout = deadline}, [done](host::Result<host::ExecOutcome> r) { done->set_value(std::move(r)); });
+    agent.exec(e, streams, {.timeout = deadline},
+               [done](host::Result<host::ExecOutcome> r) { done->set_value(std::move(r)); });
     return out_.take([](const std::string& s) { return s.find("started") != std::string::npos; }).has_value();
   }
 

@@ -61,11 +61,12 @@ class Exporter : public ::testing::Test {
   }
   std::string sock(int i) const { return dir_ + "/vm-" + std::to_string(i) + ".sock"; }
   void start_agents(int n, const std::string& config = "") {
-    for (int i = 1; i <= n; ++i) agents_.push_back(std::make_unique<AgentProcess>("unix-listen:" + sock(i), config, "warn"));
+    for (int i = 1; i <= n; ++i)
+      agents_.push_back(std::make_unique<AgentProcess>("unix-listen:" + sock(i), config, "warn"));
   }
   void start_exporter(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--socket-glob", dir_ + "/*.sock", "--rescan-interval", "0.1",
-                                     "--label", "site=test"};
+    std::vector<std::string> args = {"--socket-glob", dir_ + "/*.sock", "--rescan-interval",
+                                     "0.1",           "--label",        "site=test"};
     args.insert(args.end(), extra.begin(), extra.end());
     exporter_ = std::make_unique<ExporterProcess>(QTX_CLI_BINARY, args, dir_ + "/exporter.log");
   }
@@ -91,7 +92,8 @@ TEST_F(Exporter, FollowsSocketsAndAgents) {
   ASSERT_TRUE(eventually([&] {
     page = scrape();
     return has(page, up(1, 1)) && has(page, up(2, 1)) && has(page, up(3, 1));
-  })) << (page ? *page : "no page") << exporter_->log();
+  })) << (page ? *page : "no page")
+      << exporter_->log();
   EXPECT_TRUE(has(page, "qtx_agents 3\n")) << *page;
   EXPECT_FALSE(has(page, "agent=\"notes\""));
   for (int i = 1; i <= 3; ++i) {
@@ -106,7 +108,8 @@ TEST_F(Exporter, FollowsSocketsAndAgents) {
   ASSERT_TRUE(eventually([&] {
     page = scrape();
     for (int i = 1; i <= 3; ++i) {
-      if (!has(page, "qtx_guest_memory_total_bytes{agent=\"vm-" + std::to_string(i) + "\",site=\"test\"} ")) return false;
+      if (!has(page, "qtx_guest_memory_total_bytes{agent=\"vm-" + std::to_string(i) + "\",site=\"test\"} "))
+        return false;
     }
     return true;
   })) << (page ? *page : "no page");
@@ -144,7 +147,8 @@ TEST_F(Exporter, FollowsSocketsAndAgents) {
   ASSERT_TRUE(eventually([&] {
     page = scrape();
     return has(page, up(4, 1));
-  })) << (page ? *page : "no page") << exporter_->log();
+  })) << (page ? *page : "no page")
+      << exporter_->log();
 }
 
 TEST_F(Exporter, NamesFromAPattern) {
@@ -155,7 +159,8 @@ TEST_F(Exporter, NamesFromAPattern) {
   ASSERT_TRUE(eventually([&] {
     page = scrape();
     return has(page, "qtx_agent_up{agent=\"vm-1\",site=\"test\",rack=\"r7\"} 1\n");
-  })) << (page ? *page : "no page") << exporter_->log();
+  })) << (page ? *page : "no page")
+      << exporter_->log();
 }
 
 TEST_F(Exporter, LeavesSocketsOthersOwnAlone) {
@@ -173,7 +178,8 @@ TEST_F(Exporter, LeavesSocketsOthersOwnAlone) {
   ASSERT_TRUE(eventually([&] {
     page = scrape();
     return has(page, up(2, 1));
-  })) << (page ? *page : "no page") << exporter_->log();
+  })) << (page ? *page : "no page")
+      << exporter_->log();
   EXPECT_TRUE(has(page, "qtx_agents 1\n"));
   EXPECT_EQ(page->find("agent=\"vm-1\""), std::string::npos);
   const std::string log = exporter_->log();
@@ -186,8 +192,8 @@ TEST_F(Exporter, LeavesSocketsOthersOwnAlone) {
 
 TEST_F(Exporter, RefusesBadArguments) {
   const std::vector<std::vector<std::string>> bad = {
-      {"exporter"},                                                   // no sockets to watch
-      {"exporter", "--socket-dir", "/tmp", "--listen", "nonsense"},   // no port
+      {"exporter"},                                                  // no sockets to watch
+      {"exporter", "--socket-dir", "/tmp", "--listen", "nonsense"},  // no port
       {"exporter", "--socket-dir", "/tmp", "--label", "noequals"},
       {"exporter", "--socket-dir", "/tmp", "--name-pattern", "("},
   };

@@ -48,8 +48,8 @@ class FaultInjection : public HostFixture {
   }
 
   struct Conversation {
-    int failures = 0;        // calls that failed (and were made again)
-    std::string error;       // the first failure of another kind than kDisconnected, or a wrong result
+    int failures = 0;   // calls that failed (and were made again)
+    std::string error;  // the first failure of another kind than kDisconnected, or a wrong result
   };
 
   // Runs `step` until it succeeds; a kDisconnected failure waits for the

@@ -172,8 +172,7 @@ TEST_F(HostAgent, ExecWhoseProgramStopsReadingEndsWithTheProgram) {
     supplied += n;
     return n;  // endless
   };
-  auto r = agent->exec(argv({"/bin/sh", "-c", "head -c 100000 >/dev/null; exec sleep 0.2"}), streams,
-                       {.timeout = 60s});
+  auto r = agent->exec(argv({"/bin/sh", "-c", "head -c 100000 >/dev/null; exec sleep 0.2"}), streams, {.timeout = 60s});
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_EQ(r->result.exit_code(), 0);
   // Never more than what head consumed plus one window the agent held.
@@ -199,8 +198,9 @@ TEST_F(HostAgent, CollectedOutputIsBoundedAndTheCommandCancelledBeyondIt) {
             "command was cancelled. Stream its output with a callback instead.");
   // The guest killed the command, and the connection serves the next call.
   const pid_t pid = std::stoi(slurp(pidfile));
-  auto gone = agent->exec(argv({"/bin/sh", "-c", "while kill -0 " + std::to_string(pid) + " 2>/dev/null; do sleep 0.01; done"}),
-                          {}, {.timeout = 10s});
+  auto gone =
+      agent->exec(argv({"/bin/sh", "-c", "while kill -0 " + std::to_string(pid) + " 2>/dev/null; do sleep 0.01; done"}),
+                  {}, {.timeout = 10s});
   EXPECT_TRUE(gone.ok()) << gone.error().to_string();
   // Exactly the bound is still collected.
   auto exact = agent->exec(argv({"/bin/sh", "-c", "head -c 1048576 /dev/zero"}), collect);
@@ -469,8 +469,8 @@ TEST_F(HostAgent, HundredCallsInFlightAnsweredOutOfOrder) {
   // construction.
   const std::string flag = dir() + "/flag";
   std::promise<host::Result<host::ExecOutcome>> slow;
-  agent->exec(argv({"/bin/sh", "-c", "while [ ! -e " + flag + " ]; do sleep 0.01; done; echo late"}), {}, {.timeout = 0ms},
-              [&slow](host::Result<host::ExecOutcome> r) { slow.set_value(std::move(r)); });
+  agent->exec(argv({"/bin/sh", "-c", "while [ ! -e " + flag + " ]; do sleep 0.01; done; echo late"}), {},
+              {.timeout = 0ms}, [&slow](host::Result<host::ExecOutcome> r) { slow.set_value(std::move(r)); });
   std::mutex mu;
   std::condition_variable cv;
   int answered = 0, matched = 0;
@@ -503,9 +503,10 @@ TEST_F(HostAgent, CancelKillsTheExecAndDeadlinesFailWithTimeout) {
   ASSERT_TRUE(agent);
   const std::string pidfile = dir() + "/pid";
   std::promise<host::Result<host::ExecOutcome>> done;
-  auto id = agent->exec(argv({"/bin/sh", "-c", "echo $$ > " + pidfile + ".tmp; mv " + pidfile + ".tmp " + pidfile + "; exec sleep 60"}),
-                        {}, {.timeout = 0ms},
-                        [&done](host::Result<host::ExecOutcome> r) { done.set_value(std::move(r)); });
+  auto id =
+      agent->exec(argv({"/bin/sh", "-c",
+                        "echo $$ > " + pidfile + ".tmp; mv " + pidfile + ".tmp " + pidfile + "; exec sleep 60"}),
+                  {}, {.timeout = 0ms}, [&done](host::Result<host::ExecOutcome> r) { done.set_value(std::move(r)); });
   ASSERT_TRUE(wait_for_file(*agent, pidfile));
   const pid_t pid = std::stoi(slurp(pidfile));
   agent->cancel(id);
@@ -513,8 +514,9 @@ TEST_F(HostAgent, CancelKillsTheExecAndDeadlinesFailWithTimeout) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind(), ErrorKind::kCancelled);
   // The agent killed the process: waiting for it in the guest returns.
-  auto gone = agent->exec(argv({"/bin/sh", "-c", "while kill -0 " + std::to_string(pid) + " 2>/dev/null; do sleep 0.01; done"}),
-                          {}, {.timeout = 10s});
+  auto gone =
+      agent->exec(argv({"/bin/sh", "-c", "while kill -0 " + std::to_string(pid) + " 2>/dev/null; do sleep 0.01; done"}),
+                  {}, {.timeout = 10s});
   EXPECT_TRUE(gone.ok()) << gone.error().to_string();
 
   auto slow = agent->exec(argv({"/bin/sleep", "60"}), {}, {.timeout = 200ms});

@@ -142,7 +142,8 @@ TEST_F(HostLink, AgentKilledMidCallFailsItAtOnceThenRestartIsReported) {
   v1::ExecRequest sleep;
   sleep.add_argv("/bin/sleep");
   sleep.add_argv("60");
-  agent->exec(sleep, {}, {.timeout = 0ms}, [&pending](host::Result<host::ExecOutcome> r) { pending.set_value(std::move(r)); });
+  agent->exec(sleep, {}, {.timeout = 0ms},
+              [&pending](host::Result<host::ExecOutcome> r) { pending.set_value(std::move(r)); });
   // The exec is admitted once the ping behind it is answered.
   ASSERT_TRUE(agent->ping({}).ok());
   ASSERT_EQ(agent_->signal_and_wait(SIGKILL) & 0x7f, SIGKILL);
@@ -212,7 +213,8 @@ TEST_F(HostLink, AnAgentSendingBeyondItsCreditFailsTheCallInsteadOfBeingBuffered
   v1::ExecRequest ex;
   ex.add_argv("/bin/yes");
   ex.set_output_window(1000);
-  agent->exec(ex, {}, {.timeout = 0ms}, [&exec_done](host::Result<host::ExecOutcome> r) { exec_done.set_value(std::move(r)); });
+  agent->exec(ex, {}, {.timeout = 0ms},
+              [&exec_done](host::Result<host::ExecOutcome> r) { exec_done.set_value(std::move(r)); });
   auto req = peer->recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_exec(); });
   ASSERT_TRUE(req);
   v1::Envelope out;
@@ -234,7 +236,8 @@ TEST_F(HostLink, AnAgentSendingBeyondItsCreditFailsTheCallInsteadOfBeingBuffered
   host::TransferOptions t;
   t.window = 4096;
   agent->download(
-      rd, [&sink](std::string_view d) -> host::Result<void> {
+      rd,
+      [&sink](std::string_view d) -> host::Result<void> {
         sink.append(d);
         return {};
       },
@@ -278,7 +281,9 @@ TEST_F(HostLink, AGuestsErrorTextCannotForgeLogLinesOrDriveATerminal) {
     return r.error();
   };
 
-  auto e = ping_with_error("no\n2026-11-23 qtx: all fine\x1b[2J\xc2\x9b" "0m\\");
+  auto e = ping_with_error(
+      "no\n2026-11-23 qtx: all fine\x1b[2J\xc2\x9b"
+      "0m\\");
   ASSERT_TRUE(e);
   EXPECT_EQ(e->kind(), ErrorKind::kDenied);
   EXPECT_EQ(e->message(), "no\\x0a2026-11-23 qtx: all fine\\x1b[2J\\xc2\\x9b0m\\x5c");
@@ -456,13 +461,11 @@ TEST_F(HostLink, ASocketThatAcceptsButNeverAnswersTimesOutTheHandshake) {
   auto change = states.take([](const StateChange& c) { return c.state == State::kDisconnected && c.cause; });
   ASSERT_TRUE(change);
   EXPECT_EQ(change->cause->kind(), ErrorKind::kTimeout);
-  EXPECT_EQ(change->cause->message(),
-            "the agent on " + socket_path() + " did not answer the handshake within 200 ms");
+  EXPECT_EQ(change->cause->message(), "the agent on " + socket_path() + " did not answer the handshake within 200 ms");
   auto ready = added.value()->wait_ready(1ms);
   ASSERT_FALSE(ready.ok());
   EXPECT_EQ(ready.error().kind(), ErrorKind::kTimeout);
-  EXPECT_NE(ready.error().message().find("did not answer the handshake"), std::string::npos)
-      << ready.error().message();
+  EXPECT_NE(ready.error().message().find("did not answer the handshake"), std::string::npos) << ready.error().message();
   // Calls meanwhile fail at once instead of waiting.
   auto ping = added.value()->ping({});
   ASSERT_FALSE(ping.ok());
@@ -623,7 +626,8 @@ TEST_F(HostLink, CloseFailsCallsInFlightWithClosedAndLaterCallsAtOnce) {
   v1::ExecRequest sleep;
   sleep.add_argv("/bin/sleep");
   sleep.add_argv("60");
-  agent->exec(sleep, {}, {.timeout = 0ms}, [&pending](host::Result<host::ExecOutcome> r) { pending.set_value(std::move(r)); });
+  agent->exec(sleep, {}, {.timeout = 0ms},
+              [&pending](host::Result<host::ExecOutcome> r) { pending.set_value(std::move(r)); });
   agent->close();
   auto r = pending.get_future().get();
   ASSERT_FALSE(r.ok());
@@ -644,8 +648,7 @@ TEST_F(HostLink, CallsBeforeTheAgentExistsFailAtOnceWithTheReason) {
   auto ready = added.value()->wait_ready(50ms);
   ASSERT_FALSE(ready.ok());
   EXPECT_EQ(ready.error().kind(), ErrorKind::kTimeout);
-  EXPECT_NE(ready.error().message().find("no agent on " + socket_path()), std::string::npos)
-      << ready.error().message();
+  EXPECT_NE(ready.error().message().find("no agent on " + socket_path()), std::string::npos) << ready.error().message();
   // The agent appears: the library finds it without being told.
   start_agent();
   EXPECT_TRUE(added.value()->wait_ready(10s).ok());

@@ -142,7 +142,8 @@ TEST_F(HostMetrics, LabelsAreCheckedWhenAdded) {
   EXPECT_TRUE(refused({{"env", std::string("\xff", 1)}}));
   EXPECT_TRUE(refused({{"env", std::string(host::AgentOptions::kMaxMetricLabelValue + 1, 'x')}}));
   std::vector<std::pair<std::string, std::string>> many;
-  for (std::size_t i = 0; i <= host::AgentOptions::kMaxMetricLabels; ++i) many.emplace_back("l" + std::to_string(i), "v");
+  for (std::size_t i = 0; i <= host::AgentOptions::kMaxMetricLabels; ++i)
+    many.emplace_back("l" + std::to_string(i), "v");
   EXPECT_TRUE(refused(many));
   EXPECT_EQ(manager_->size(), 0u);
   auto o = options();

@@ -1,8 +1,8 @@
 // The remaining commands through libqtx-host: accounts and SSH keys on
 // temporary files, hostname in a private UTS namespace, time, and freeze on
 // a loop-mounted scratch filesystem (root only).
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -39,8 +39,8 @@ TEST_F(HostSystem, PasswordAndSshKeys) {
   std::ofstream(dir() + "/group") << "root:x:0:\nnogroup:x:65534:\n";
   std::ofstream(dir() + "/shadow") << "root:*:19000:0:99999:7:::\nalice:!:19000:0:99999:7:::\n";
   ::chown(home.c_str(), 65534, 65534);
-  start_agent("[system]\npasswd_file = \"" + dir() + "/passwd\"\nshadow_file = \"" + dir() + "/shadow\"\ngroup_file = \"" +
-              dir() + "/group\"\n");
+  start_agent("[system]\npasswd_file = \"" + dir() + "/passwd\"\nshadow_file = \"" + dir() +
+              "/shadow\"\ngroup_file = \"" + dir() + "/group\"\n");
   auto agent = connect();
   ASSERT_TRUE(agent);
 

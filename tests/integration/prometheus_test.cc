@@ -62,9 +62,10 @@ TEST_F(Prometheus, ScrapesTheExporter) {
     agents_.push_back(std::make_unique<AgentProcess>("unix-listen:" + dir_ + "/vm-" + std::to_string(i) + ".sock",
                                                      "[telemetry]\ninterval_ms = 500\n", "warn"));
   }
-  exporter_ = std::make_unique<ExporterProcess>(
-      QTX_CLI_BINARY, std::vector<std::string>{"--socket-glob", dir_ + "/*.sock", "--rescan-interval", "0.1"},
-      dir_ + "/exporter.log");
+  exporter_ = std::make_unique<ExporterProcess>(QTX_CLI_BINARY,
+                                                std::vector<std::string>{"--socket-glob", dir_ + "/*.sock",
+                                                                         "--rescan-interval", "0.1"},
+                                                dir_ + "/exporter.log");
   ASSERT_GT(exporter_->port(), 0) << exporter_->log();
   prometheus_ = std::make_unique<PrometheusProcess>(dir_, exporter_->port());
   ASSERT_GT(prometheus_->port(), 0) << "prometheus did not start:\n" << prometheus_->log();
@@ -73,10 +74,13 @@ TEST_F(Prometheus, ScrapesTheExporter) {
   // The scrape works (Prometheus parsed the page) and every agent is up.
   ASSERT_TRUE(eventually([&] { return p.value("up{job=\"qtx\"}") == "1"; }, 60, 500ms)) << p.log();
   std::optional<std::vector<Series>> agents;
-  ASSERT_TRUE(eventually([&] {
-    agents = p.query("qtx_agent_up == 1");
-    return agents && agents->size() == 3;
-  }, 60, 500ms)) << exporter_->log();
+  ASSERT_TRUE(eventually(
+      [&] {
+        agents = p.query("qtx_agent_up == 1");
+        return agents && agents->size() == 3;
+      },
+      60, 500ms))
+      << exporter_->log();
   std::set<std::string> names;
   for (const auto& s : *agents) names.insert(s.labels.at("agent"));
   EXPECT_EQ(names, (std::set<std::string>{"vm-1", "vm-2", "vm-3"}));
@@ -85,15 +89,18 @@ TEST_F(Prometheus, ScrapesTheExporter) {
   const std::string samples = "qtx_agent_telemetry_samples_total{agent=\"vm-1\"}";
   std::string first;
   ASSERT_TRUE(eventually([&] { return !(first = p.value(samples)).empty(); }, 60, 500ms));
-  ASSERT_TRUE(eventually([&] {
-    const std::string now = p.value(samples);
-    return !now.empty() && std::stod(now) > std::stod(first);
-  }, 60, 500ms)) << samples << " stayed at " << first;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const std::string now = p.value(samples);
+        return !now.empty() && std::stod(now) > std::stod(first);
+      },
+      60, 500ms))
+      << samples << " stayed at " << first;
 
   // The guest's memory, as the agent read it (this machine's).
   std::string mem;
-  ASSERT_TRUE(eventually([&] { return !(mem = p.value("qtx_guest_memory_total_bytes{agent=\"vm-2\"}")).empty(); },
-                         60, 500ms));
+  ASSERT_TRUE(
+      eventually([&] { return !(mem = p.value("qtx_guest_memory_total_bytes{agent=\"vm-2\"}")).empty(); }, 60, 500ms));
   EXPECT_EQ(mem, mem_total_bytes());
 
   // vm-2's agent is killed: down within 10 scrapes (20 attempts 500 ms apart).

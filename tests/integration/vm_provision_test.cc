@@ -130,7 +130,8 @@ TEST_F(VmProvision, AMissingBackingImageIsNamedWithWhereToGetOne) {
 
 TEST_F(VmProvision, AnApplicationIgnoringSigchldGetsAnErrorNotAFalseSuccess) {
   // With SIGCHLD at SIG_IGN, a tool's exit status cannot be read back.
-  struct sigaction ignore {}, before {};
+  struct sigaction ignore {
+  }, before{};
   ignore.sa_handler = SIG_IGN;
   ASSERT_EQ(::sigaction(SIGCHLD, &ignore, &before), 0);
   auto r = vm::create_overlay(overlay(0));

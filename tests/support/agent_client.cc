@@ -105,7 +105,7 @@ std::optional<v1::Envelope> AgentConnection::recv(Millis timeout) {
 }
 
 std::optional<v1::Envelope> AgentConnection::recv_until(const std::function<bool(const v1::Envelope&)>& pred,
-                                                         Millis timeout) {
+                                                        Millis timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());

@@ -1,10 +1,10 @@
 #include "agent_process.h"
 
 #include <dirent.h>
-#include <sched.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <poll.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,8 +23,8 @@ std::string AgentProcess::agent_binary() {
   return given != nullptr && *given != '\0' ? given : QTX_AGENT_BINARY;
 }
 
-AgentProcess::AgentProcess(const std::string& socket_path, const std::string& config_toml,
-                           const std::string& log_level, bool own_uts_namespace) {
+AgentProcess::AgentProcess(const std::string& socket_path, const std::string& config_toml, const std::string& log_level,
+                           bool own_uts_namespace) {
   char tmpl[] = "/tmp/qtx-agent-test.XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;

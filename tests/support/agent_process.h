@@ -38,8 +38,8 @@ class AgentProcess {
   // transport spec ("unix-listen:PATH", "unix-connect:PATH"). Extra environment can be given as "K=V".
   // With `own_uts_namespace` (root only) the agent gets a private hostname,
   // so hostname tests cannot change the machine's.
-  AgentProcess(const std::string& socket_path, const std::string& config_toml,
-               const std::string& log_level = "debug", bool own_uts_namespace = false);
+  AgentProcess(const std::string& socket_path, const std::string& config_toml, const std::string& log_level = "debug",
+               bool own_uts_namespace = false);
   ~AgentProcess();
 
   pid_t pid() const { return pid_; }
@@ -50,10 +50,10 @@ class AgentProcess {
   int wait_exit(int timeout_ms);
   bool running();
 
-  int open_fds() const;        // entries in /proc/PID/fd
+  int open_fds() const;              // entries in /proc/PID/fd
   std::string describe_fds() const;  // "fd -> target" lines, for failure messages
-  long rss_kib() const;        // VmRSS
-  std::string log() const;     // what the agent wrote to stderr so far
+  long rss_kib() const;              // VmRSS
+  std::string log() const;           // what the agent wrote to stderr so far
   std::string config_path() const { return dir_ + "/agent.conf"; }
 
   // $QTX_AGENT_BINARY when set (say, a plain agent for tests built with a

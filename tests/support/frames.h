@@ -74,8 +74,8 @@ class Recorder : public wire::FrameDecoder::Handler {
   }
   void on_drop(const wire::Drop& d) override {
     drops.push_back(d);
-    log += "D" + std::to_string(d.offset) + ":" + std::to_string(d.bytes) + ":" +
-           wire::drop_reason_name(d.reason) + ";";
+    log +=
+        "D" + std::to_string(d.offset) + ":" + std::to_string(d.bytes) + ":" + wire::drop_reason_name(d.reason) + ";";
   }
 
   std::uint64_t dropped(wire::DropReason r) const {

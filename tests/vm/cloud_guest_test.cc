@@ -91,7 +91,7 @@ TEST_F(CloudGuest, OverlaySeedAndWiringFromTheLibraryBringUpAConfiguredGuestWith
   image.devices = {"-drive", "file=" + disk.output + ",if=virtio,format=qcow2",
                    "-drive", "file=" + iso.output + ",media=cdrom,readonly=on",
                    "-drive", "file=" + std::string(QTX_AGENT_ISO) + ",media=cdrom,readonly=on",
-                   "-nic", "user,model=virtio-net-pci,mac=" + kMac};
+                   "-nic",   "user,model=virtio-net-pci,mac=" + kMac};
   image.devices.insert(image.devices.end(), wiring->begin(), wiring->end());
 
   const auto start = std::chrono::steady_clock::now();
@@ -99,7 +99,8 @@ TEST_F(CloudGuest, OverlaySeedAndWiringFromTheLibraryBringUpAConfiguredGuestWith
   auto report = vm::wait_ready(channel.socket, 900s);
   ASSERT_TRUE(report.ok()) << report.error().to_string();
   ASSERT_EQ(report->seen, vm::ReadyReport::Seen::kReady)
-      << vm::seen_name(report->seen) << ": " << report->last_error << "\nconsole:\n" << guest.console();
+      << vm::seen_name(report->seen) << ": " << report->last_error << "\nconsole:\n"
+      << guest.console();
   const double to_ready = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   auto o = options();

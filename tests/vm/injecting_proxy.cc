@@ -20,8 +20,8 @@ int unix_socket(const std::string& path, bool listen) {
   addr.sun_family = AF_UNIX;
   std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
   const auto* a = reinterpret_cast<const sockaddr*>(&addr);
-  const bool ok = listen ? (::bind(fd, a, sizeof(addr)) == 0 && ::listen(fd, 1) == 0)
-                         : ::connect(fd, a, sizeof(addr)) == 0;
+  const bool ok =
+      listen ? (::bind(fd, a, sizeof(addr)) == 0 && ::listen(fd, 1) == 0) : ::connect(fd, a, sizeof(addr)) == 0;
   if (!ok) {
     ::close(fd);
     return -1;
@@ -112,7 +112,8 @@ void InjectingProxy::host_to_guest(int host, int guest) {
         return fail("the host sent bytes that do not start a QTX1 frame");
       }
       const auto* h = reinterpret_cast<const unsigned char*>(pending.data()) + wire::kMagicSize;
-      const std::size_t length = (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) | (std::size_t{h[2]} << 8) | h[3];
+      const std::size_t length =
+          (std::size_t{h[0]} << 24) | (std::size_t{h[1]} << 16) | (std::size_t{h[2]} << 8) | h[3];
       if (pending.size() < wire::kHeaderSize + length) break;
       const std::string garbage = next_garbage();
       if (!write_all(guest, garbage.data(), garbage.size()) ||
@@ -143,11 +144,11 @@ std::string InjectingProxy::next_garbage() {
     g.push_back(c);
   }
   switch (shape_++ % 6) {
-    case 0: g += std::string(wire::kMagic.data(), wire::kMagicSize); break;        // a bare magic
-    case 1: g += header(0); break;                                                // length 0
-    case 2: g += header(0x7fffffffu); break;                                      // over any limit
-    case 3: g += header(5) + std::string("\x0d\x01\x02\x03\x04", 5); break;        // wrong seal
-    case 4: g += std::string(wire::kMagic.data(), wire::kMagicSize - 1); break;   // magic cut short
+    case 0: g += std::string(wire::kMagic.data(), wire::kMagicSize); break;      // a bare magic
+    case 1: g += header(0); break;                                               // length 0
+    case 2: g += header(0x7fffffffu); break;                                     // over any limit
+    case 3: g += header(5) + std::string("\x0d\x01\x02\x03\x04", 5); break;      // wrong seal
+    case 4: g += std::string(wire::kMagic.data(), wire::kMagicSize - 1); break;  // magic cut short
     default: g += "QQQ"; break;
   }
   return g;

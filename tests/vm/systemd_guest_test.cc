@@ -44,8 +44,8 @@ class SystemdGuest : public HostFixture {
     guest_.append = "root=/dev/vda rw console=ttyS0 quiet panic=-1";
     guest_.memory_mib = 1024;
     guest_.reboot_exits = false;
-    guest_.devices = {"-drive", "file=" + overlay + ",if=virtio,format=qcow2",
-                      "-drive", "file=" + std::string(QTX_AGENT_ISO) + ",media=cdrom,readonly=on"};
+    guest_.devices = {"-drive", "file=" + overlay + ",if=virtio,format=qcow2", "-drive",
+                      "file=" + std::string(QTX_AGENT_ISO) + ",media=cdrom,readonly=on"};
   }
   std::string qemu_;
   GuestImage guest_;

@@ -54,12 +54,24 @@ TestVm::TestVm(const std::string& qemu, const std::string& dir, const GuestImage
       socket_(dir + "/qtx.sock"),
       raw_socket_(dir + "/raw.sock"),
       monitor_(dir + "/monitor.sock") {
-  std::vector<std::string> args = {"qemu-system-x86_64", "-m", std::to_string(image.memory_mib), "-nographic",
-                                   "-kernel", image.kernel, "-initrd", image.initrd, "-append", image.append,
-                                   "-monitor", "unix:" + monitor_ + ",server=on,wait=off",
-                                   "-device", "virtio-serial-pci,id=vser0",
-                                   "-chardev", "socket,id=raw0,path=" + raw_socket_ + ",server=on,wait=off",
-                                   "-device", "virtserialport,bus=vser0.0,chardev=raw0,name=org.quantix.raw.0"};
+  std::vector<std::string> args = {"qemu-system-x86_64",
+                                   "-m",
+                                   std::to_string(image.memory_mib),
+                                   "-nographic",
+                                   "-kernel",
+                                   image.kernel,
+                                   "-initrd",
+                                   image.initrd,
+                                   "-append",
+                                   image.append,
+                                   "-monitor",
+                                   "unix:" + monitor_ + ",server=on,wait=off",
+                                   "-device",
+                                   "virtio-serial-pci,id=vser0",
+                                   "-chardev",
+                                   "socket,id=raw0,path=" + raw_socket_ + ",server=on,wait=off",
+                                   "-device",
+                                   "virtserialport,bus=vser0.0,chardev=raw0,name=org.quantix.raw.0"};
   if (image.agent_port) {
     args.insert(args.end(), {"-chardev", "socket,id=qtx0,path=" + socket_ + ",server=on,wait=off", "-device",
                              "virtserialport,bus=vser0.0,chardev=qtx0,name=org.quantix.agent.0"});
@@ -134,8 +146,9 @@ std::string TestVm::hotplug_agent_port() {
   };
   std::string answers;
   until_prompt();
-  for (const std::string& cmd : {"chardev-add socket,id=qtx0,path=" + socket_ + ",server=on,wait=off",
-                                 std::string("device_add virtserialport,bus=vser0.0,chardev=qtx0,name=org.quantix.agent.0")}) {
+  for (const std::string& cmd :
+       {"chardev-add socket,id=qtx0,path=" + socket_ + ",server=on,wait=off",
+        std::string("device_add virtserialport,bus=vser0.0,chardev=qtx0,name=org.quantix.agent.0")}) {
     const std::string line = cmd + "\n";
     if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
       answers += "cannot write to QEMU's monitor: " + std::string(std::strerror(errno));

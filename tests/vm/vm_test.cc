@@ -9,17 +9,17 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <future>
-#include <cstdio>
 #include <random>
 #include <thread>
 
 #include "qtx/wire/sha256.h"
 #include "support/agent_process.h"
 #include "support/exporter_process.h"
-#include "support/prometheus_server.h"
 #include "support/host_fixture.h"
+#include "support/prometheus_server.h"
 #include "vm/injecting_proxy.h"
 #include "vm/test_vm.h"
 
@@ -130,8 +130,8 @@ TEST_F(RealVm, BootInfoExecTransfersTelemetryAndPowerOff) {
   ASSERT_TRUE(raw_in.ok()) << raw_in.error().to_string();
   auto raw_out = dd_through_raw_port(*agent, *vm_, false, 64u << 20);
   ASSERT_TRUE(raw_out.ok()) << raw_out.error().to_string();
-  std::printf("[ figure ] 64 MiB by dd through the bare port: host->guest %.1f MB/s, guest->host %.1f MB/s\n",
-              *raw_in, *raw_out);
+  std::printf("[ figure ] 64 MiB by dd through the bare port: host->guest %.1f MB/s, guest->host %.1f MB/s\n", *raw_in,
+              *raw_out);
 
   // Telemetry at the configured interval; memory total is the VM's 256 MiB
   // less the kernel's reservation.
@@ -255,7 +255,8 @@ TEST_F(RealVm, AgentKilledInTheGuestFailsCallsAtOnceAndIsSeenRestarted) {
   v1::ExecRequest sleep;
   sleep.add_argv("/bin/sleep");
   sleep.add_argv("1000");
-  agent->exec(sleep, {}, {.timeout = 0ms}, [&pending](host::Result<host::ExecOutcome> r) { pending.set_value(std::move(r)); });
+  agent->exec(sleep, {}, {.timeout = 0ms},
+              [&pending](host::Result<host::ExecOutcome> r) { pending.set_value(std::move(r)); });
   // The guest's init restarts the agent; QEMU's socket stays connected.
   v1::ExecRequest kill;
   kill.add_argv("/bin/sh");
@@ -302,26 +303,33 @@ TEST_F(RealVm, PrometheusScrapesTheExporterInFrontOfTheGuest) {
   // The scrape works and the guest's agent (named after qtx.sock) is up.
   ASSERT_TRUE(eventually([&] { return p.value("up{job=\"qtx\"}") == "1"; }, 120, 500ms)) << p.log();
   std::optional<std::vector<Series>> up;
-  ASSERT_TRUE(eventually([&] {
-    up = p.query("qtx_agent_up == 1");
-    return up && up->size() == 1;
-  }, 120, 500ms)) << exporter.log();
+  ASSERT_TRUE(eventually(
+      [&] {
+        up = p.query("qtx_agent_up == 1");
+        return up && up->size() == 1;
+      },
+      120, 500ms))
+      << exporter.log();
   EXPECT_EQ((*up)[0].labels.at("agent"), "qtx");
 
   // The guest's memory total is what the agent told the test's own connection.
   std::string mem;
-  ASSERT_TRUE(eventually([&] { return !(mem = p.value("qtx_guest_memory_total_bytes{agent=\"qtx\"}")).empty(); },
-                         120, 500ms)) << exporter.log();
+  ASSERT_TRUE(
+      eventually([&] { return !(mem = p.value("qtx_guest_memory_total_bytes{agent=\"qtx\"}")).empty(); }, 120, 500ms))
+      << exporter.log();
   EXPECT_EQ(mem, std::to_string(mem_total));
 
   // A counter rises between two scrapes (a sample every 5 s in this guest).
   const std::string counter = "qtx_agent_telemetry_samples_total{agent=\"qtx\"}";
   std::string first;
   ASSERT_TRUE(eventually([&] { return !(first = p.value(counter)).empty(); }, 120, 500ms));
-  ASSERT_TRUE(eventually([&] {
-    const std::string now = p.value(counter);
-    return !now.empty() && std::stod(now) > std::stod(first);
-  }, 120, 500ms)) << counter << " stayed at " << first;
+  ASSERT_TRUE(eventually(
+      [&] {
+        const std::string now = p.value(counter);
+        return !now.empty() && std::stod(now) > std::stod(first);
+      },
+      120, 500ms))
+      << counter << " stayed at " << first;
   EXPECT_EQ(p.value("qtx_agent_up{agent=\"qtx\"}"), "1");
 }
 
@@ -370,7 +378,7 @@ TEST_F(RealVm, GarbageBetweenTheHostsFramesIsDroppedAndNothingValidIsLost) {
   host::AgentOptions o = options();
   o.endpoint = host::Endpoint::connect(dir() + "/proxy.sock");
   o.keepalive_interval = 0ms;  // no frames but the test's own
-  o.handshake_timeout = 30s;  // the proxy serves one connection: no retry
+  o.handshake_timeout = 30s;   // the proxy serves one connection: no retry
   auto added = manager_->add(o);
   ASSERT_TRUE(added.ok()) << added.error().to_string();
   auto agent = added.value();

@@ -22,18 +22,18 @@ class Status {
   // code. New codes go last, with their row.
   enum class Code : int {
     kOk = 0,
-    kInvalidArgument,   // the caller's input is wrong: fix it, do not retry
-    kNotFound,          // the thing named does not exist
-    kAlreadyExists,     // refusing to overwrite
-    kDenied,            // policy forbids it: do not retry
-    kUnsupported,       // the peer does not implement it
-    kBusy,              // a limit is reached: back off and retry
-    kTimeout,           // the deadline passed; the outcome may be unknown
-    kDisconnected,      // the channel went away: retry after reconnect
-    kCancelled,         // the caller cancelled it
-    kIoError,           // an operating-system call failed
-    kProtocol,          // the peer broke the protocol
-    kInternal,          // a bug: report it
+    kInvalidArgument,     // the caller's input is wrong: fix it, do not retry
+    kNotFound,            // the thing named does not exist
+    kAlreadyExists,       // refusing to overwrite
+    kDenied,              // policy forbids it: do not retry
+    kUnsupported,         // the peer does not implement it
+    kBusy,                // a limit is reached: back off and retry
+    kTimeout,             // the deadline passed; the outcome may be unknown
+    kDisconnected,        // the channel went away: retry after reconnect
+    kCancelled,           // the caller cancelled it
+    kIoError,             // an operating-system call failed
+    kProtocol,            // the peer broke the protocol
+    kInternal,            // a bug: report it
     kFailedPrecondition,  // not in a state for it (e.g. already frozen): do not retry as is
   };
 
@@ -59,8 +59,7 @@ class Status {
     Code code;
     std::string message;
   };
-  Status(Code code, std::string_view message)
-      : rep_(std::make_shared<const Rep>(Rep{code, std::string(message)})) {}
+  Status(Code code, std::string_view message) : rep_(std::make_shared<const Rep>(Rep{code, std::string(message)})) {}
 
   std::shared_ptr<const Rep> rep_;  // null when OK; immutable, so sharing is safe
 };

@@ -5,27 +5,27 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <asio/post.hpp>
+#include <array>
 #include <asio/posix/stream_descriptor.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
-#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <deque>
 #include <optional>
-#include <utility>
 #include <spdlog/spdlog.h>
+#include <utility>
 
 #include "dispatcher.h"
 #include "exec/child_reaper.h"
 #include "exec/spawn.h"
 #include "operation.h"
+#include "qtx/quote.h"
 #include "reply.h"
 #include "session.h"
 #include "system/accounts.h"
-#include "qtx/quote.h"
 
 extern char** environ;
 
@@ -119,11 +119,11 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     if (in.data().size() > stdin_credit_) {
       spdlog::warn("exec (id {}): {} bytes of stdin with {} bytes of credit left: exec failed", id_, in.data().size(),
                    stdin_credit_);
-      return end_with(error_response(
-          v1::ERROR_CODE_INVALID_ARGUMENT,
-          "exec stdin: " + std::to_string(in.data().size()) + " bytes sent beyond the granted credit (" +
-              std::to_string(stdin_credit_) + " bytes left of a " + std::to_string(kStdinWindow) +
-              "-byte window; wait for the agent's Credit): the program was killed"));
+      return end_with(error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                     "exec stdin: " + std::to_string(in.data().size()) +
+                                         " bytes sent beyond the granted credit (" + std::to_string(stdin_credit_) +
+                                         " bytes left of a " + std::to_string(kStdinWindow) +
+                                         "-byte window; wait for the agent's Credit): the program was killed"));
     }
     stdin_credit_ -= in.data().size();
     // Once the program closed its stdin the data has nowhere to go: dropped.
@@ -212,7 +212,8 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     }
     // Within the credit, which the host holds us to. Once truncated, output
     // is read and discarded, in any amount.
-    const std::size_t want = truncated_ ? kReadChunk : static_cast<std::size_t>(std::min<std::uint64_t>(kReadChunk, credit_));
+    const std::size_t want =
+        truncated_ ? kReadChunk : static_cast<std::size_t>(std::min<std::uint64_t>(kReadChunk, credit_));
     asio::error_code rec = ec;
     std::size_t n = 0;
     if (!rec) n = pipe.read_some(asio::buffer(read_buffer_.data(), want), rec);
@@ -271,18 +272,19 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
     stdin_writing_ = true;
     auto data = std::make_shared<std::string>(std::move(stdin_queue_.front()));
     stdin_queue_.pop_front();
-    asio::async_write(stdin_, asio::buffer(*data), [self = shared_from_this(), data](const asio::error_code& ec, std::size_t) {
-      self->stdin_writing_ = false;
-      if (self->answered_) return;
-      if (ec) {  // the program closed its stdin: drop the rest
-        std::deque<std::string>().swap(self->stdin_queue_);
-        asio::error_code ignored;
-        self->stdin_.close(ignored);
-        return;
-      }
-      self->stdin_consumed(data->size());
-      self->write_stdin();
-    });
+    asio::async_write(stdin_, asio::buffer(*data),
+                      [self = shared_from_this(), data](const asio::error_code& ec, std::size_t) {
+                        self->stdin_writing_ = false;
+                        if (self->answered_) return;
+                        if (ec) {  // the program closed its stdin: drop the rest
+                          std::deque<std::string>().swap(self->stdin_queue_);
+                          asio::error_code ignored;
+                          self->stdin_.close(ignored);
+                          return;
+                        }
+                        self->stdin_consumed(data->size());
+                        self->write_stdin();
+                      });
   }
 
   // The program took `n` more bytes of stdin: credit them back to the host,
@@ -365,11 +367,11 @@ class ExecOp : public Operation, public std::enable_shared_from_this<ExecOp> {
   // before the handler returns, so nothing in it outlives one read.
   std::array<char, kReadChunk> read_buffer_;
   std::uint64_t sent_ = 0, stdout_bytes_ = 0, stderr_bytes_ = 0;
-  std::deque<std::string> stdin_queue_;  // at most kStdinWindow streamed bytes, plus the request's stdin
+  std::deque<std::string> stdin_queue_;        // at most kStdinWindow streamed bytes, plus the request's stdin
   std::uint64_t stdin_credit_ = kStdinWindow;  // stdin bytes the host may still send
   std::uint64_t stdin_ungranted_ = 0;          // consumed by the program, not yet credited back
   bool stdin_stream_;
-  std::size_t stdin_from_request_;             // bytes of the request's stdin field not yet written
+  std::size_t stdin_from_request_;  // bytes of the request's stdin field not yet written
   bool stdin_eof_ = false, stdin_writing_ = false;
   bool stdout_done_ = false, stderr_done_ = false, stdout_paused_ = false, stderr_paused_ = false;
   bool exited_ = false, timed_out_ = false, truncated_ = false, answered_ = false, pid_sent_ = false;
@@ -402,8 +404,9 @@ void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
     }
   }
   if (agent.running_execs >= agent.config.max_concurrent_execs) {
-    return s.respond(id, error_response(v1::ERROR_CODE_BUSY, "too many running execs (limit " +
-                                                                 std::to_string(agent.config.max_concurrent_execs) + ")"));
+    return s.respond(id,
+                     error_response(v1::ERROR_CODE_BUSY, "too many running execs (limit " +
+                                                             std::to_string(agent.config.max_concurrent_execs) + ")"));
   }
   ExecSlot slot(agent);  // until reaped (or the spawn fails)
   spdlog::info("audit: exec (id {}) {}{}", id, printable(req.argv(0)),
@@ -432,8 +435,8 @@ void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
         spec.gid = u->gid;
         spec.groups = groups_of(u->name, u->gid, accounts);
         if (spec.env.empty()) {
-          spec.env = {std::string("PATH=") + kDefaultPath, "HOME=" + u->home, "USER=" + u->name,
-                      "LOGNAME=" + u->name, "SHELL=" + (u->shell.empty() ? "/bin/sh" : u->shell)};
+          spec.env = {std::string("PATH=") + kDefaultPath, "HOME=" + u->home, "USER=" + u->name, "LOGNAME=" + u->name,
+                      "SHELL=" + (u->shell.empty() ? "/bin/sh" : u->shell)};
         }
         struct stat home {};
         if (spec.cwd.empty()) spec.cwd = ::stat(u->home.c_str(), &home) == 0 && S_ISDIR(home.st_mode) ? u->home : "/";
@@ -452,34 +455,34 @@ void start_exec(Session& s, std::uint64_t id, const v1::ExecRequest& req) {
     }
     auto spawned = std::make_shared<Spawned>();
     if (!failed) *spawned = spawn(spec);
-    asio::post(agent.io, [weak, id, req, timeout_ms, spawned, failed, error, pending, &agent,
-                          slot = std::move(slot)]() mutable {
-      if (spawned->pid > 0 && spawned->error != 0) {
-        // The child exists but its exec failed: reap it, report why.
-        release_when_reaped(agent, spawned->pid, std::move(slot));
-        error = errno_response(spawned->failed_step + " " + req.argv(0), spawned->error);
-        failed = true;
-      } else if (!failed && spawned->pid <= 0) {
-        error = errno_response(spawned->failed_step, spawned->error);
-        failed = true;
-      }
-      auto live = weak.lock();
-      if (failed) {
-        // No process, or one given to the reaper: a slot still held here
-        // is released when this handler ends.
-        if (live && !pending->cancelled()) live->respond(id, std::move(error));
-        return;
-      }
-      if (!live || live->stopped() || pending->cancelled()) {
-        ::kill(-spawned->pid, SIGKILL);  // nobody to report to
-        release_when_reaped(agent, spawned->pid, std::move(slot));
-        return;
-      }
-      auto op = std::make_shared<ExecOp>(*live, id, req, *spawned, std::move(slot));
-      live->add_operation(id, op);
-      op->start(timeout_ms);
-      pending->hand_over(*op);
-    });
+    asio::post(agent.io,
+               [weak, id, req, timeout_ms, spawned, failed, error, pending, &agent, slot = std::move(slot)]() mutable {
+                 if (spawned->pid > 0 && spawned->error != 0) {
+                   // The child exists but its exec failed: reap it, report why.
+                   release_when_reaped(agent, spawned->pid, std::move(slot));
+                   error = errno_response(spawned->failed_step + " " + req.argv(0), spawned->error);
+                   failed = true;
+                 } else if (!failed && spawned->pid <= 0) {
+                   error = errno_response(spawned->failed_step, spawned->error);
+                   failed = true;
+                 }
+                 auto live = weak.lock();
+                 if (failed) {
+                   // No process, or one given to the reaper: a slot still held here
+                   // is released when this handler ends.
+                   if (live && !pending->cancelled()) live->respond(id, std::move(error));
+                   return;
+                 }
+                 if (!live || live->stopped() || pending->cancelled()) {
+                   ::kill(-spawned->pid, SIGKILL);  // nobody to report to
+                   release_when_reaped(agent, spawned->pid, std::move(slot));
+                   return;
+                 }
+                 auto op = std::make_shared<ExecOp>(*live, id, req, *spawned, std::move(slot));
+                 live->add_operation(id, op);
+                 op->start(timeout_ms);
+                 pending->hand_over(*op);
+               });
   });
 }
 

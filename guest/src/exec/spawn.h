@@ -11,23 +11,23 @@
 namespace qtx::agent {
 
 struct SpawnSpec {
-  std::string path;               // resolved executable
+  std::string path;  // resolved executable
   std::vector<std::string> argv;
-  std::vector<std::string> env;   // "NAME=value"
-  std::string cwd;                // "" = inherit
+  std::vector<std::string> env;  // "NAME=value"
+  std::string cwd;               // "" = inherit
   bool set_user = false;
   uid_t uid = 0;
   gid_t gid = 0;
   std::vector<gid_t> groups;
-  bool merge_stderr = false;      // stderr into the stdout pipe
-  bool discard_output = false;    // stdout and stderr to /dev/null (no pipes)
+  bool merge_stderr = false;    // stderr into the stdout pipe
+  bool discard_output = false;  // stdout and stderr to /dev/null (no pipes)
 };
 
 struct Spawned {
   pid_t pid = -1;
   UniqueFd stdin_fd, stdout_fd, stderr_fd;  // parent ends; stderr invalid when merged
-  int error = 0;                  // errno of the failed step (0: the program runs)
-  std::string failed_step;        // "chdir", "setuid", "execve", "fork", "pipe"...
+  int error = 0;                            // errno of the failed step (0: the program runs)
+  std::string failed_step;                  // "chdir", "setuid", "execve", "fork", "pipe"...
 };
 
 // Forks and execs. The child gets its own process group (kill(-pid) reaches

@@ -183,8 +183,8 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
   std::uint64_t file_size_;
   std::uint64_t sent_ = 0;
   std::uint64_t reserved_ = 0;  // of the session's stream room, while a read job runs
-  const bool hashing_;  // false: skip_sha256, the answer carries none
-  wire::Sha256 hash_;  // touched only by the one worker job in flight
+  const bool hashing_;          // false: skip_sha256, the answer carries none
+  wire::Sha256 hash_;           // touched only by the one worker job in flight
   bool reading_ = false;
   bool finished_ = false;
 };
@@ -193,9 +193,9 @@ class FileReadOp : public Operation, public std::enable_shared_from_this<FileRea
 
 // What the worker opened for a write.
 struct WriteTarget {
-  UniqueFd dir;       // parent directory
-  std::string name;   // final name in dir
-  std::string temp;   // temporary name in dir (atomic), else ""
+  UniqueFd dir;      // parent directory
+  std::string name;  // final name in dir
+  std::string temp;  // temporary name in dir (atomic), else ""
   UniqueFd fd;
   bool set_owner = false;
   uid_t uid = 0;
@@ -233,9 +233,9 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
       return abort_with(error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "file write: data beyond the granted credit"));
     }
     if (!req_.append() && c.offset() != next_offset_) {
-      return abort_with(error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
-                                     "file write: chunk at offset " + std::to_string(c.offset()) + ", expected " +
-                                         std::to_string(next_offset_)));
+      return abort_with(error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "file write: chunk at offset " +
+                                                                            std::to_string(c.offset()) + ", expected " +
+                                                                            std::to_string(next_offset_)));
     }
     if (last_seen_) {
       return abort_with(error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "file write: data after the last chunk"));
@@ -291,8 +291,8 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
       int err = 0;
       std::size_t done = 0;
       while (done < chunk->data.size()) {
-        ssize_t n = positional ? ::pwrite(self->target_->fd.get(), chunk->data.data() + done,
-                                          chunk->data.size() - done, static_cast<off_t>(chunk->offset + done))
+        ssize_t n = positional ? ::pwrite(self->target_->fd.get(), chunk->data.data() + done, chunk->data.size() - done,
+                                          static_cast<off_t>(chunk->offset + done))
                                : ::write(self->target_->fd.get(), chunk->data.data() + done, chunk->data.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
@@ -377,9 +377,9 @@ class FileWriteOp : public Operation, public std::enable_shared_from_this<FileWr
   std::uint64_t window_;  // the most of the host's data this write holds (queued or being written)
   std::uint64_t outstanding_credit_ = 0;
   std::deque<Chunk> queue_;
-  v1::Response answer_;         // the error to send once the cleanup is done
-  wire::Sha256 hash_;           // worker side, one job at a time
-  std::uint64_t written_ = 0;   // worker side, read on the io thread after the job's post
+  v1::Response answer_;        // the error to send once the cleanup is done
+  wire::Sha256 hash_;          // worker side, one job at a time
+  std::uint64_t written_ = 0;  // worker side, read on the io thread after the job's post
   bool writing_ = false;
   bool last_seen_ = false;
   bool failed_ = false;
@@ -395,27 +395,29 @@ void start_file_read(Session& s, std::uint64_t id, const v1::FileReadRequest& re
   auto weak = s.weak();
   auto pending = std::make_shared<PendingOperation>(weak, id, 0);
   s.add_operation(id, pending);
-  asio::post(s.agent().workers, [weak, id, req, pending, slot, policy = std::move(policy), &agent = s.agent()]() mutable {
-    auto fd = std::make_shared<UniqueFd>();
-    PathError e = policy.open_regular(req.path(), O_RDONLY, 0, fd.get());
-    struct stat st {};
-    int err = 0;
-    if (!e && ::fstat(fd->get(), &st) != 0) err = errno;
-    asio::post(agent.io, [weak, id, req, fd, e, err, st, pending, slot = std::move(slot)]() mutable {
-      auto live = weak.lock();
-      if (!live || live->stopped() || pending->cancelled()) return;
-      if (e) return live->respond(id, path_error(e));
-      if (err) return live->respond(id, errno_response(req.path(), err));
-      if (!S_ISREG(st.st_mode)) {
-        return live->respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, req.path() + " is not a regular file"));
-      }
-      auto op = std::make_shared<FileReadOp>(*live, id, req, std::move(*fd), static_cast<std::uint64_t>(st.st_size),
-                                             std::move(slot));
-      live->add_operation(id, op);
-      pending->hand_over(*op);
-      op->start();
-    });
-  });
+  asio::post(s.agent().workers,
+             [weak, id, req, pending, slot, policy = std::move(policy), &agent = s.agent()]() mutable {
+               auto fd = std::make_shared<UniqueFd>();
+               PathError e = policy.open_regular(req.path(), O_RDONLY, 0, fd.get());
+               struct stat st {};
+               int err = 0;
+               if (!e && ::fstat(fd->get(), &st) != 0) err = errno;
+               asio::post(agent.io, [weak, id, req, fd, e, err, st, pending, slot = std::move(slot)]() mutable {
+                 auto live = weak.lock();
+                 if (!live || live->stopped() || pending->cancelled()) return;
+                 if (e) return live->respond(id, path_error(e));
+                 if (err) return live->respond(id, errno_response(req.path(), err));
+                 if (!S_ISREG(st.st_mode)) {
+                   return live->respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                                           req.path() + " is not a regular file"));
+                 }
+                 auto op = std::make_shared<FileReadOp>(*live, id, req, std::move(*fd),
+                                                        static_cast<std::uint64_t>(st.st_size), std::move(slot));
+                 live->add_operation(id, op);
+                 pending->hand_over(*op);
+                 op->start();
+               });
+             });
 }
 
 void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& req) {
@@ -429,8 +431,8 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
   auto pending = std::make_shared<PendingOperation>(weak, id, write_window(s.agent().config));
   s.add_operation(id, pending);
   const AccountFiles accounts = account_files(s.agent().config);
-  asio::post(s.agent().workers,
-             [weak, id, req, pending, slot, accounts, policy = std::move(policy), &agent = s.agent()]() mutable {
+  asio::post(s.agent().workers, [weak, id, req, pending, slot, accounts, policy = std::move(policy),
+                                 &agent = s.agent()]() mutable {
     auto t = std::make_shared<WriteTarget>();
     v1::Response error;
     bool failed = false;
@@ -460,7 +462,8 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
     }
     if (!failed && req.expected_size() > 0) {
       struct statvfs v {};
-      if (::fstatvfs(t->dir.get(), &v) == 0 && static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize < req.expected_size()) {
+      if (::fstatvfs(t->dir.get(), &v) == 0 &&
+          static_cast<std::uint64_t>(v.f_bavail) * v.f_frsize < req.expected_size()) {
         fail(errno_response("not enough space for " + req.path(), ENOSPC));
       }
     }
@@ -481,7 +484,8 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
         if (req.append()) flags |= O_APPEND;
         if (req.truncate() && req.offset() == 0) flags |= O_TRUNC;
         UniqueFd opened;
-        if (PathError e = policy.open_regular_at(t->dir.get(), t->name, req.path(), flags, mode, &opened)) fail(path_error(e));
+        if (PathError e = policy.open_regular_at(t->dir.get(), t->name, req.path(), flags, mode, &opened))
+          fail(path_error(e));
         fd = opened.release();
       }
       if (failed) {
@@ -490,7 +494,8 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
         const int e = errno;
         t->temp.clear();
         if (e == ELOOP && policy.confined()) {
-          fail(error_response(v1::ERROR_CODE_DENIED, "refusing to follow a symlink under file_roots: " + req.path(), e));
+          fail(
+              error_response(v1::ERROR_CODE_DENIED, "refusing to follow a symlink under file_roots: " + req.path(), e));
         } else {
           fail(errno_response(req.path(), e));
         }
@@ -499,18 +504,19 @@ void start_file_write(Session& s, std::uint64_t id, const v1::FileWriteRequest& 
         if (req.mode() != 0) ::fchmod(fd, mode);  // also when the file existed
       }
     }
-    asio::post(agent.io, [weak, id, req, t, failed, pending, slot = std::move(slot), error = std::move(error)]() mutable {
-      auto live = weak.lock();
-      if (!live || live->stopped() || failed || pending->cancelled()) {
-        if (!t->temp.empty()) ::unlinkat(t->dir.get(), t->temp.c_str(), 0);
-        if (live && failed && !pending->cancelled()) live->respond(id, std::move(error));
-        return;
-      }
-      auto op = std::make_shared<FileWriteOp>(*live, id, req, t, std::move(slot));
-      live->add_operation(id, op);
-      op->start(*live);
-      pending->hand_over(*op);
-    });
+    asio::post(agent.io,
+               [weak, id, req, t, failed, pending, slot = std::move(slot), error = std::move(error)]() mutable {
+                 auto live = weak.lock();
+                 if (!live || live->stopped() || failed || pending->cancelled()) {
+                   if (!t->temp.empty()) ::unlinkat(t->dir.get(), t->temp.c_str(), 0);
+                   if (live && failed && !pending->cancelled()) live->respond(id, std::move(error));
+                   return;
+                 }
+                 auto op = std::make_shared<FileWriteOp>(*live, id, req, t, std::move(slot));
+                 live->add_operation(id, op);
+                 op->start(*live);
+                 pending->hand_over(*op);
+               });
   });
 }
 

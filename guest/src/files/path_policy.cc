@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "agent_config.h"
@@ -111,7 +111,8 @@ PathError PathPolicy::resolve_parent(const std::string& path, UniqueFd* dir, std
     if (fd < 0) {
       const int e = errno;
       struct stat st {};
-      if (e == ENOTDIR && ::fstatat(cur.get(), parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+      if (e == ENOTDIR && ::fstatat(cur.get(), parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK(st.st_mode)) {
         return error(ERROR_CODE_DENIED, "path goes through a symlink under file_roots: " + join(parts, i + 1));
       }
       return os_error(join(parts, i + 1), e);
@@ -131,7 +132,8 @@ PathError PathPolicy::open(const std::string& path, int flags, unsigned mode, Un
   int fd = ::openat(dir.get(), name.c_str(), flags | O_CLOEXEC, mode);
   if (fd < 0) {
     const int e = errno;
-    if (e == ELOOP && confined()) return error(ERROR_CODE_DENIED, "refusing to follow a symlink under file_roots: " + path, e);
+    if (e == ELOOP && confined())
+      return error(ERROR_CODE_DENIED, "refusing to follow a symlink under file_roots: " + path, e);
     return os_error(path, e);
   }
   out->reset(fd);
@@ -158,7 +160,8 @@ PathError PathPolicy::open_regular_at(int dir, const std::string& name, const st
   struct stat st {};
   // A look first, so that a device is not even opened (opening one can act).
   if (::fstatat(dir, name.c_str(), &st, confined() ? AT_SYMLINK_NOFOLLOW : 0) == 0) {
-    if (S_ISLNK(st.st_mode)) return error(ERROR_CODE_DENIED, "refusing to follow a symlink under file_roots: " + path, ELOOP);
+    if (S_ISLNK(st.st_mode))
+      return error(ERROR_CODE_DENIED, "refusing to follow a symlink under file_roots: " + path, ELOOP);
     if (!S_ISREG(st.st_mode)) return not_regular;
   }
   if (confined()) flags |= O_NOFOLLOW;
@@ -166,7 +169,8 @@ PathError PathPolicy::open_regular_at(int dir, const std::string& name, const st
   UniqueFd fd(::openat(dir, name.c_str(), (flags & ~O_TRUNC) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode));
   if (!fd.valid()) {
     const int e = errno;
-    if (e == ELOOP && confined()) return error(ERROR_CODE_DENIED, "refusing to follow a symlink under file_roots: " + path, e);
+    if (e == ELOOP && confined())
+      return error(ERROR_CODE_DENIED, "refusing to follow a symlink under file_roots: " + path, e);
     if (e == ENXIO) return not_regular;  // a FIFO without a reader, swapped in since the look
     return os_error(path, e);
   }
@@ -181,7 +185,9 @@ PathError PathPolicy::open_regular_at(int dir, const std::string& name, const st
   return {};
 }
 
-PathPolicy file_policy(const AgentConfig& config) { return PathPolicy(config.file_roots, config.file_allow_hard_links); }
+PathPolicy file_policy(const AgentConfig& config) {
+  return PathPolicy(config.file_roots, config.file_allow_hard_links);
+}
 
 int read_regular_file(int dir, const std::string& name, int flags, std::size_t max_bytes, std::string* text) {
   text->clear();

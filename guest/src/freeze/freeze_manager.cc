@@ -17,8 +17,8 @@
 #include <chrono>
 #include <cstring>
 #include <set>
-#include <sstream>
 #include <spdlog/spdlog.h>
+#include <sstream>
 
 #include "agent_context.h"
 #include "exec/spawn.h"
@@ -94,7 +94,8 @@ std::string run_hooks(const std::string& dir, const std::string& arg) {
     }
     p.stdin_fd.reset();
     const int status = wait_child(p.pid, kHookTimeoutMs);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return h + " " + arg + " failed (status " + std::to_string(status) + ")";
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      return h + " " + arg + " failed (status " + std::to_string(status) + ")";
   }
   return "";
 }
@@ -135,7 +136,8 @@ void FreezeManager::restore() {
   if (mounts.empty()) return;
   frozen_ = mounts;
   set_log_hold(true);
-  spdlog::warn("filesystems were frozen by an earlier agent; resuming the frozen state ({} mountpoints)", mounts.size());
+  spdlog::warn("filesystems were frozen by an earlier agent; resuming the frozen state ({} mountpoints)",
+               mounts.size());
   arm_auto_thaw(deadline);
 }
 
@@ -160,7 +162,8 @@ void FreezeManager::notify(bool frozen, const std::string& reason) {
 
 void FreezeManager::freeze(std::vector<std::string> mountpoints, std::uint32_t timeout_ms, Done done) {
   if (frozen()) {
-    return done(error_response(v1::ERROR_CODE_FAILED_PRECONDITION, "filesystems are already frozen (or a freeze/thaw is running)"));
+    return done(error_response(v1::ERROR_CODE_FAILED_PRECONDITION,
+                               "filesystems are already frozen (or a freeze/thaw is running)"));
   }
   for (const auto& m : mountpoints) {
     if (m.empty() || m[0] != '/') {
@@ -183,62 +186,63 @@ void FreezeManager::freeze(std::vector<std::string> mountpoints, std::uint32_t t
   const std::string hooks = agent_.config.freeze_hooks_dir;
   const std::string state = state_path();
   const std::string state_dir = agent_.config.state_dir;
-  asio::post(agent_.workers, [this, mountpoints = std::move(mountpoints), timeout, hooks, state, state_dir, done]() mutable {
-    std::vector<std::string> mounts =
-        mountpoints.empty() ? freezable_mountpoints(read_small_file("/proc/mounts")) : mountpoints;
-    v1::Response result;
-    std::vector<std::string> frozen;
-    const std::int64_t deadline = now_unix_ms() + timeout;
-    std::string failure = run_hooks(hooks, "freeze");
-    if (!failure.empty()) {
-      run_hooks(hooks, "thaw");
-      result = error_response(v1::ERROR_CODE_FAILED_PRECONDITION, "freeze hook: " + failure);
-    } else {
-      std::string text = "deadline " + std::to_string(deadline) + "\n";
-      for (const auto& m : mounts) text += "mount " + m + "\n";
-      ::mkdir(state_dir.c_str(), 0700);
-      int err = replace_file(state, text, 0600, 0, 0);
-      if (err != 0) {
-        run_hooks(hooks, "thaw");
-        result = errno_response("recording the freeze in " + state, err);
-      } else {
-        set_log_hold(true);  // from here on, nothing is written to disk by the logger
-        for (const auto& m : mounts) {
-          int fd = ::open(m.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-          const int rc = fd < 0 ? -1 : ::ioctl(fd, FIFREEZE, 0);
-          const int e = errno;
-          if (fd >= 0) ::close(fd);
-          if (rc != 0) {
-            thaw_all(frozen);
-            ::unlink(state.c_str());
-            set_log_hold(false);
-            run_hooks(hooks, "thaw");
-            result = errno_response("freezing " + m, e);
-            frozen.clear();
-            break;
-          }
-          frozen.push_back(m);
-        }
-        if (!frozen.empty() || mounts.empty()) {
-          for (const auto& m : frozen) result.mutable_freeze()->add_frozen(m);
-          if (mounts.empty()) {
-            ::unlink(state.c_str());
-            set_log_hold(false);
-            result.mutable_freeze();
-          }
-        }
-      }
-    }
-    asio::post(agent_.io, [this, result = std::move(result), frozen, deadline, done]() mutable {
-      busy_ = false;
-      if (!frozen.empty()) {
-        frozen_ = frozen;
-        arm_auto_thaw(deadline);
-        notify(true, "request");
-      }
-      done(std::move(result));
-    });
-  });
+  asio::post(agent_.workers,
+             [this, mountpoints = std::move(mountpoints), timeout, hooks, state, state_dir, done]() mutable {
+               std::vector<std::string> mounts =
+                   mountpoints.empty() ? freezable_mountpoints(read_small_file("/proc/mounts")) : mountpoints;
+               v1::Response result;
+               std::vector<std::string> frozen;
+               const std::int64_t deadline = now_unix_ms() + timeout;
+               std::string failure = run_hooks(hooks, "freeze");
+               if (!failure.empty()) {
+                 run_hooks(hooks, "thaw");
+                 result = error_response(v1::ERROR_CODE_FAILED_PRECONDITION, "freeze hook: " + failure);
+               } else {
+                 std::string text = "deadline " + std::to_string(deadline) + "\n";
+                 for (const auto& m : mounts) text += "mount " + m + "\n";
+                 ::mkdir(state_dir.c_str(), 0700);
+                 int err = replace_file(state, text, 0600, 0, 0);
+                 if (err != 0) {
+                   run_hooks(hooks, "thaw");
+                   result = errno_response("recording the freeze in " + state, err);
+                 } else {
+                   set_log_hold(true);  // from here on, nothing is written to disk by the logger
+                   for (const auto& m : mounts) {
+                     int fd = ::open(m.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                     const int rc = fd < 0 ? -1 : ::ioctl(fd, FIFREEZE, 0);
+                     const int e = errno;
+                     if (fd >= 0) ::close(fd);
+                     if (rc != 0) {
+                       thaw_all(frozen);
+                       ::unlink(state.c_str());
+                       set_log_hold(false);
+                       run_hooks(hooks, "thaw");
+                       result = errno_response("freezing " + m, e);
+                       frozen.clear();
+                       break;
+                     }
+                     frozen.push_back(m);
+                   }
+                   if (!frozen.empty() || mounts.empty()) {
+                     for (const auto& m : frozen) result.mutable_freeze()->add_frozen(m);
+                     if (mounts.empty()) {
+                       ::unlink(state.c_str());
+                       set_log_hold(false);
+                       result.mutable_freeze();
+                     }
+                   }
+                 }
+               }
+               asio::post(agent_.io, [this, result = std::move(result), frozen, deadline, done]() mutable {
+                 busy_ = false;
+                 if (!frozen.empty()) {
+                   frozen_ = frozen;
+                   arm_auto_thaw(deadline);
+                   notify(true, "request");
+                 }
+                 done(std::move(result));
+               });
+             });
 }
 
 void FreezeManager::thaw(const std::string& reason, Done done) {

@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <asio/post.hpp>
 #include <algorithm>
+#include <asio/post.hpp>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -89,7 +89,8 @@ void on_worker(Session& s, std::uint64_t id, const Request& request, Work work) 
 // ignored: the Reply answers once).
 class HashOperation : public Operation {
  public:
-  HashOperation(Reply reply, std::shared_ptr<std::atomic<bool>> stop) : reply_(std::move(reply)), stop_(std::move(stop)) {}
+  HashOperation(Reply reply, std::shared_ptr<std::atomic<bool>> stop)
+      : reply_(std::move(reply)), stop_(std::move(stop)) {}
   void on_progress(const v1::Progress&) override {}
   void on_credit(std::uint64_t) override {}
   void cancel() override {

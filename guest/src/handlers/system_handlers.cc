@@ -7,8 +7,8 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <asio/post.hpp>
@@ -73,11 +73,13 @@ void do_power(AgentContext& agent, v1::PowerRequest::Action a) {
     spec.discard_output = true;
     auto p = std::make_shared<Spawned>(spawn(spec));
     asio::post(agent.io, [p, cmd, &agent] {
-      if (p->pid > 0) agent.reaper->watch(p->pid, [cmd](int status) {
-        if (WIFSIGNALED(status)) spdlog::error("{} was killed by signal {}", cmd[0], WTERMSIG(status));
-        else if (WEXITSTATUS(status) != 0) spdlog::error("{} exited with {}", cmd[0], WEXITSTATUS(status));
-      });
-      if (p->error != 0) spdlog::error("power command {} failed at {}: {}", cmd[0], p->failed_step, std::strerror(p->error));
+      if (p->pid > 0)
+        agent.reaper->watch(p->pid, [cmd](int status) {
+          if (WIFSIGNALED(status)) spdlog::error("{} was killed by signal {}", cmd[0], WTERMSIG(status));
+          else if (WEXITSTATUS(status) != 0) spdlog::error("{} exited with {}", cmd[0], WEXITSTATUS(status));
+        });
+      if (p->error != 0)
+        spdlog::error("power command {} failed at {}: {}", cmd[0], p->failed_step, std::strerror(p->error));
     });
   });
 }
@@ -116,7 +118,8 @@ std::string describe_mountpoints(const v1::FreezeRequest& req) {
 
 void handle_power(Session& s, std::uint64_t id, const v1::PowerRequest& req) {
   if (req.action() == v1::PowerRequest::ACTION_UNSPECIFIED || !v1::PowerRequest::Action_IsValid(req.action())) {
-    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "power needs an action: poweroff, reboot or halt"));
+    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
+                                        "power needs an action: poweroff, reboot or halt"));
   }
   s.respond(id, done_response());
   auto& agent = s.agent();
@@ -132,7 +135,7 @@ void handle_power(Session& s, std::uint64_t id, const v1::PowerRequest& req) {
 }
 
 void handle_time_get(Session& s, std::uint64_t id, const v1::TimeGetRequest&) {
-  timespec rt {}, mono {};
+  timespec rt{}, mono{};
   ::clock_gettime(CLOCK_REALTIME, &rt);
   ::clock_gettime(CLOCK_MONOTONIC, &mono);
   v1::Response r;
@@ -144,17 +147,19 @@ void handle_time_get(Session& s, std::uint64_t id, const v1::TimeGetRequest&) {
 void handle_time_set(Session& s, std::uint64_t id, const v1::TimeSetRequest& req) {
   constexpr std::int64_t kYear2000 = 946684800LL * 1000000000;
   if (req.unix_time_ns() < kYear2000) {
-    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "refusing to set the clock before the year 2000"));
+    return s.respond(id,
+                     error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "refusing to set the clock before the year 2000"));
   }
   Reply reply(s.weak(), id);
   asio::post(s.agent().workers, [reply, req] {
-    timespec ts{static_cast<time_t>(req.unix_time_ns() / 1000000000), static_cast<long>(req.unix_time_ns() % 1000000000)};
+    timespec ts{static_cast<time_t>(req.unix_time_ns() / 1000000000),
+                static_cast<long>(req.unix_time_ns() % 1000000000)};
     if (::clock_settime(CLOCK_REALTIME, &ts) != 0) return reply.send(errno_response("setting the clock", errno));
     if (req.hwclock()) {
       int fd = ::open("/dev/rtc0", O_RDONLY | O_CLOEXEC);
       if (fd < 0) fd = ::open("/dev/rtc", O_RDONLY | O_CLOEXEC);
       if (fd < 0) return reply.send(errno_response("opening the RTC", errno));
-      std::tm tm {};
+      std::tm tm{};
       ::gmtime_r(&ts.tv_sec, &tm);
       rtc_time rtc{};
       rtc.tm_sec = tm.tm_sec;
@@ -185,7 +190,8 @@ void handle_hostname_set(Session& s, std::uint64_t id, const v1::HostnameSetRequ
   if (!valid_hostname(req.hostname())) {
     return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
                                         "not a valid hostname (letters, digits, '-', dot-separated labels, at most 64 "
-                                        "characters): \"" + req.hostname() + "\""));
+                                        "characters): \"" +
+                                            req.hostname() + "\""));
   }
   Reply reply(s.weak(), id);
   const std::string file = s.agent().config.hostname_file;
@@ -307,8 +313,9 @@ void handle_process_kill(Session& s, std::uint64_t id, const v1::ProcessKillRequ
     return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "refusing to signal the agent itself"));
   }
   if (sig < 1 || sig >= NSIG) {
-    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT,
-                                        "no such signal: " + std::to_string(sig) + " (1 to " + std::to_string(NSIG - 1) + ")"));
+    return s.respond(id,
+                     error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "no such signal: " + std::to_string(sig) +
+                                                                         " (1 to " + std::to_string(NSIG - 1) + ")"));
   }
   // kill(2) given a thread id signals that thread's whole process, so only a
   // process's main thread may be named: never a task of the agent, nor a

@@ -16,19 +16,19 @@
 #include <asio/post.hpp>
 #include <cerrno>
 #include <ctime>
-#include <sstream>
 #include <spdlog/spdlog.h>
+#include <sstream>
 
 #include "dispatcher.h"
 #include "files/path_policy.h"
 #include "handlers.h"
+#include "qtx/quote.h"
+#include "qtx/unique_fd.h"
 #include "reply.h"
 #include "session.h"
 #include "system/accounts.h"
 #include "system/atomic_file.h"
 #include "telemetry/collector.h"
-#include "qtx/quote.h"
-#include "qtx/unique_fd.h"
 
 namespace qtx::agent {
 namespace {
@@ -55,7 +55,7 @@ std::string hash_password(const std::string& password) {
       nullptr) {
     return "";
   }
-  crypt_data data {};
+  crypt_data data{};
   const char* h = ::crypt_r(password.c_str(), salt, &data);
   if (h == nullptr || h[0] == '*') return "";
   return h;
@@ -160,7 +160,8 @@ void handle_set_password(Session& s, std::uint64_t id, const v1::SetPasswordRequ
 
 void handle_ssh_keys(Session& s, std::uint64_t id, const v1::SshKeysRequest& req) {
   if (req.action() == v1::SshKeysRequest::ACTION_UNSPECIFIED || !v1::SshKeysRequest::Action_IsValid(req.action())) {
-    return s.respond(id, error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "ssh_keys needs an action: list, add or remove"));
+    return s.respond(id,
+                     error_response(v1::ERROR_CODE_INVALID_ARGUMENT, "ssh_keys needs an action: list, add or remove"));
   }
   if (req.action() == v1::SshKeysRequest::ACTION_ADD) {
     for (const auto& k : req.keys()) {
@@ -204,8 +205,8 @@ void handle_ssh_keys(Session& s, std::uint64_t id, const v1::SshKeysRequest& req
         // neither read nor replaced; its owner has to remove it.
         return reply.error(v1::ERROR_CODE_DENIED, "authorized_keys of " + req.user() + " is not a regular file");
       } else if (err == EFBIG) {
-        return reply.error(v1::ERROR_CODE_FAILED_PRECONDITION,
-                           "authorized_keys of " + req.user() + " is larger than " + std::to_string(kMaxAuthorizedKeys >> 20) + " MiB");
+        return reply.error(v1::ERROR_CODE_FAILED_PRECONDITION, "authorized_keys of " + req.user() + " is larger than " +
+                                                                   std::to_string(kMaxAuthorizedKeys >> 20) + " MiB");
       } else if (err != ENOENT) {
         return reply.send(errno_response("reading authorized_keys of " + req.user(), err));
       }
@@ -236,7 +237,8 @@ void handle_ssh_keys(Session& s, std::uint64_t id, const v1::SshKeysRequest& req
         return reply.send(errno_response("writing authorized_keys of " + req.user(), err));
       }
       spdlog::info("audit: ssh_keys {} for {} ({} keys now)",
-                   req.action() == v1::SshKeysRequest::ACTION_ADD ? "add" : "remove", printable(req.user()), keys.size());
+                   req.action() == v1::SshKeysRequest::ACTION_ADD ? "add" : "remove", printable(req.user()),
+                   keys.size());
     }
     v1::Response r;
     r.mutable_ssh_keys();  // an empty list is still an ssh_keys answer

@@ -42,9 +42,7 @@ std::string trim(std::string s) {
   return s;
 }
 
-std::uint64_t read_u64(const std::string& path) {
-  return std::strtoull(read_small_file(path).c_str(), nullptr, 10);
-}
+std::uint64_t read_u64(const std::string& path) { return std::strtoull(read_small_file(path).c_str(), nullptr, 10); }
 
 // Mount paths in /proc/mounts escape space, tab, newline and backslash as \ooo.
 std::string unescape_mount(const std::string& s) {
@@ -132,17 +130,19 @@ void TelemetryCollector::parse_meminfo(const std::string& text, v1::Memory* out)
 }
 
 bool TelemetryCollector::is_network_filesystem(const std::string& type) {
-  static const std::set<std::string> k = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs",
-                                          "9p", "sshfs", "fuse.sshfs", "afs", "lustre"};
+  static const std::set<std::string> k = {"nfs",       "nfs4", "cifs",  "smb3",       "smbfs", "ceph",
+                                          "glusterfs", "9p",   "sshfs", "fuse.sshfs", "afs",   "lustre"};
   return k.count(type) != 0;
 }
 
 bool TelemetryCollector::is_real_filesystem(const std::string& type) {
-  static const std::set<std::string> pseudo = {
-      "proc", "sysfs", "devtmpfs", "devpts", "tmpfs", "ramfs", "cgroup", "cgroup2", "securityfs",
-      "debugfs", "tracefs", "pstore", "bpf", "mqueue", "hugetlbfs", "configfs", "fusectl", "autofs",
-      "binfmt_misc", "rpc_pipefs", "nsfs", "efivarfs", "squashfs", "overlay", "selinuxfs", "rootfs",
-      "fuse.lxcfs", "fuse.portal", "iso9660", "udf", "nfsd", "devfs", "none"};
+  static const std::set<std::string> pseudo = {"proc",     "sysfs",      "devtmpfs",    "devpts",      "tmpfs",
+                                               "ramfs",    "cgroup",     "cgroup2",     "securityfs",  "debugfs",
+                                               "tracefs",  "pstore",     "bpf",         "mqueue",      "hugetlbfs",
+                                               "configfs", "fusectl",    "autofs",      "binfmt_misc", "rpc_pipefs",
+                                               "nsfs",     "efivarfs",   "squashfs",    "overlay",     "selinuxfs",
+                                               "rootfs",   "fuse.lxcfs", "fuse.portal", "iso9660",     "udf",
+                                               "nfsd",     "devfs",      "none"};
   return pseudo.count(type) == 0;
 }
 
@@ -190,8 +190,8 @@ void TelemetryCollector::collect_disks(v1::TelemetrySample* s) {
     std::istringstream ls(line);
     unsigned major = 0, minor = 0;
     std::string name;
-    std::uint64_t rd = 0, rd_merged = 0, rd_sectors = 0, rd_ms = 0, wr = 0, wr_merged = 0, wr_sectors = 0,
-                  wr_ms = 0, in_flight = 0, io_ms = 0;
+    std::uint64_t rd = 0, rd_merged = 0, rd_sectors = 0, rd_ms = 0, wr = 0, wr_merged = 0, wr_sectors = 0, wr_ms = 0,
+                  in_flight = 0, io_ms = 0;
     if (!(ls >> major >> minor >> name >> rd >> rd_merged >> rd_sectors >> rd_ms >> wr >> wr_merged >> wr_sectors >>
           wr_ms >> in_flight >> io_ms)) {
       continue;
@@ -237,10 +237,11 @@ v1::TelemetrySample TelemetryCollector::collect(bool per_cpu) {
 v1::TelemetrySample TelemetryCollector::collect_locked(bool per_cpu) {
   v1::TelemetrySample s;
   s.set_seq(++seq_);
-  s.set_unix_time_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count());
-  s.set_uptime_ms(static_cast<std::uint64_t>(std::strtod(read_small_file(roots_.proc + "/uptime").c_str(), nullptr) * 1000));
+  s.set_unix_time_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  s.set_uptime_ms(
+      static_cast<std::uint64_t>(std::strtod(read_small_file(roots_.proc + "/uptime").c_str(), nullptr) * 1000));
 
   CpuTimes total;
   std::vector<CpuTimes> cpus;
@@ -314,7 +315,8 @@ void collect_interfaces(const std::string& sys_root, google::protobuf::RepeatedP
       if (a->ifa_addr->sa_family == AF_INET) {
         auto* sin = reinterpret_cast<sockaddr_in*>(a->ifa_addr);
         ::inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf));
-        if (a->ifa_netmask) prefix = __builtin_popcount(reinterpret_cast<sockaddr_in*>(a->ifa_netmask)->sin_addr.s_addr);
+        if (a->ifa_netmask)
+          prefix = __builtin_popcount(reinterpret_cast<sockaddr_in*>(a->ifa_netmask)->sin_addr.s_addr);
         it->second.add_ipv4(std::string(buf) + "/" + std::to_string(prefix));
       } else if (a->ifa_addr->sa_family == AF_INET6) {
         auto* sin6 = reinterpret_cast<sockaddr_in6*>(a->ifa_addr);

@@ -16,7 +16,6 @@
 
 namespace qtx::agent {
 
-
 struct CpuTimes {
   std::uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
   std::uint64_t total() const { return user + nice + system + idle + iowait + irq + softirq + steal; }
@@ -64,8 +63,7 @@ class TelemetryCollector {
 
 // The network interfaces with their addresses and counters (shared with the
 // `network` request).
-void collect_interfaces(const std::string& sys_root,
-                        google::protobuf::RepeatedPtrField<v1::NetworkInterface>* out);
+void collect_interfaces(const std::string& sys_root, google::protobuf::RepeatedPtrField<v1::NetworkInterface>* out);
 
 // Reads a whole (small) file; "" when unreadable.
 std::string read_small_file(const std::string& path);

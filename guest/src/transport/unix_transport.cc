@@ -13,7 +13,6 @@ Status from_error(const asio::error_code& ec, const std::string& what) {
   return Status::io_error(what + ": " + ec.message());
 }
 
-
 }  // namespace
 
 UnixListenTransport::UnixListenTransport(asio::io_context& io, std::string path)
@@ -70,28 +69,26 @@ void UnixListenTransport::cancel() {
   acceptor_.cancel(ignored);
 }
 
-UnixConnectTransport::UnixConnectTransport(asio::io_context& io, std::string path)
-    : io_(io), path_(std::move(path)) {}
+UnixConnectTransport::UnixConnectTransport(asio::io_context& io, std::string path) : io_(io), path_(std::move(path)) {}
 
 void UnixConnectTransport::async_open(OpenHandler handler) {
   auto sock = std::make_shared<asio::local::stream_protocol::socket>(io_);
   pending_ = sock;
-  sock->async_connect(asio::local::stream_protocol::endpoint(path_),
-                      [this, sock, handler](const asio::error_code& ec) {
-                        if (pending_ == sock) pending_.reset();
-                        if (ec) {
-                          handler(from_error(ec, "connecting to " + path_), -1);
-                          return;
-                        }
-                        // cancel() may have closed the socket after the connect completed.
-                        asio::error_code rec;
-                        int fd = sock->is_open() ? sock->release(rec) : -1;
-                        if (fd < 0) {
-                          handler(Status::error(Status::Code::kCancelled, "connecting to " + path_ + ": cancelled"), -1);
-                          return;
-                        }
-                        handler(Status::OK(), fd);
-                      });
+  sock->async_connect(asio::local::stream_protocol::endpoint(path_), [this, sock, handler](const asio::error_code& ec) {
+    if (pending_ == sock) pending_.reset();
+    if (ec) {
+      handler(from_error(ec, "connecting to " + path_), -1);
+      return;
+    }
+    // cancel() may have closed the socket after the connect completed.
+    asio::error_code rec;
+    int fd = sock->is_open() ? sock->release(rec) : -1;
+    if (fd < 0) {
+      handler(Status::error(Status::Code::kCancelled, "connecting to " + path_ + ": cancelled"), -1);
+      return;
+    }
+    handler(Status::OK(), fd);
+  });
 }
 
 void UnixConnectTransport::cancel() {

@@ -23,7 +23,7 @@ struct VirtioTransport::Attempt {
   OpenHandler handler;
   std::string path;
   bool done = false;
-  bool woken = false;      // the device wait was cancelled to look again, not to give up
+  bool woken = false;       // the device wait was cancelled to look again, not to give up
   int name_polls_left = 0;  // while a port's name is pending (see poll_pending_name)
 };
 
@@ -69,8 +69,8 @@ void VirtioTransport::try_open(const std::shared_ptr<Attempt>& a) {
   if (fd < 0) {
     if (errno == ENOENT || errno == ENODEV || errno == ENXIO) return wait_for_device(a);
     const int err = errno;
-    std::string why = err == EBUSY ? "the port is open in another process (is another agent running?)"
-                                   : std::strerror(err);
+    std::string why =
+        err == EBUSY ? "the port is open in another process (is another agent running?)" : std::strerror(err);
     return finish(a, Status::io_error("opening " + a->path + ": " + why));
   }
   device_ = a->path;

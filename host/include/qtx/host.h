@@ -52,15 +52,15 @@ extern "C" {
 /* The values of qtx::host::ErrorKind; 0 is success. */
 typedef enum qtx_error_kind {
   QTX_OK = 0,
-  QTX_ERR_DISCONNECTED = 1,        /* not ready, or the connection dropped: retry once ready */
-  QTX_ERR_TIMEOUT = 2,             /* the deadline passed */
+  QTX_ERR_DISCONNECTED = 1, /* not ready, or the connection dropped: retry once ready */
+  QTX_ERR_TIMEOUT = 2,      /* the deadline passed */
   QTX_ERR_CANCELLED = 3,
-  QTX_ERR_DENIED = 4,              /* the guest's policy forbids it: do not retry */
+  QTX_ERR_DENIED = 4, /* the guest's policy forbids it: do not retry */
   QTX_ERR_UNSUPPORTED = 5,
   QTX_ERR_INVALID_ARGUMENT = 6,
   QTX_ERR_NOT_FOUND = 7,
-  QTX_ERR_ALREADY_EXISTS = 8,      /* also: the socket already has an owner */
-  QTX_ERR_BUSY = 9,                /* back off and retry */
+  QTX_ERR_ALREADY_EXISTS = 8, /* also: the socket already has an owner */
+  QTX_ERR_BUSY = 9,           /* back off and retry */
   QTX_ERR_FAILED_PRECONDITION = 10,
   QTX_ERR_GUEST_FAILED = 11,
   QTX_ERR_PROTOCOL = 12,
@@ -77,8 +77,8 @@ typedef enum qtx_state {
 } qtx_state;
 
 typedef struct qtx_error {
-  int kind;          /* qtx_error_kind */
-  int guest_code;    /* qtx.agent.v1.ErrorCode, 0 when the failure is local */
+  int kind;       /* qtx_error_kind */
+  int guest_code; /* qtx.agent.v1.ErrorCode, 0 when the failure is local */
   int os_errno;
   char message[512]; /* NUL-terminated, truncated if longer */
 } qtx_error;
@@ -138,8 +138,8 @@ QTX_C_API int qtx_agent_ping(qtx_agent* agent, uint32_t timeout_ms, qtx_error* e
 /* Any single-answer request as JSON, e.g. "{\"hostname_get\":{}}" or
  * "{\"power\":{\"action\":\"ACTION_REBOOT\"}}" (the fields of
  * qtx.agent.v1.Request); *response_json receives the Response's JSON. */
-QTX_C_API int qtx_agent_call_json(qtx_agent* agent, const char* request_json, uint32_t timeout_ms,
-                                  char** response_json, qtx_error* err) QTX_NOEXCEPT;
+QTX_C_API int qtx_agent_call_json(qtx_agent* agent, const char* request_json, uint32_t timeout_ms, char** response_json,
+                                  qtx_error* err) QTX_NOEXCEPT;
 /* The identity from the last handshake (version, instance_id, boot_id,
  * capabilities) as JSON, or QTX_ERR_NOT_FOUND before the first one. */
 QTX_C_API int qtx_agent_identity_json(qtx_agent* agent, char** identity_json, qtx_error* err) QTX_NOEXCEPT;
@@ -150,9 +150,8 @@ QTX_C_API int qtx_agent_latest_telemetry_json(qtx_agent* agent, char** sample_js
  * Output goes to on_output (stream 1: stdout, 2: stderr) as it arrives.
  * On success *exit_code is the exit status, or -1 with *signal set. */
 QTX_C_API int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const char* stdin_data, size_t stdin_len,
-                             uint32_t timeout_ms,
-                             void (*on_output)(void* user, int stream, const char* data, size_t n), void* user,
-                             int* exit_code, int* signal, qtx_error* err) QTX_NOEXCEPT;
+                             uint32_t timeout_ms, void (*on_output)(void* user, int stream, const char* data, size_t n),
+                             void* user, int* exit_code, int* signal, qtx_error* err) QTX_NOEXCEPT;
 
 /* The same with every field of qtx.agent.v1.ExecRequest, as JSON: env,
  * cwd, user, output_limit, merge_stderr, e.g.
@@ -161,8 +160,8 @@ QTX_C_API int qtx_agent_exec(qtx_agent* agent, const char* const* argv, const ch
  * base64 in JSON); stdin_stream is refused (there is no way to feed it
  * here). *result_json receives the ExecResult (exit_code or signal,
  * timed_out, truncated, duration_ms, ...); release it with qtx_free. */
-QTX_C_API int qtx_agent_exec_json(qtx_agent* agent, const char* request_json, const char* stdin_data,
-                                  size_t stdin_len, uint32_t timeout_ms,
+QTX_C_API int qtx_agent_exec_json(qtx_agent* agent, const char* request_json, const char* stdin_data, size_t stdin_len,
+                                  uint32_t timeout_ms,
                                   void (*on_output)(void* user, int stream, const char* data, size_t n), void* user,
                                   char** result_json, qtx_error* err) QTX_NOEXCEPT;
 

@@ -57,12 +57,12 @@ typedef struct qtx_vm_seed {
   const qtx_vm_user* users;
   size_t n_users;
   const char* const* packages;
-  int skip_agent_install;      /* 1: do not install the agent from its ISO */
-  const char* agent_iso_label; /* NULL: QTX_AGENT_TOOLS */
-  int no_grow_root;            /* 1: do not grow the root partition and filesystem */
-  int network_mode;            /* qtx_vm_network_mode */
-  const char* mac;             /* the NIC, by MAC address ... */
-  const char* interface;       /* ... or by name */
+  int skip_agent_install;       /* 1: do not install the agent from its ISO */
+  const char* agent_iso_label;  /* NULL: QTX_AGENT_TOOLS */
+  int no_grow_root;             /* 1: do not grow the root partition and filesystem */
+  int network_mode;             /* qtx_vm_network_mode */
+  const char* mac;              /* the NIC, by MAC address ... */
+  const char* interface;        /* ... or by name */
   const char* const* addresses; /* "ADDRESS/PREFIX" */
   const char* gateway4;
   const char* gateway6;

@@ -18,13 +18,16 @@ Result<void> check(const ChannelOptions& o) {
                                                   std::to_string(sizeof(sockaddr_un{}.sun_path) - 1));
   }
   for (unsigned char c : o.socket) {
-    if (c < 0x20 || c == 0x7f) return Error(ErrorKind::kInvalidArgument, "the channel socket path holds a control character");
+    if (c < 0x20 || c == 0x7f)
+      return Error(ErrorKind::kInvalidArgument, "the channel socket path holds a control character");
   }
-  if (o.port.empty() || o.port.size() > 64) return Error(ErrorKind::kInvalidArgument, "the port name must be 1 to 64 characters");
+  if (o.port.empty() || o.port.size() > 64)
+    return Error(ErrorKind::kInvalidArgument, "the port name must be 1 to 64 characters");
   for (char c : o.port) {
     if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '.' ||
           c == '_' || c == '-')) {
-      return Error(ErrorKind::kInvalidArgument, "the port name \"" + o.port + "\" may hold only a-z, 0-9, '.', '_', '-'");
+      return Error(ErrorKind::kInvalidArgument,
+                   "the port name \"" + o.port + "\" may hold only a-z, 0-9, '.', '_', '-'");
     }
   }
   if (o.id.empty() || !std::isalpha(static_cast<unsigned char>(o.id[0]))) {
@@ -82,7 +85,8 @@ Result<std::string> libvirt_channel_xml(const ChannelOptions& o) {
   if (auto ok = check(o); !ok) return ok.error();
   std::string x = "<channel type='unix'>\n";
   if (o.host_listens) {
-    x += "  <source mode='connect' path='" + xml_attr(o.socket) + "'>\n    <reconnect enabled='yes' timeout='1'/>\n  </source>\n";
+    x += "  <source mode='connect' path='" + xml_attr(o.socket) +
+         "'>\n    <reconnect enabled='yes' timeout='1'/>\n  </source>\n";
   } else {
     x += "  <source mode='bind' path='" + xml_attr(o.socket) + "'/>\n";
   }

@@ -83,10 +83,14 @@ Result<std::uint64_t> parse_size(std::string_view text) {
     scale = 1;
   } else if (unit.size() == 1) {
     switch (unit[0]) {
-      case 'k': case 'K': scale = 1024.0; break;
-      case 'm': case 'M': scale = 1024.0 * 1024; break;
-      case 'g': case 'G': scale = 1024.0 * 1024 * 1024; break;
-      case 't': case 'T': scale = 1024.0 * 1024 * 1024 * 1024; break;
+      case 'k':
+      case 'K': scale = 1024.0; break;
+      case 'm':
+      case 'M': scale = 1024.0 * 1024; break;
+      case 'g':
+      case 'G': scale = 1024.0 * 1024 * 1024; break;
+      case 't':
+      case 'T': scale = 1024.0 * 1024 * 1024 * 1024; break;
       default: return bad();
     }
   } else {
@@ -126,8 +130,8 @@ Result<OverlayResult> create_overlay(const OverlayOptions& o) {
   if (!info) return info.error();
   if (o.size != 0 && o.size < info->virtual_size) {
     return Error(ErrorKind::kInvalidArgument,
-                 "overlay size " + std::to_string(o.size) + " bytes is smaller than the backing image's virtual size (" +
-                     std::to_string(info->virtual_size) +
+                 "overlay size " + std::to_string(o.size) +
+                     " bytes is smaller than the backing image's virtual size (" + std::to_string(info->virtual_size) +
                      " bytes): a guest would find its filesystem cut short. Give a larger size, or 0 to inherit it");
   }
 
@@ -135,7 +139,8 @@ Result<OverlayResult> create_overlay(const OverlayOptions& o) {
   result.backing_format = info->format;
   result.backing_size = info->virtual_size;
   result.size = o.size == 0 ? info->virtual_size : o.size;
-  std::vector<std::string> argv = {o.qemu_img, "create", "-q", "-f", "qcow2", "-b", backing, "-F", info->format, o.output};
+  std::vector<std::string> argv = {o.qemu_img, "create", "-q", "-f",         "qcow2",
+                                   "-b",       backing,  "-F", info->format, o.output};
   if (o.size != 0) argv.push_back(std::to_string(o.size));
   result.command = shell_join(argv);
 
@@ -147,9 +152,10 @@ Result<OverlayResult> create_overlay(const OverlayOptions& o) {
     if (!o.overwrite) {
       return Error(ErrorKind::kAlreadyExists,
                    o.output + " already exists and is not this overlay (" +
-                       (existing ? "backed by " + (existing->full_backing.empty() ? "nothing" : existing->full_backing) +
-                                       ", " + std::to_string(existing->virtual_size) + " bytes"
-                                 : "unreadable: " + existing.error().message()) +
+                       (existing
+                            ? "backed by " + (existing->full_backing.empty() ? "nothing" : existing->full_backing) +
+                                  ", " + std::to_string(existing->virtual_size) + " bytes"
+                            : "unreadable: " + existing.error().message()) +
                        "): remove it, or ask to overwrite it");
     }
   }

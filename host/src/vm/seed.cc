@@ -57,11 +57,13 @@ Result<std::string> render_network(const NetworkConfig& n) {
     if (gw->empty()) continue;
     bool v6 = false;
     if (auto why = checks::ip_address(*gw, &v6); !why.empty()) return invalid("gateway", *gw, why);
-    if (v6 != (gw == &n.gateway6)) return invalid("gateway", *gw, v6 ? "is IPv6: give it as the IPv6 gateway"
-                                                                     : "is IPv4: give it as the IPv4 gateway");
+    if (v6 != (gw == &n.gateway6))
+      return invalid("gateway", *gw,
+                     v6 ? "is IPv6: give it as the IPv6 gateway" : "is IPv4: give it as the IPv4 gateway");
     bool reachable = false;
     for (const auto& a : n.addresses) reachable = reachable || checks::in_subnet(*gw, a);
-    if (!reachable) return invalid("gateway", *gw, "is in none of the addresses' subnets: the guest could not reach it");
+    if (!reachable)
+      return invalid("gateway", *gw, "is in none of the addresses' subnets: the guest could not reach it");
   }
   for (const auto& d : n.dns) {
     bool v6 = false;
@@ -126,8 +128,9 @@ Result<std::string> render_user_data(const SeedOptions& o) {
         y += "    ssh_authorized_keys:\n";
         for (const auto& k : u.ssh_authorized_keys) {
           if (auto why = checks::ssh_public_key(k); !why.empty()) {
-            return Error(ErrorKind::kInvalidArgument,
-                         "SSH key " + std::to_string(&k - u.ssh_authorized_keys.data() + 1) + " of " + u.name + " " + why);
+            return Error(ErrorKind::kInvalidArgument, "SSH key " +
+                                                          std::to_string(&k - u.ssh_authorized_keys.data() + 1) +
+                                                          " of " + u.name + " " + why);
           }
           y += "      - " + yaml_quote(k) + "\n";
         }
@@ -149,7 +152,8 @@ Result<std::string> render_user_data(const SeedOptions& o) {
   if (o.grow_root) {
     // cloud-init's own modules find the root device and its partition; a
     // fixed `resize2fs /dev/sda1` breaks on virtio (vda), NVMe and LVM.
-    y += "growpart:\n  mode: \"auto\"\n  devices:\n    - \"/\"\n  ignore_growroot_disabled: false\nresize_rootfs: true\n";
+    y += "growpart:\n  mode: \"auto\"\n  devices:\n    - \"/\"\n  ignore_growroot_disabled: false\nresize_rootfs: "
+         "true\n";
   } else {
     y += "growpart:\n  mode: \"off\"\nresize_rootfs: false\n";
   }
@@ -191,7 +195,8 @@ Result<SeedFiles> render_seed(const SeedOptions& o) {
     id = "qtx-" + wire::Sha256::hex(h.finish()).substr(0, 16);
   }
   files.instance_id = id;
-  files.meta_data = "instance-id: " + yaml_quote(id) + "\nlocal-hostname: " + yaml_quote(o.hostname.substr(0, o.hostname.find('.'))) + "\n";
+  files.meta_data = "instance-id: " + yaml_quote(id) +
+                    "\nlocal-hostname: " + yaml_quote(o.hostname.substr(0, o.hostname.find('.'))) + "\n";
   return files;
 }
 

@@ -16,9 +16,10 @@ bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0;
 
 bool all_of(const std::string& s, const char* extra, bool lower_only = false) {
   for (char c : s) {
-    const bool ok = (lower_only ? (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)))
-                                : is_alnum(c)) ||
-                    std::strchr(extra, c) != nullptr;
+    const bool ok =
+        (lower_only ? (std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)))
+                    : is_alnum(c)) ||
+        std::strchr(extra, c) != nullptr;
     if (!ok || c == '\0') return false;
   }
   return true;

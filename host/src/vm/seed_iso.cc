@@ -75,7 +75,8 @@ Result<SeedIsoResult> write_seed_iso(const SeedOptions& seed, const SeedIsoOptio
   }
 
   StageDir stage;
-  if (stage.path().empty()) return Error(ErrorKind::kLocal, "cannot make a staging directory: " + std::string(std::strerror(errno)), 0, errno);
+  if (stage.path().empty())
+    return Error(ErrorKind::kLocal, "cannot make a staging directory: " + std::string(std::strerror(errno)), 0, errno);
   bool staged = stage.add("meta-data", result.files.meta_data) && stage.add("user-data", result.files.user_data);
   if (!result.files.network_config.empty()) staged = staged && stage.add("network-config", result.files.network_config);
   if (!staged) return Error(ErrorKind::kLocal, "cannot write the seed's files in " + stage.path());
@@ -83,8 +84,19 @@ Result<SeedIsoResult> write_seed_iso(const SeedOptions& seed, const SeedIsoOptio
   // Written beside the output and renamed over it: a reader never sees a
   // half-written ISO, and a failure leaves the old one.
   const std::string tmp = o.output + ".tmp-" + std::to_string(::getpid());
-  std::vector<std::string> argv = {o.xorriso, "-as", "mkisofs", "-quiet", "-o", tmp, "-V", "cidata", "-J", "-r",
-                                   "--set_all_file_dates", kFixedDate, "--modification-date=" + std::string(kFixedDate),
+  std::vector<std::string> argv = {o.xorriso,
+                                   "-as",
+                                   "mkisofs",
+                                   "-quiet",
+                                   "-o",
+                                   tmp,
+                                   "-V",
+                                   "cidata",
+                                   "-J",
+                                   "-r",
+                                   "--set_all_file_dates",
+                                   kFixedDate,
+                                   "--modification-date=" + std::string(kFixedDate),
                                    stage.path()};
   auto run = run_tool(argv, "xorriso");
   if (!run) return run.error();

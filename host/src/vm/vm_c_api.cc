@@ -41,8 +41,8 @@ int read_seed(const qtx_vm_seed* caller, qtx_vm_seed* seed, std::vector<qtx_vm_u
   for (std::size_t i = 0; i < seed->n_users; ++i) {
     const auto* u = reinterpret_cast<const qtx_vm_user*>(base + i * stride);
     if (u->struct_size != stride) {
-      return fail(err, Error(ErrorKind::kInvalidArgument, "users[" + std::to_string(i) +
-                                                              "].struct_size differs from users[0].struct_size"));
+      return fail(err, Error(ErrorKind::kInvalidArgument,
+                             "users[" + std::to_string(i) + "].struct_size differs from users[0].struct_size"));
     }
     if (int rc = read_struct(u, kUserOldest, "qtx_vm_user", &(*users)[i], err); rc != QTX_OK) return rc;
   }

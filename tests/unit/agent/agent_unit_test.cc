@@ -7,10 +7,10 @@
 #include <asio/post.hpp>
 #include <atomic>
 #include <chrono>
-#include <future>
-#include <memory>
 #include <cstdlib>
 #include <fstream>
+#include <future>
+#include <memory>
 #include <sstream>
 
 #include "agent_config.h"
@@ -125,8 +125,7 @@ TEST(AgentConfig, UnknownKindsKeysAndSectionsAreRefusedWithTheirPlace) {
       // The first problem in the file is the one reported.
       {"[limits]\nmax_mesage = 65536\n[agent]\ncolour = 1\n",
        "t.conf:2:1: unknown key limits.max_mesage (did you mean max_message?)"},
-      {"[freeze]\ntimeout_ms = 700000\n",
-       "t.conf: freeze.timeout_ms (700000) is above freeze.max_timeout_ms (600000)"},
+      {"[freeze]\ntimeout_ms = 700000\n", "t.conf: freeze.timeout_ms (700000) is above freeze.max_timeout_ms (600000)"},
   };
   for (const auto& k : cases) {
     AgentConfig c;
@@ -178,8 +177,10 @@ TEST(AgentConfig, ErrorsNameTheFileLineAndKeyAndLeaveTheConfigAlone) {
       {"[limits]\nmax_message = 3.3e77\n", "t.conf:2:15: limits.max_message must be an integer"},
       {"[limits]\nmax_message = 65536.0\n", "t.conf:2:15: limits.max_message must be an integer"},
       {"[policy]\ndeny = \"exec\"\n", "t.conf:2:8: policy.deny must be an array of strings"},
-      {"[policy]\nfile_roots = [\"relative\"]\n", "t.conf: policy.file_roots entries must be absolute paths: \"relative\""},
-      {"[agent]\nlog_level = \"loud\"\n", "t.conf: agent.log_level must be one of trace, debug, info, warn, error, off"},
+      {"[policy]\nfile_roots = [\"relative\"]\n",
+       "t.conf: policy.file_roots entries must be absolute paths: \"relative\""},
+      {"[agent]\nlog_level = \"loud\"\n",
+       "t.conf: agent.log_level must be one of trace, debug, info, warn, error, off"},
       {"agent = 3\n", "t.conf:1:9: agent must be a [section]"},
       {"[policy]\nfile_root\xd0\x8a = [\"/\"]\n", "t.conf:2:10: only ASCII is accepted in the configuration"},
       {"# caf\xc3\xa9\n", "t.conf:1:6: only ASCII is accepted in the configuration"},
@@ -232,7 +233,8 @@ TEST(Transport, SpecsAreCheckedUpFront) {
   EXPECT_TRUE(make_transport(io, "virtio", &t).ok());
   EXPECT_EQ(t->describe(), "virtio:org.quantix.agent.0");
   EXPECT_TRUE(make_transport(io, "unix-listen:/tmp/x.sock", &t).ok());
-  EXPECT_EQ(make_transport(io, "unix-listen:", &t).message(), "unix-listen needs a socket path: unix-listen:/path/to/socket");
+  EXPECT_EQ(make_transport(io, "unix-listen:", &t).message(),
+            "unix-listen needs a socket path: unix-listen:/path/to/socket");
   EXPECT_EQ(make_transport(io, "virtio:a/b", &t).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(make_transport(io, "tcp:1.2.3.4", &t).message(),
             "unknown transport \"tcp:1.2.3.4\": use virtio:NAME, unix-listen:PATH or unix-connect:PATH");
@@ -320,9 +322,10 @@ TEST(Telemetry, CpuUsageFromProcStatDeltas) {
 
 TEST(Telemetry, MeminfoInBytes) {
   v1::Memory m;
-  TelemetryCollector::parse_meminfo("MemTotal:       262144 kB\nMemFree:  1000 kB\nMemAvailable: 2000 kB\n"
-                                    "SwapTotal: 0 kB\nSwapFree: 0 kB\n",
-                                    &m);
+  TelemetryCollector::parse_meminfo(
+      "MemTotal:       262144 kB\nMemFree:  1000 kB\nMemAvailable: 2000 kB\n"
+      "SwapTotal: 0 kB\nSwapFree: 0 kB\n",
+      &m);
   EXPECT_EQ(m.total_bytes(), 268435456u);
   EXPECT_EQ(m.free_bytes(), 1024000u);
   EXPECT_EQ(m.available_bytes(), 2048000u);
@@ -369,8 +372,9 @@ TEST(Freeze, FreezableMountpointsAreLocalWritableOncePerDeviceInReverseOrder) {
 }
 
 TEST(SystemInfo, OsRelease) {
-  auto os = parse_os_release("# comment\nNAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID='12'\n"
-                             "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n");
+  auto os = parse_os_release(
+      "# comment\nNAME=\"Debian GNU/Linux\"\nID=debian\nVERSION_ID='12'\n"
+      "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n");
   EXPECT_EQ(os.id(), "debian");
   EXPECT_EQ(os.name(), "Debian GNU/Linux");
   EXPECT_EQ(os.version_id(), "12");

@@ -35,9 +35,7 @@ class DecodeCommand : public ::testing::Test {
   }
   void TearDown() override { std::remove(path_.c_str()); }
 
-  void write_capture(const std::string& bytes) {
-    std::ofstream(path_, std::ios::binary) << bytes;
-  }
+  void write_capture(const std::string& bytes) { std::ofstream(path_, std::ios::binary) << bytes; }
 
   // Runs the command; returns its exit code, output in out_/err_.
   int run(DecodeOptions options) {
@@ -93,12 +91,16 @@ TEST_F(DecodeCommand, PrintsMessagesAndDropsInStreamOrder) {
   EXPECT_EQ(err_, "");
   EXPECT_EQ(out_,
             "{\"dropped\":5,\"reason\":\"garbage\",\"offset\":0}\n"
-            "{\"offset\":5,\"type\":\"request.ping\",\"id\":\"1\",\"message\":{\"id\":\"1\",\"request\":{\"ping\":{\"payload\":\"aGk=\"}}}}\n"
+            "{\"offset\":5,\"type\":\"request.ping\",\"id\":\"1\",\"message\":{\"id\":\"1\",\"request\":{\"ping\":{"
+            "\"payload\":\"aGk=\"}}}}\n"
             "{\"dropped\":10,\"reason\":\"bad_payload\",\"offset\":28}\n"
-            "{\"offset\":38,\"type\":\"response.error\",\"id\":\"1\",\"message\":{\"id\":\"1\",\"response\":{\"error\":{\"code\":\"ERROR_CODE_DENIED\",\"message\":\"exec \\\"denied\\\"\"}}}}\n"
-            "{\"offset\":74,\"type\":\"event.telemetry\",\"id\":\"0\",\"message\":{\"event\":{\"telemetry\":{\"seq\":\"9\",\"memory\":{\"total_bytes\":\"268435456\"}}}}}\n"
+            "{\"offset\":38,\"type\":\"response.error\",\"id\":\"1\",\"message\":{\"id\":\"1\",\"response\":{\"error\":"
+            "{\"code\":\"ERROR_CODE_DENIED\",\"message\":\"exec \\\"denied\\\"\"}}}}\n"
+            "{\"offset\":74,\"type\":\"event.telemetry\",\"id\":\"0\",\"message\":{\"event\":{\"telemetry\":{\"seq\":"
+            "\"9\",\"memory\":{\"total_bytes\":\"268435456\"}}}}}\n"
             "{\"dropped\":12,\"reason\":\"stalled\",\"offset\":101}\n"
-            "{\"stats\":{\"bytes\":113,\"frames\":3,\"frame_bytes\":86,\"dropped\":{\"garbage\":5,\"bad_length\":0,\"bad_payload\":10,\"stalled\":12,\"reset\":0}}}\n");
+            "{\"stats\":{\"bytes\":113,\"frames\":3,\"frame_bytes\":86,\"dropped\":{\"garbage\":5,\"bad_length\":0,"
+            "\"bad_payload\":10,\"stalled\":12,\"reset\":0}}}\n");
 }
 
 TEST_F(DecodeCommand, UnknownRequestKindIsPrintedAsUnknown) {
@@ -112,7 +114,8 @@ TEST_F(DecodeCommand, UnknownRequestKindIsPrintedAsUnknown) {
   ASSERT_TRUE(wire::append_frame(payload, &f).ok());
   write_capture(f);
   ASSERT_EQ(run({.input = path_}), 0);
-  EXPECT_EQ(out_, "{\"offset\":0,\"type\":\"request.unknown\",\"id\":\"3\",\"message\":{\"id\":\"3\",\"request\":{}}}\n");
+  EXPECT_EQ(out_,
+            "{\"offset\":0,\"type\":\"request.unknown\",\"id\":\"3\",\"message\":{\"id\":\"3\",\"request\":{}}}\n");
 }
 
 TEST_F(DecodeCommand, EmptyInputPrintsNothing) {
@@ -135,8 +138,10 @@ TEST_F(DecodeCommand, LowerPayloadLimitTurnsBigFramesIntoBadLength) {
   write_capture(f);
   ASSERT_EQ(run({.input = path_, .max_payload = 64}), 0);
   // The header is refused; the payload it claimed belongs to no frame.
-  EXPECT_EQ(out_, "{\"dropped\":8,\"reason\":\"bad_length\",\"offset\":0}\n"
-                  "{\"dropped\":" + std::to_string(f.size() - 8) + ",\"reason\":\"garbage\",\"offset\":8}\n");
+  EXPECT_EQ(out_,
+            "{\"dropped\":8,\"reason\":\"bad_length\",\"offset\":0}\n"
+            "{\"dropped\":" +
+                std::to_string(f.size() - 8) + ",\"reason\":\"garbage\",\"offset\":8}\n");
 }
 
 }  // namespace

@@ -8,8 +8,12 @@ namespace qtx {
 namespace {
 
 TEST(Base64, Rfc4648Vectors) {
-  const char* const kPairs[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-                                   {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+  const char* const kPairs[][2] = {{"", ""},
+                                   {"f", "Zg=="},
+                                   {"fo", "Zm8="},
+                                   {"foo", "Zm9v"},
+                                   {"foob", "Zm9vYg=="},
+                                   {"fooba", "Zm9vYmE="},
                                    {"foobar", "Zm9vYmFy"}};
   for (const auto& p : kPairs) {
     EXPECT_EQ(base64_encode(p[0]), p[1]);
@@ -34,8 +38,8 @@ TEST(Base64, EveryByteValueRoundTrips) {
 
 TEST(Base64, InvalidInputIsRejected) {
   std::string out;
-  for (const char* bad : {"Zg", "Zg=", "Zm9vY", "Z===", "====", "Zg==Zg==", "Zg=a", "Z=g=", "Zm9v\n",
-                          "Zm 9v", "Zm9-", "Zm9_", "Zm9v=", "Zg\x80="}) {
+  for (const char* bad : {"Zg", "Zg=", "Zm9vY", "Z===", "====", "Zg==Zg==", "Zg=a", "Z=g=", "Zm9v\n", "Zm 9v", "Zm9-",
+                          "Zm9_", "Zm9v=", "Zg\x80="}) {
     EXPECT_FALSE(base64_decode(bad, &out)) << '"' << bad << '"';
   }
   EXPECT_FALSE(base64_decode(std::string("Zm\0v", 4), &out));

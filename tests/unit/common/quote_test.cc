@@ -9,7 +9,9 @@ namespace {
 
 // Control bytes, a C1 control (CSI), DEL, a backslash, a quote, valid UTF-8
 // and a lone non-UTF-8 byte: what each function must get right.
-constexpr char kHostileBytes[] = "a\nb\rc\td\0e\x7f \x1b[31m \xc2\x9b" "1m \\ \" \xc3\xbc \xff";
+constexpr char kHostileBytes[] =
+    "a\nb\rc\td\0e\x7f \x1b[31m \xc2\x9b"
+    "1m \\ \" \xc3\xbc \xff";
 const std::string kHostile(kHostileBytes, sizeof(kHostileBytes) - 1);
 
 TEST(Printable, PlainTextAndUtf8PassUnchanged) {
@@ -21,10 +23,11 @@ TEST(Printable, PlainTextAndUtf8PassUnchanged) {
 TEST(Printable, ControlBytesC1ControlsAndBackslashesAreEscaped) {
   EXPECT_EQ(printable(std::string("a\nb\rc\td\0e\x7f", 10)), "a\\x0ab\\x0dc\\x09d\\x00e\\x7f");
   EXPECT_EQ(printable("\x1b[31mred"), "\\x1b[31mred");
-  EXPECT_EQ(printable("\xc2\x9b" "31m \xc2\x80 \xc2\x9f \xc2\xa0"), "\\xc2\\x9b31m \\xc2\\x80 \\xc2\\x9f \xc2\xa0");
+  EXPECT_EQ(printable("\xc2\x9b"
+                      "31m \xc2\x80 \xc2\x9f \xc2\xa0"),
+            "\\xc2\\x9b31m \\xc2\\x80 \\xc2\\x9f \xc2\xa0");
   EXPECT_EQ(printable("C:\\path"), "C:\\x5cpath");
-  EXPECT_EQ(printable(kHostile),
-            "a\\x0ab\\x0dc\\x09d\\x00e\\x7f \\x1b[31m \\xc2\\x9b1m \\x5c \" \xc3\xbc \xff");
+  EXPECT_EQ(printable(kHostile), "a\\x0ab\\x0dc\\x09d\\x00e\\x7f \\x1b[31m \\xc2\\x9b1m \\x5c \" \xc3\xbc \xff");
 }
 
 TEST(Printable, LongTextIsCutAtMaxInputBytes) {
@@ -45,8 +48,7 @@ TEST(GuestText, EscapesAsPrintableAndNeverCuts) {
 TEST(JsonQuote, EscapesWhatJsonAndTerminalsNeed) {
   EXPECT_EQ(json_quote(""), "\"\"");
   EXPECT_EQ(json_quote("plain \xc3\xbc"), "\"plain \xc3\xbc\"");
-  EXPECT_EQ(json_quote(kHostile),
-            "\"a\\nb\\rc\\td\\u0000e\\u007f \\u001b[31m \\u009b1m \\\\ \\\" \xc3\xbc \xff\"");
+  EXPECT_EQ(json_quote(kHostile), "\"a\\nb\\rc\\td\\u0000e\\u007f \\u001b[31m \\u009b1m \\\\ \\\" \xc3\xbc \xff\"");
   // A lone 0xc2 at the end is not a C1 control: it passes as it is.
   EXPECT_EQ(json_quote("\xc2"), "\"\xc2\"");
 }
@@ -56,7 +58,8 @@ TEST(YamlQuote, EscapesWhatADoubleQuotedScalarNeeds) {
   EXPECT_EQ(yaml_quote("yes: #1"), "\"yes: #1\"");
   // C1 controls and non-UTF-8 bytes pass: YAML reads them as they are.
   EXPECT_EQ(yaml_quote(kHostile),
-            "\"a\\nb\\x0dc\\td\\x00e\\x7f \\x1b[31m \xc2\x9b" "1m \\\\ \\\" \xc3\xbc \xff\"");
+            "\"a\\nb\\x0dc\\td\\x00e\\x7f \\x1b[31m \xc2\x9b"
+            "1m \\\\ \\\" \xc3\xbc \xff\"");
 }
 
 TEST(ShellQuote, QuotesOnlyWhatNeedsIt) {

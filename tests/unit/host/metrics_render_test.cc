@@ -37,10 +37,10 @@ std::vector<AgentMetrics> fixture() {
   s.keepalive_pings = 4;
   s.keepalive_timeouts = 1;
   s.calls_in_flight = 2;
-  s.calls_ended[0] = 5;                                         // ok
-  s.calls_ended[static_cast<int>(ErrorKind::kNotFound)] = 1;    // a guest error
+  s.calls_ended[0] = 5;                                       // ok
+  s.calls_ended[static_cast<int>(ErrorKind::kNotFound)] = 1;  // a guest error
   s.calls_ended[static_cast<int>(ErrorKind::kDisconnected)] = 2;
-  s.rtt_buckets[1] = 4;                          // (0.0005, 0.001]
+  s.rtt_buckets[1] = 4;                              // (0.0005, 0.001]
   s.rtt_buckets[AgentStats::kRttBounds.size()] = 2;  // above 60 s
   s.rtt_sum_seconds = 130.5;
   s.bytes_in = 1000;

@@ -16,8 +16,10 @@ namespace {
 namespace vm = ::qtx::host::vm;
 using host::ErrorKind;
 
-const std::string kEd25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g alice@desk";
-const std::string kHash = "$6$saltsalt$kVnGquVX3dLNHEe5h2cVKnN9MgT.0DTlwtfJvGbPJKoF7gCT/bF7TEhvfK6rFzQUjGk2VjVAYcJRHDm0HXd7P1";
+const std::string kEd25519 =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g alice@desk";
+const std::string kHash =
+    "$6$saltsalt$kVnGquVX3dLNHEe5h2cVKnN9MgT.0DTlwtfJvGbPJKoF7gCT/bF7TEhvfK6rFzQUjGk2VjVAYcJRHDm0HXd7P1";
 
 vm::SeedOptions full_seed() {
   vm::SeedOptions s;
@@ -180,8 +182,8 @@ const BadInput kBadInputs[] = {
     {"key body of another type",
      [](vm::SeedOptions& s) { s.users[0].ssh_authorized_keys = {"ssh-rsa " + kEd25519.substr(12, 68)}; },
      "not a ssh-rsa key"},
-    {"key truncated",
-     [](vm::SeedOptions& s) { s.users[0].ssh_authorized_keys = {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"}; }, "too short"},
+    {"key truncated", [](vm::SeedOptions& s) { s.users[0].ssh_authorized_keys = {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"}; },
+     "too short"},
     {"key on two lines", [](vm::SeedOptions& s) { s.users[0].ssh_authorized_keys = {kEd25519 + "\nssh-rsa x"}; },
      "one line"},
     {"key with options", [](vm::SeedOptions& s) { s.users[0].ssh_authorized_keys = {"no-pty " + kEd25519}; },
@@ -202,13 +204,22 @@ const BadInput kBadInputs[] = {
     {"bad MAC", [](vm::SeedOptions& s) { s.network.mac = "52:54:00:12:34"; }, "six hex pairs"},
     {"multicast MAC", [](vm::SeedOptions& s) { s.network.mac = "01:00:5e:00:00:01"; }, "multicast"},
     {"MAC and interface", [](vm::SeedOptions& s) { s.network.interface = "eth0"; }, "one of the two"},
-    {"static without address", [](vm::SeedOptions& s) { s.network.addresses.clear(); s.network.gateway4.clear();
-                                                         s.network.gateway6.clear(); }, "at least one"},
+    {"static without address",
+     [](vm::SeedOptions& s) {
+       s.network.addresses.clear();
+       s.network.gateway4.clear();
+       s.network.gateway6.clear();
+     },
+     "at least one"},
     {"dhcp with address", [](vm::SeedOptions& s) { s.network.mode = vm::NetworkConfig::Mode::kDhcp; },
      "for a static network config"},
     {"settings without mode", [](vm::SeedOptions& s) { s.network.mode = vm::NetworkConfig::Mode::kNone; },
      "without a network mode"},
-    {"bad interface", [](vm::SeedOptions& s) { s.network.mac.clear(); s.network.interface = "eth0/1"; },
+    {"bad interface",
+     [](vm::SeedOptions& s) {
+       s.network.mac.clear();
+       s.network.interface = "eth0/1";
+     },
      "interface name"},
 };
 
@@ -244,10 +255,10 @@ TEST(VmWiring, QemuArgumentsAndLibvirtXml) {
   o.socket = "/run/vms/a,b/agent.sock";
   auto args = vm::qemu_channel_args(o);
   ASSERT_TRUE(args.ok()) << args.error().to_string();
-  EXPECT_EQ(*args, (std::vector<std::string>{
-                       "-chardev", "socket,id=qtx0,path=/run/vms/a,,b/agent.sock,server=on,wait=off",
-                       "-device", "virtio-serial-pci,id=qtx0-serial",
-                       "-device", "virtserialport,bus=qtx0-serial.0,chardev=qtx0,name=org.quantix.agent.0"}));
+  EXPECT_EQ(*args,
+            (std::vector<std::string>{"-chardev", "socket,id=qtx0,path=/run/vms/a,,b/agent.sock,server=on,wait=off",
+                                      "-device", "virtio-serial-pci,id=qtx0-serial", "-device",
+                                      "virtserialport,bus=qtx0-serial.0,chardev=qtx0,name=org.quantix.agent.0"}));
   o.host_listens = true;
   EXPECT_EQ((*vm::qemu_channel_args(o))[1], "socket,id=qtx0,path=/run/vms/a,,b/agent.sock,server=off,reconnect=1");
 
@@ -261,8 +272,8 @@ TEST(VmWiring, QemuArgumentsAndLibvirtXml) {
             "  <target type='virtio' name='org.quantix.agent.0'/>\n"
             "</channel>\n");
 
-  for (const std::string& bad : {std::string("relative.sock"), std::string(""), "/" + std::string(120, 'a'),
-                                 std::string("/tmp/a\nb")}) {
+  for (const std::string& bad :
+       {std::string("relative.sock"), std::string(""), "/" + std::string(120, 'a'), std::string("/tmp/a\nb")}) {
     o.socket = bad;
     auto r = vm::qemu_channel_args(o);
     ASSERT_FALSE(r.ok()) << bad;

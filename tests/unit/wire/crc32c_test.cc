@@ -45,8 +45,8 @@ TEST(Crc32c, CombineEqualsTheWholeAtEverySplit) {
 TEST(Crc32c, CombineOfLongRunsOfZeroesMatchesHashingThem) {
   // Lengths that exercise every byte of the length, up to the 16 MiB payload limit.
   const std::uint32_t prefix = value("prefix", 6);
-  for (std::size_t n : {std::size_t{1}, std::size_t{255}, std::size_t{256}, std::size_t{65537},
-                        std::size_t{16} << 20}) {
+  for (std::size_t n :
+       {std::size_t{1}, std::size_t{255}, std::size_t{256}, std::size_t{65537}, std::size_t{16} << 20}) {
     const std::string zeroes(n, '\0');
     EXPECT_EQ(combine(prefix, value(zeroes.data(), n), n), extend(prefix, zeroes.data(), n)) << n;
   }

@@ -15,9 +15,9 @@ namespace qtx::wire {
 namespace {
 
 using testing::frame;
+using testing::nested_claims;
 using testing::raw_frame;
 using testing::Recorder;
-using testing::nested_claims;
 using testing::sealed;
 
 // Payloads without a seal are for the handler alone to judge.
@@ -137,18 +137,20 @@ TEST(FrameDecoder, BytesBeyondARejectedCandidateAreGarbage) {
   const std::string ok = frame(sealed("ok"));
   const std::string bad_seal = raw_frame(5, std::string("\x0d\x01\x02\x03\x04", 5));  // complete, seal fails
   const std::vector<Case> cases = {
-      {raw_frame(0, "") + "junkjunk" + ok,
-       {{0, 8, DropReason::kBadLength}, {8, 8, DropReason::kGarbage}}, "length 0"},
+      {raw_frame(0, "") + "junkjunk" + ok, {{0, 8, DropReason::kBadLength}, {8, 8, DropReason::kGarbage}}, "length 0"},
       {raw_frame(3, "") + "junkjunk" + ok,  // below the seal's size
-       {{0, 8, DropReason::kBadLength}, {8, 8, DropReason::kGarbage}}, "length 3"},
+       {{0, 8, DropReason::kBadLength}, {8, 8, DropReason::kGarbage}},
+       "length 3"},
       {raw_frame(kDefaultMaxPayload + 1, "") + "junk" + ok,
-       {{0, 8, DropReason::kBadLength}, {8, 4, DropReason::kGarbage}}, "length above the limit"},
-      {bad_seal + "tail!" + ok,
-       {{0, 13, DropReason::kBadPayload}, {13, 5, DropReason::kGarbage}}, "seal fails"},
+       {{0, 8, DropReason::kBadLength}, {8, 4, DropReason::kGarbage}},
+       "length above the limit"},
+      {bad_seal + "tail!" + ok, {{0, 13, DropReason::kBadPayload}, {13, 5, DropReason::kGarbage}}, "seal fails"},
       {raw_frame(6, "abcdef") + "zz" + ok,  // no seal tag: refused at its first payload byte
-       {{0, 14, DropReason::kBadPayload}, {14, 2, DropReason::kGarbage}}, "no seal tag"},
+       {{0, 14, DropReason::kBadPayload}, {14, 2, DropReason::kGarbage}},
+       "no seal tag"},
       {raw_frame(6, "a") + ok,  // no seal tag, the claim covers the frame behind it, which is found
-       {{0, 9, DropReason::kBadPayload}}, "claim over a frame"},
+       {{0, 9, DropReason::kBadPayload}},
+       "claim over a frame"},
   };
   for (const auto& c : cases) {
     for (std::size_t chunk : {c.stream.size(), std::size_t{1}, std::size_t{3}}) {
@@ -174,7 +176,8 @@ TEST(FrameDecoder, RunsOfMagic) {
   // Each "QTX1" reads the next "QTX1" as its length (0x51545801 > 16 MiB).
   std::string runs;
   for (int i = 0; i < 5; ++i) runs += "QTX1";
-  for (auto& c : runs) if (c == '1') c = '\x01';
+  for (auto& c : runs)
+    if (c == '1') c = '\x01';
   Recorder r;
   FrameDecoder d(&r, kUnsealed);
   d.feed(runs + frame("ok"));
@@ -335,8 +338,7 @@ TEST(FrameDecoder, OnlyAPartialFrameIsToldApartFromOneWithBytesAfterIt) {
 // stale partial frames.
 struct StaleCase {
   std::string f0 = frame(sealed(std::string(1000, 's')));
-  std::vector<std::string> payloads = {sealed("one"), sealed(std::string(100, 't')),
-                                       sealed("three")};
+  std::vector<std::string> payloads = {sealed("one"), sealed(std::string(100, 't')), sealed("three")};
   std::string valid() const {
     std::string out;
     for (const auto& p : payloads) out += frame(p);

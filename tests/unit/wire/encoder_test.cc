@@ -17,7 +17,9 @@ TEST(Encoder, HeaderIsMagicAndBigEndianLength) {
 TEST(Encoder, AppendFrameWritesOneContiguousFrame) {
   std::string out = "prefix";
   ASSERT_TRUE(append_frame("abc", &out).ok());
-  EXPECT_EQ(out, std::string("prefixQTX\x01\x00\x00\x00\x03" "abc", 17));
+  EXPECT_EQ(out, std::string("prefixQTX\x01\x00\x00\x00\x03"
+                             "abc",
+                             17));
 }
 
 TEST(Encoder, EmptyAndOversizedPayloadsAreRejectedAndLeaveOutputAlone) {

@@ -109,11 +109,11 @@ class FrameDecoder {
 
   struct Stats {
     std::uint64_t bytes_fed = 0;
-    std::uint64_t frames = 0;       // frames accepted
-    std::uint64_t frame_bytes = 0;  // header + payload of accepted frames
+    std::uint64_t frames = 0;                               // frames accepted
+    std::uint64_t frame_bytes = 0;                          // header + payload of accepted frames
     std::array<std::uint64_t, kDropReasonCount> dropped{};  // bytes, by DropReason
-    std::uint64_t seal_checks = 0;   // complete candidates whose seal was checked
-    std::uint64_t bytes_hashed = 0;  // bytes run through crc32c for those checks
+    std::uint64_t seal_checks = 0;                          // complete candidates whose seal was checked
+    std::uint64_t bytes_hashed = 0;                         // bytes run through crc32c for those checks
     std::uint64_t dropped_total() const;
   };
 
@@ -177,13 +177,13 @@ class FrameDecoder {
   Handler* handler_;
   std::uint32_t max_payload_;
   SealCheck seal_;
-  std::string buf_;                // unconsumed bytes; buf_[0] is at stream offset buf_offset_
+  std::string buf_;  // unconsumed bytes; buf_[0] is at stream offset buf_offset_
   std::uint64_t buf_offset_ = 0;
   // The last rejected candidate's reason and the stream offset where its
   // bytes end: skipped bytes before it take that reason (0: none do).
   DropReason scan_reason_ = DropReason::kGarbage;
   std::uint64_t scan_reason_end_ = 0;
-  Drop pending_;                   // drop run not yet reported (bytes == 0: none)
+  Drop pending_;  // drop run not yet reported (bytes == 0: none)
   Stats stats_;
 
   // The running crc32c that makes seal checks linear. While valid, every

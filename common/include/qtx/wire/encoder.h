@@ -22,8 +22,7 @@ std::array<char, kHeaderSize> frame_header(std::uint32_t payload_size);
 Status check_payload_size(std::size_t size, std::uint32_t max_payload = kDefaultMaxPayload);
 
 // Appends header + payload to *out. On error *out is unchanged.
-Status append_frame(std::string_view payload, std::string* out,
-                    std::uint32_t max_payload = kDefaultMaxPayload);
+Status append_frame(std::string_view payload, std::string* out, std::uint32_t max_payload = kDefaultMaxPayload);
 
 // Bytes to reserve in front of a serialized Envelope body so that
 // finish_sealed_frame can fill in the header and the seal without copying.

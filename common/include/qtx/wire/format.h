@@ -44,8 +44,7 @@ inline void store_be32(std::uint32_t v, char* out) {
 
 inline std::uint32_t load_be32(const char* in) {
   const auto* p = reinterpret_cast<const unsigned char*>(in);
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-         (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
 }
 
 }  // namespace qtx::wire

@@ -191,7 +191,7 @@ struct TransferOptions {
   // is cancelled in the guest: a guest cannot make the host store without
   // limit what it does not know the size of.
   std::uint64_t max_bytes = 0;
-  bool verify_sha256 = true;                // false: sets the request's skip_sha256
+  bool verify_sha256 = true;  // false: sets the request's skip_sha256
 };
 struct TransferResult {
   std::uint64_t bytes = 0;
@@ -202,12 +202,12 @@ using DownloadSink = std::function<Result<void>(std::string_view data)>;
 
 // Counters since the Agent was added.
 struct AgentStats {
-  std::uint64_t connects = 0;            // connections that reached handshaking
-  std::uint64_t handshakes = 0;          // that reached ready
-  std::uint64_t restarts_seen = 0;       // handshakes that found a new instance id
-  std::uint64_t discarded_frames = 0;    // valid frames before the matching hello answer
-  std::uint64_t stray_frames = 0;        // frames for calls no longer in flight
-  std::uint64_t dropped_bytes = 0;       // bytes the decoder dropped (garbage, stalls, resets)
+  std::uint64_t connects = 0;          // connections that reached handshaking
+  std::uint64_t handshakes = 0;        // that reached ready
+  std::uint64_t restarts_seen = 0;     // handshakes that found a new instance id
+  std::uint64_t discarded_frames = 0;  // valid frames before the matching hello answer
+  std::uint64_t stray_frames = 0;      // frames for calls no longer in flight
+  std::uint64_t dropped_bytes = 0;     // bytes the decoder dropped (garbage, stalls, resets)
   std::uint64_t bytes_in = 0, bytes_out = 0;
   std::uint64_t telemetry_samples = 0;
   // Bytes the decoder ran through crc32c to check seals. Whatever the guest
@@ -236,7 +236,7 @@ struct AgentStats {
   // program). Bucket i counts those of at most kRttBounds[i] seconds and
   // more than the bound before; the last bucket those above every bound.
   static constexpr std::array<double, 14> kRttBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                        0.1,    0.25,  0.5,    1.0,   2.5,   10.0,  60.0};
+                                                        0.1,    0.25,  0.5,    1.0,   2.5,  10.0,  60.0};
   std::array<std::uint64_t, kRttBounds.size() + 1> rtt_buckets{};
   double rtt_sum_seconds = 0;
   // Exceptions that escaped this agent's callbacks and were caught (see
@@ -279,8 +279,8 @@ class QTX_HOST_API Agent {
   CallId call(const v1::Request& request, CallOptions options, Callback<v1::Response> done);
 
   // --- typed calls: a blocking form and an asynchronous form --------------
-#define QTX_HOST_TYPED_CALL(method, Req, Resp)                                      \
-  Result<Resp> method(const Req& request, CallOptions options = {});                \
+#define QTX_HOST_TYPED_CALL(method, Req, Resp)                       \
+  Result<Resp> method(const Req& request, CallOptions options = {}); \
   CallId method(const Req& request, CallOptions options, Callback<Resp> done);
 
   QTX_HOST_TYPED_CALL(ping, v1::PingRequest, v1::PingResponse)
@@ -314,12 +314,11 @@ class QTX_HOST_API Agent {
   // --- streamed calls --------------------------------------------------------
   Result<ExecOutcome> exec(const v1::ExecRequest& request, ExecStreams streams = {},
                            CallOptions options = {.timeout = std::chrono::milliseconds(0)});
-  CallId exec(const v1::ExecRequest& request, ExecStreams streams, CallOptions options,
-              Callback<ExecOutcome> done);
+  CallId exec(const v1::ExecRequest& request, ExecStreams streams, CallOptions options, Callback<ExecOutcome> done);
 
   // Upload to the guest. `total` (0: unknown) is only for progress.
-  CallId upload(UploadSource source, std::uint64_t total, const v1::FileWriteRequest& request,
-                TransferOptions transfer, CallOptions options, Callback<TransferResult> done);
+  CallId upload(UploadSource source, std::uint64_t total, const v1::FileWriteRequest& request, TransferOptions transfer,
+                CallOptions options, Callback<TransferResult> done);
   Result<TransferResult> upload_file(const std::string& local_path, const v1::FileWriteRequest& request,
                                      TransferOptions transfer = {},
                                      CallOptions options = {.timeout = std::chrono::milliseconds(0)});
@@ -328,8 +327,8 @@ class QTX_HOST_API Agent {
                                       CallOptions options = {.timeout = std::chrono::milliseconds(0)});
 
   // Download from the guest.
-  CallId download(const v1::FileReadRequest& request, DownloadSink sink, TransferOptions transfer,
-                  CallOptions options, Callback<TransferResult> done);
+  CallId download(const v1::FileReadRequest& request, DownloadSink sink, TransferOptions transfer, CallOptions options,
+                  Callback<TransferResult> done);
   // Writes to `local_path` through a temporary file renamed into place on
   // success; nothing is left behind on failure.
   Result<TransferResult> download_file(const v1::FileReadRequest& request, const std::string& local_path,

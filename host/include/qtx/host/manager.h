@@ -25,7 +25,7 @@ namespace qtx::host {
 namespace detail {
 class IoThread;
 struct ManagerAccess;
-}
+}  // namespace detail
 
 class QTX_HOST_API Manager {
  public:

@@ -43,8 +43,8 @@ struct OverlayResult {
   std::string command;         // the qemu-img command that ran (or would have), shell-quoted
   std::string backing_format;  // as detected: "qcow2", "raw", ...
   std::uint64_t backing_size = 0;
-  std::uint64_t size = 0;      // the overlay's virtual size
-  bool created = false;        // false: an identical overlay was already there
+  std::uint64_t size = 0;  // the overlay's virtual size
+  bool created = false;    // false: an identical overlay was already there
 };
 
 // Creates `output` as a qcow2 overlay on `backing`. Refuses (before running
@@ -84,7 +84,7 @@ struct SeedOptions {
   std::vector<std::string> packages;  // Debian/RPM package names, optionally NAME=VERSION
   bool install_agent = true;          // mount the agent ISO (by its volume id) and run its installer
   std::string agent_iso_label = "QTX_AGENT_TOOLS";
-  bool grow_root = true;              // growpart + resize of the root filesystem, by cloud-init's own modules
+  bool grow_root = true;  // growpart + resize of the root filesystem, by cloud-init's own modules
   NetworkConfig network;
 };
 
@@ -118,10 +118,10 @@ QTX_HOST_API Result<SeedIsoResult> write_seed_iso(const SeedOptions& seed, const
 // --- the agent's channel ---------------------------------------------------------------
 
 struct ChannelOptions {
-  std::string socket;                    // absolute path of the host side's unix socket
+  std::string socket;  // absolute path of the host side's unix socket
   std::string port = "org.quantix.agent.0";
-  bool host_listens = false;             // false: QEMU serves the socket (server=on), the library connects
-  std::string id = "qtx0";               // QEMU chardev/device id prefix
+  bool host_listens = false;  // false: QEMU serves the socket (server=on), the library connects
+  std::string id = "qtx0";    // QEMU chardev/device id prefix
 };
 
 // `-chardev ... -device virtio-serial-pci ... -device virtserialport ...`,
