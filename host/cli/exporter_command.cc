@@ -96,8 +96,18 @@ int run_exporter(const ExporterOptions& o) {
   // Sockets refused (another process owns them, or a bad label) are tried
   // again at every scan but reported only when the reason changes.
   std::map<std::string, std::string> refused;
+  auto refuse = [&refused](const std::string& path, const std::string& why) {
+    auto [it, fresh] = refused.emplace(path, why);
+    if (fresh || it->second != why) {
+      it->second = why;
+      std::fprintf(stderr, "qtx exporter: not exporting %s: %s\n", path.c_str(), why.c_str());
+    }
+  };
   // The handles keep the agents open (an Agent closes when its last handle goes).
   std::map<std::string, std::shared_ptr<host::Agent>> exported;
+  // name -> socket path. Two sockets under one name would be one series, so
+  // the exposition would keep only the first: the second is refused, loudly.
+  std::map<std::string, std::string> name_owner;
   const auto interval = std::chrono::duration<double>(o.rescan);
   for (;;) {
     const std::set<std::string> now = scan(o);
@@ -107,18 +117,19 @@ int run_exporter(const ExporterOptions& o) {
       a.endpoint = host::Endpoint::connect(path);
       a.name = name_for(path, pattern);
       a.labels = labels;
+      if (auto owner = name_owner.find(a.name); owner != name_owner.end()) {
+        refuse(path, "the name \"" + a.name + "\" is already exported for " + owner->second +
+                         " (tell them apart with --name-pattern)");
+        continue;
+      }
       auto added = manager.add(a);
       if (!added) {
-        const std::string why = added.error().to_string();
-        auto [it, fresh] = refused.emplace(path, why);
-        if (fresh || it->second != why) {
-          it->second = why;
-          std::fprintf(stderr, "qtx exporter: not exporting %s: %s\n", path.c_str(), why.c_str());
-        }
+        refuse(path, added.error().to_string());
         continue;
       }
       refused.erase(path);
       exported.emplace(path, added.value());
+      name_owner.emplace(a.name, path);
       std::fprintf(stderr, "qtx exporter: exporting %s as %s\n", path.c_str(), a.name.c_str());
     }
     // Sockets gone (the VM stopped): their agents go, and their series.
@@ -127,6 +138,7 @@ int run_exporter(const ExporterOptions& o) {
         ++it;
         continue;
       }
+      name_owner.erase(name_for(it->first, pattern));
       manager.remove(it->second);
       std::fprintf(stderr, "qtx exporter: %s is gone; no longer exported\n", it->first.c_str());
       it = exported.erase(it);

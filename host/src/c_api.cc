@@ -352,11 +352,11 @@ int qtx_agent_download(qtx_agent* agent, const char* guest_path, const char* loc
 
 extern "C" {
 
-int qtx_manager_render_metrics(qtx_manager* manager, int format, char** out, qtx_error* err) {
+int qtx_manager_render_metrics(qtx_manager* manager, int format, char** out, qtx_error* err) noexcept {
   if (manager == nullptr || out == nullptr ||
       (format != QTX_METRICS_PROMETHEUS_TEXT && format != QTX_METRICS_OPENMETRICS)) {
-    return fail(err, Error(ErrorKind::kInvalidArgument,
-                           "qtx_manager_render_metrics: manager, out and a QTX_METRICS_* format are required"));
+    return fail_raw(err, QTX_ERR_INVALID_ARGUMENT, "",
+                    "qtx_manager_render_metrics: manager, out and a QTX_METRICS_* format are required");
   }
   return guarded(err, [&] {
     *out = dup_string(qtx::host::render_metrics(manager->manager, metrics_format(format)));
@@ -365,11 +365,14 @@ int qtx_manager_render_metrics(qtx_manager* manager, int format, char** out, qtx
   });
 }
 
-const char* qtx_metrics_content_type(int format) { return qtx::host::metrics_content_type(metrics_format(format)); }
+const char* qtx_metrics_content_type(int format) noexcept {
+  return qtx::host::metrics_content_type(metrics_format(format));
+}
 
-qtx_metrics_server* qtx_metrics_server_start(qtx_manager* manager, const char* address, int* port, qtx_error* err) {
+qtx_metrics_server* qtx_metrics_server_start(qtx_manager* manager, const char* address, int* port,
+                                             qtx_error* err) noexcept {
   if (manager == nullptr || address == nullptr) {
-    fill(err, Error(ErrorKind::kInvalidArgument, "qtx_metrics_server_start: manager and address are required"));
+    fail_raw(err, QTX_ERR_INVALID_ARGUMENT, "", "qtx_metrics_server_start: manager and address are required");
     return nullptr;
   }
   qtx_metrics_server* out = nullptr;
@@ -383,6 +386,6 @@ qtx_metrics_server* qtx_metrics_server_start(qtx_manager* manager, const char* a
   return out;
 }
 
-void qtx_metrics_server_free(qtx_metrics_server* server) { delete server; }
+void qtx_metrics_server_free(qtx_metrics_server* server) noexcept { delete server; }
 
 }  // extern "C"

@@ -163,6 +163,25 @@ TEST_F(Exporter, NamesFromAPattern) {
       << exporter_->log();
 }
 
+TEST_F(Exporter, RefusesASecondSocketUnderANameInUse) {
+  start_agents(2);
+  // Both sockets match as "vm": their series could not be told apart.
+  start_exporter({"--name-pattern", "/(vm)-[0-9]+\\.sock$"});
+  ASSERT_GT(exporter_->port(), 0) << exporter_->log();
+  const std::string refusal = "not exporting " + sock(2) + ": the name \"vm\" is already exported for " + sock(1);
+  std::optional<std::string> page;
+  ASSERT_TRUE(eventually([&] {
+    page = scrape();
+    return has(page, "qtx_agent_up{agent=\"vm\",site=\"test\"} 1\n") &&
+           exporter_->log().find(refusal) != std::string::npos;
+  })) << (page ? *page : "no page")
+      << exporter_->log();
+  EXPECT_TRUE(has(page, "qtx_agents 1\n"));
+  // Reported once, though every scan tries again.
+  const std::string log = exporter_->log();
+  EXPECT_EQ(log.find("not exporting " + sock(2)), log.rfind("not exporting " + sock(2))) << log;
+}
+
 TEST_F(Exporter, LeavesSocketsOthersOwnAlone) {
   start_agents(2);
   // This process owns vm-1's socket, as a VM manager would.

@@ -180,16 +180,16 @@ QTX_C_API int qtx_agent_download(qtx_agent* agent, const char* guest_path, const
  * exposition (release it with qtx_free). */
 #define QTX_METRICS_PROMETHEUS_TEXT 0 /* text/plain; version=0.0.4 */
 #define QTX_METRICS_OPENMETRICS 1     /* application/openmetrics-text; version=1.0.0 */
-QTX_C_API int qtx_manager_render_metrics(qtx_manager* manager, int format, char** out, qtx_error* err);
+QTX_C_API int qtx_manager_render_metrics(qtx_manager* manager, int format, char** out, qtx_error* err) QTX_NOEXCEPT;
 /* The Content-Type header for `format` (a static string). */
-QTX_C_API const char* qtx_metrics_content_type(int format);
+QTX_C_API const char* qtx_metrics_content_type(int format) QTX_NOEXCEPT;
 /* Serves GET /metrics on `address` ("127.0.0.1:9756", "[::1]:0", ":9756")
  * from its own threads until qtx_metrics_server_free, which must come
  * before qtx_manager_free. *port (may be NULL) receives the port bound. */
 typedef struct qtx_metrics_server qtx_metrics_server;
 QTX_C_API qtx_metrics_server* qtx_metrics_server_start(qtx_manager* manager, const char* address, int* port,
-                                                       qtx_error* err);
-QTX_C_API void qtx_metrics_server_free(qtx_metrics_server* server);
+                                                       qtx_error* err) QTX_NOEXCEPT;
+QTX_C_API void qtx_metrics_server_free(qtx_metrics_server* server) QTX_NOEXCEPT;
 
 #ifdef __cplusplus
 }
