@@ -66,7 +66,7 @@ TEST_F(AgentSession, HandshakeEchoesTheNonceAndIdentifiesTheAgent) {
   EXPECT_EQ(r->hello().nonce(), 0xfeedface12345678ull);
   EXPECT_EQ(r->hello().protocol_version(), 1u);
   const auto& id = r->hello().agent();
-  EXPECT_EQ(id.version(), "0.1.0");
+  EXPECT_EQ(id.version(), "0.2.0");
   EXPECT_EQ(id.instance_id().size(), 32u);
   std::ifstream boot("/proc/sys/kernel/random/boot_id");
   std::string boot_id;

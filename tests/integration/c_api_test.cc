@@ -65,7 +65,7 @@ TEST_F(CApi, PingJsonCallsAndErrors) {
   EXPECT_EQ(qtx_agent_ping(a, 5000, &err), QTX_OK);
   char* identity = nullptr;
   ASSERT_EQ(qtx_agent_identity_json(a, &identity, &err), QTX_OK);
-  EXPECT_EQ(std::string(identity).rfind("{\"version\":\"0.1.0\",\"instance_id\":\"", 0), 0u) << identity;
+  EXPECT_EQ(std::string(identity).rfind("{\"version\":\"0.2.0\",\"instance_id\":\"", 0), 0u) << identity;
   qtx_free(identity);
 
   char* json = nullptr;

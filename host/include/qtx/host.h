@@ -41,7 +41,7 @@
 
 /* The version of this header. qtx_version() gives the library's. */
 #define QTX_VERSION_MAJOR 0 /* the soname's: libqtx-host.so.0 */
-#define QTX_VERSION_MINOR 1
+#define QTX_VERSION_MINOR 2
 #define QTX_VERSION_PATCH 0
 #define QTX_VERSION ((QTX_VERSION_MAJOR << 16) | (QTX_VERSION_MINOR << 8) | QTX_VERSION_PATCH)
 
@@ -102,6 +102,9 @@ typedef struct qtx_agent_options {
   void (*on_restarted)(void* user, const char* instance_id, const char* previous_instance_id);
   void (*on_telemetry_json)(void* user, const char* sample_json);
   void* user;
+  /* Since 0.2. Every event the agent pushes (telemetry included; freeze
+   * state changes, telemetry drops) as the JSON of qtx.agent.v1.Event. */
+  void (*on_event_json)(void* user, const char* event_json);
 } qtx_agent_options;
 
 /* Zeroes *options and sets struct_size: every default, no callbacks. */
@@ -190,6 +193,168 @@ typedef struct qtx_metrics_server qtx_metrics_server;
 QTX_C_API qtx_metrics_server* qtx_metrics_server_start(qtx_manager* manager, const char* address, int* port,
                                                        qtx_error* err) QTX_NOEXCEPT;
 QTX_C_API void qtx_metrics_server_free(qtx_metrics_server* server) QTX_NOEXCEPT;
+
+/* ---- Since 0.2: cancellation, asynchronous calls, streams ----------------
+ *
+ * Blocking calls below take a qtx_call_options-like struct with a deadline
+ * and an optional cancellation token; streamed calls are handles that the
+ * caller feeds (stdin, upload data) and drains (output, download data)
+ * from threads of its own, with bounded buffers and the agent's flow
+ * control between them: a slow reader slows the guest down, it never makes
+ * the library buffer without bound. */
+
+/* A cancellation token: firing it ends every call that was given it (and
+ * every later one) with QTX_ERR_CANCELLED, and the agent is told to stop
+ * them (an exec is killed, a transfer abandoned). Any thread, callbacks
+ * included, may fire it; firing is idempotent. Free it only once no call
+ * using it is running. */
+typedef struct qtx_cancel qtx_cancel;
+QTX_C_API qtx_cancel* qtx_cancel_new(void) QTX_NOEXCEPT;
+QTX_C_API void qtx_cancel_fire(qtx_cancel* cancel) QTX_NOEXCEPT;
+QTX_C_API int qtx_cancel_fired(const qtx_cancel* cancel) QTX_NOEXCEPT; /* 1 once fired */
+QTX_C_API void qtx_cancel_free(qtx_cancel* cancel) QTX_NOEXCEPT;
+
+/* Initialise with qtx_call_options_init(). */
+typedef struct qtx_call_options {
+  size_t struct_size;
+  uint32_t timeout_ms; /* the whole call, from its start; 0: no deadline */
+  qtx_cancel* cancel;  /* may be NULL */
+} qtx_call_options;
+static inline void qtx_call_options_init(qtx_call_options* options) {
+  memset(options, 0, sizeof(*options));
+  options->struct_size = sizeof(*options);
+}
+
+/* qtx_agent_call_json with a deadline and a cancellation token (options
+ * may be NULL: no deadline, no token). */
+QTX_C_API int qtx_agent_request_json(qtx_agent* agent, const char* request_json, const qtx_call_options* options,
+                                     char** response_json, qtx_error* err) QTX_NOEXCEPT;
+
+/* The same without blocking. Returns 0 once the request is submitted: then
+ * `done` runs exactly once, on the I/O thread (or on the calling thread
+ * when the manager is already gone), with the Response's JSON and err NULL
+ * on success, or response_json NULL and the error; both are valid only
+ * during the callback. A request refused before submission (bad JSON,
+ * NULL arguments) returns its error kind and `done` is never called.
+ * *call_id (may be NULL) receives an id for qtx_agent_cancel_call. */
+typedef void (*qtx_response_fn)(void* user, const char* response_json, const qtx_error* err);
+QTX_C_API int qtx_agent_request_json_async(qtx_agent* agent, const char* request_json, const qtx_call_options* options,
+                                           qtx_response_fn done, void* user, uint64_t* call_id,
+                                           qtx_error* err) QTX_NOEXCEPT;
+/* Ends an asynchronous call with QTX_ERR_CANCELLED (nothing if it ended). */
+QTX_C_API void qtx_agent_cancel_call(qtx_agent* agent, uint64_t call_id) QTX_NOEXCEPT;
+
+/* Counters of the agent's connection and calls (qtx::host::AgentStats) as
+ * a JSON object with the C++ field names; release with qtx_free. */
+QTX_C_API int qtx_agent_stats_json(qtx_agent* agent, char** stats_json, qtx_error* err) QTX_NOEXCEPT;
+
+/* --- exec as a handle: stdin fed and output drained by the caller ------- */
+
+typedef struct qtx_exec qtx_exec;
+/* Initialise with qtx_exec_options_init(). */
+typedef struct qtx_exec_options {
+  size_t struct_size;
+  uint32_t timeout_ms; /* the whole command; 0: no deadline */
+  qtx_cancel* cancel;  /* may be NULL */
+  /* 1: the program's stdin is fed with qtx_exec_write_stdin and ends with
+   * qtx_exec_close_stdin (after the request's own "stdin" bytes, if any);
+   * 0: the program's stdin is the request's "stdin" bytes, then closed. */
+  int stdin_stream;
+  /* NULL: the output is read with qtx_exec_read, and the agent sends no
+   * more than the caller has read plus one window (ExecRequest's
+   * output_window, 1 MiB by default); stdout and stderr share that window,
+   * so a caller that reads only one of them must still drain the other, as
+   * with pipes. Not NULL: every piece goes to on_output on the I/O thread
+   * (stream 1: stdout, 2: stderr) and qtx_exec_read is refused. */
+  void (*on_output)(void* user, int stream, const char* data, size_t n);
+  void* user;
+} qtx_exec_options;
+static inline void qtx_exec_options_init(qtx_exec_options* options) {
+  memset(options, 0, sizeof(*options));
+  options->struct_size = sizeof(*options);
+}
+
+/* Starts the command of request_json (the fields of qtx.agent.v1.ExecRequest,
+ * as for qtx_agent_exec_json); NULL on error. The handle is the caller's
+ * until qtx_exec_free, which must come before qtx_agent_free. */
+QTX_C_API qtx_exec* qtx_agent_exec_start(qtx_agent* agent, const char* request_json, const qtx_exec_options* options,
+                                         qtx_error* err) QTX_NOEXCEPT;
+/* Queues n bytes of stdin; blocks while the handle's buffer (256 KiB) is
+ * full, i.e. while the program does not read. QTX_ERR_CLOSED once stdin
+ * was closed; the call's error once it ended. */
+QTX_C_API int qtx_exec_write_stdin(qtx_exec* exec, const void* data, size_t n, qtx_error* err) QTX_NOEXCEPT;
+/* Closes the program's stdin once what was queued has been sent. */
+QTX_C_API int qtx_exec_close_stdin(qtx_exec* exec, qtx_error* err) QTX_NOEXCEPT;
+/* Blocks until output of `stream` (1: stdout, 2: stderr) is there, then
+ * copies up to cap bytes and sets *n. *n = 0 with QTX_OK: the stream has
+ * ended (the command finished and everything was read). A command that
+ * failed (deadline, cancelled, connection dropped) gives its error once
+ * what arrived before has been read. */
+QTX_C_API int qtx_exec_read(qtx_exec* exec, int stream, void* buf, size_t cap, size_t* n, qtx_error* err) QTX_NOEXCEPT;
+/* Blocks until the command ends; *result_json (may be NULL) receives the
+ * ExecResult's JSON (release with qtx_free). Output not read is discarded
+ * (and its credit given back, so the command is never held up by it). */
+QTX_C_API int qtx_exec_wait(qtx_exec* exec, char** result_json, qtx_error* err) QTX_NOEXCEPT;
+/* Ends the command with QTX_ERR_CANCELLED (killed in the guest). */
+QTX_C_API void qtx_exec_cancel(qtx_exec* exec) QTX_NOEXCEPT;
+/* Cancels the command if it still runs and waits for its end: once it
+ * returns no callback of this exec runs any more. Not from a callback. */
+QTX_C_API void qtx_exec_free(qtx_exec* exec) QTX_NOEXCEPT;
+
+/* --- transfers with options, and as handles ------------------------------ */
+
+/* Initialise with qtx_transfer_options_init(). */
+typedef struct qtx_transfer_options {
+  size_t struct_size;
+  uint32_t timeout_ms; /* the whole transfer; 0: no deadline */
+  qtx_cancel* cancel;  /* may be NULL */
+  uint32_t mode;       /* upload: the new file's mode; 0: 0644 */
+  /* 1: no sha256 on either side (each chunk is still checked by its
+   * frame's crc32c and offset, and the byte counts are compared). */
+  int skip_sha256;
+  uint64_t expected_total; /* for progress: the size when known, else 0 */
+  /* May be NULL; runs on the I/O thread. total is 0 when unknown. */
+  void (*on_progress)(void* user, uint64_t bytes, uint64_t total);
+  void* user;
+} qtx_transfer_options;
+static inline void qtx_transfer_options_init(qtx_transfer_options* options) {
+  memset(options, 0, sizeof(*options));
+  options->struct_size = sizeof(*options);
+}
+
+/* qtx_agent_upload/download with options (may be NULL: the defaults).
+ * *bytes (may be NULL) receives the size, sha256_hex (65 bytes, may be
+ * NULL) the digest, empty with skip_sha256. */
+QTX_C_API int qtx_agent_upload_file(qtx_agent* agent, const char* local_path, const char* guest_path,
+                                    const qtx_transfer_options* options, uint64_t* bytes, char* sha256_hex,
+                                    qtx_error* err) QTX_NOEXCEPT;
+QTX_C_API int qtx_agent_download_file(qtx_agent* agent, const char* guest_path, const char* local_path,
+                                      const qtx_transfer_options* options, uint64_t* bytes, char* sha256_hex,
+                                      qtx_error* err) QTX_NOEXCEPT;
+
+/* A transfer fed (upload) or drained (download) by the caller; NULL on
+ * error. The guest file is replaced atomically once the upload completes;
+ * nothing is left behind when it fails. Free with qtx_transfer_free before
+ * qtx_agent_free. */
+typedef struct qtx_transfer qtx_transfer;
+QTX_C_API qtx_transfer* qtx_agent_upload_start(qtx_agent* agent, const char* guest_path,
+                                               const qtx_transfer_options* options, qtx_error* err) QTX_NOEXCEPT;
+QTX_C_API qtx_transfer* qtx_agent_download_start(qtx_agent* agent, const char* guest_path,
+                                                 const qtx_transfer_options* options, qtx_error* err) QTX_NOEXCEPT;
+/* Upload: queues n bytes; blocks while the handle's buffer (1 MiB) is full. */
+QTX_C_API int qtx_transfer_write(qtx_transfer* transfer, const void* data, size_t n, qtx_error* err) QTX_NOEXCEPT;
+/* Upload: the end of the data; qtx_transfer_wait then gives the outcome. */
+QTX_C_API int qtx_transfer_close_write(qtx_transfer* transfer, qtx_error* err) QTX_NOEXCEPT;
+/* Download: blocks until data is there, copies up to cap bytes, sets *n;
+ * *n = 0 with QTX_OK at the end of a transfer that succeeded (its sha256
+ * checked); a failed transfer gives its error once the data before has
+ * been read. */
+QTX_C_API int qtx_transfer_read(qtx_transfer* transfer, void* buf, size_t cap, size_t* n, qtx_error* err) QTX_NOEXCEPT;
+/* Blocks until the transfer ends (a download's unread data is discarded). */
+QTX_C_API int qtx_transfer_wait(qtx_transfer* transfer, uint64_t* bytes, char* sha256_hex, qtx_error* err) QTX_NOEXCEPT;
+QTX_C_API void qtx_transfer_cancel(qtx_transfer* transfer) QTX_NOEXCEPT;
+/* Cancels the transfer if it still runs and waits for its end. */
+QTX_C_API void qtx_transfer_free(qtx_transfer* transfer) QTX_NOEXCEPT;
 
 #ifdef __cplusplus
 }
