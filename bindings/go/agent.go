@@ -119,7 +119,7 @@ func (m *Manager) AddAgent(o AgentOptions) (*Agent, error) {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.c == nil {
+	if m.closing {
 		a.handle.Delete()
 		return nil, newError(KindClosed, "the manager was closed")
 	}

@@ -129,6 +129,9 @@ type execPipe struct {
 }
 
 func (p *execPipe) Read(b []byte) (int, error) {
+	if p.h == nil {
+		return 0, newError(KindInvalidArgument, "the command was not started")
+	}
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -241,6 +244,9 @@ func (c *Cmd) Start(ctx context.Context) error {
 			defer c.copiers.Done()
 			if _, err := io.Copy(w, r); err != nil {
 				c.setCopyErr(err)
+				// Keep draining: the streams share one window, and a
+				// stream nobody reads would hold the program up.
+				_, _ = io.Copy(io.Discard, r)
 			}
 		}(&execPipe{h: c.h, stream: stream}, w)
 	}

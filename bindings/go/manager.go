@@ -13,9 +13,10 @@ import (
 
 // Manager owns the library's I/O thread, shared by all its agents.
 type Manager struct {
-	mu     sync.Mutex
-	c      *C.qtx_manager
-	agents map[*Agent]struct{}
+	mu      sync.Mutex
+	c       *C.qtx_manager
+	closing bool // Close has begun: AddAgent refuses
+	agents  map[*Agent]struct{}
 }
 
 // NewManager starts a manager. Close it when done.
@@ -34,10 +35,11 @@ func NewManager() (*Manager, error) {
 // the I/O thread. Idempotent.
 func (m *Manager) Close() error {
 	m.mu.Lock()
-	if m.c == nil {
+	if m.closing {
 		m.mu.Unlock()
 		return nil
 	}
+	m.closing = true
 	agents := make([]*Agent, 0, len(m.agents))
 	for a := range m.agents {
 		agents = append(agents, a)
