@@ -13,7 +13,8 @@ import (
 func TestQuickstartExample(t *testing.T) {
 	p := startAgent(t, "")
 	bin := filepath.Join(t.TempDir(), "quickstart")
-	build := exec.Command("go", "build", "-o", bin, "./quickstart")
+	// -race: the standard library is compiled for it already (go test -race).
+	build := exec.Command("go", "build", "-race", "-o", bin, "./quickstart")
 	build.Dir = filepath.Join("..", "..", "examples", "go")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the example: %v\n%s", err, out)
