@@ -15,7 +15,9 @@ import (
 	"qtx.dev/qtx"
 )
 
-const testConfig = "[policy]\ndeny = [\"file_remove\"]\n[telemetry]\ninterval_ms = 100\n"
+// Denies two requests for the denied-error tests; hostname_set is asked
+// with the current name, so even a broken policy would change nothing.
+const testConfig = "[policy]\ndeny = [\"file_remove\", \"hostname_set\"]\n[telemetry]\ninterval_ms = 100\n"
 
 func TestUnaryCalls(t *testing.T) {
 	p := startAgent(t, testConfig)
@@ -132,6 +134,10 @@ func TestErrorKinds(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(p.dir, "agent.conf")); err != nil {
 			t.Fatal("the denied remove removed the file")
+		}
+		host, _ := os.Hostname()
+		if err := a.SetHostname(ctx, host, false); !errors.Is(err, qtx.ErrDenied) {
+			t.Fatalf("SetHostname: %v", err)
 		}
 	})
 	t.Run("deadline", func(t *testing.T) {
