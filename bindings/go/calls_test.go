@@ -162,7 +162,7 @@ func TestErrorKinds(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		errc := make(chan error, 1)
 		go func() { errc <- a.Ping(cctx) }()
-		waitFor(t, "the ping in flight", func() bool { return statInt(t, a, "calls_in_flight") == 1 })
+		waitFor(t, "the ping in flight", func() bool { return statInt(t, a, "calls_in_flight") >= 1 })
 		cancel()
 		err := <-errc
 		if e := asError(t, err); !errors.Is(err, qtx.ErrCancelled) || !errors.Is(err, context.Canceled) ||
@@ -244,7 +244,7 @@ func TestDisconnectedMidCall(t *testing.T) {
 	p.signal(syscall.SIGSTOP)
 	errc := make(chan error, 1)
 	go func() { errc <- a.Ping(ctx) }()
-	waitFor(t, "the ping in flight", func() bool { return statInt(t, a, "calls_in_flight") == 2 })
+	waitFor(t, "the ping in flight", func() bool { return statInt(t, a, "calls_in_flight") >= 2 })
 	p.kill()
 	err = cmd.Wait()
 	if e := asError(t, err); !errors.Is(err, qtx.ErrDisconnected) || !e.Retryable() {
@@ -282,7 +282,7 @@ func TestCloseEndsCallsInFlight(t *testing.T) {
 	defer p.signal(syscall.SIGCONT)
 	errc := make(chan error, 1)
 	go func() { errc <- a.Ping(ctx) }()
-	waitFor(t, "the ping in flight", func() bool { return statInt(t, a, "calls_in_flight") == 2 })
+	waitFor(t, "the ping in flight", func() bool { return statInt(t, a, "calls_in_flight") >= 2 })
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -31,9 +31,11 @@ func TestThousandCallsInFlight(t *testing.T) {
 	for i := 0; i < n; i++ {
 		go func() { errs <- a.Ping(ctx) }()
 	}
-	waitFor(t, "1000 calls in flight", func() bool { return statInt(t, a, "calls_in_flight") == n })
-	if th := osThreads(t); th > 64 {
-		t.Errorf("%d OS threads with %d calls in flight", th, n)
+	waitFor(t, "1000 calls in flight", func() bool { return statInt(t, a, "calls_in_flight") >= n })
+	th := osThreads(t)
+	t.Logf("%d OS threads with %d calls in flight", th, n)
+	if th > 64 {
+		t.Errorf("%d OS threads with %d calls in flight: calls hold threads", th, n)
 	}
 	p.signal(syscall.SIGCONT)
 	for i := 0; i < n; i++ {
