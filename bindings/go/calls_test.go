@@ -304,3 +304,26 @@ func TestCloseEndsCallsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestManagerCloseClosesItsAgents(t *testing.T) {
+	p := startAgent(t, testConfig)
+	m, a := connect(t, p, qtx.AgentOptions{})
+	ctx := ctxFor(t, 10*time.Second)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Ping(ctx); !errors.Is(err, qtx.ErrClosed) {
+		t.Fatalf("ping after the manager closed: %v", err)
+	}
+	for range a.Events() { // closed: the loop ends
+	}
+	if _, err := m.AddAgent(qtx.AgentOptions{SocketPath: p.socket}); !errors.Is(err, qtx.ErrClosed) {
+		t.Fatalf("AddAgent after Close: %v", err)
+	}
+	if _, _, err := m.Metrics(qtx.MetricsOpenMetrics); !errors.Is(err, qtx.ErrClosed) {
+		t.Fatalf("Metrics after Close: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

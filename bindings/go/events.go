@@ -1,6 +1,9 @@
 package qtx
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Event is one event the agent pushed (qtx.agent.v1.Event). Kind is the
 // name of the event's field: "telemetry", "freeze_state",
@@ -23,12 +26,14 @@ func (e Event) Telemetry() (*Telemetry, bool) {
 	return t, err == nil
 }
 
+// parseEvent runs on the I/O thread: it reads only the first key (the
+// oneof's field), not the whole sample.
 func parseEvent(s string) Event {
 	ev := Event{JSON: json.RawMessage(s)}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(ev.JSON, &m) == nil {
-		for k := range m {
-			ev.Kind = k
+	d := json.NewDecoder(strings.NewReader(s))
+	if tok, err := d.Token(); err == nil && tok == json.Delim('{') {
+		if key, err := d.Token(); err == nil {
+			ev.Kind, _ = key.(string)
 		}
 	}
 	return ev

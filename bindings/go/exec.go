@@ -303,7 +303,7 @@ func (c *Cmd) Wait() error {
 		return newError(KindInvalidArgument, "Cmd not started")
 	}
 	if c.finished {
-		return newError(KindInvalidArgument, "Wait already called")
+		return newError(KindInvalidArgument, "Wait already called, or Start failed")
 	}
 	c.finished = true
 	c.copiers.Wait()

@@ -252,6 +252,9 @@ func (a *Agent) Upload(ctx context.Context, r io.Reader, guestPath string, o *Tr
 		if rerr != nil {
 			return TransferResult{}, rerr // h.free cancels: the guest keeps nothing
 		}
+		if err := contextError(ctx); err != nil {
+			return TransferResult{}, err
+		}
 	}
 	return h.finish(t, true)
 }
@@ -279,8 +282,9 @@ func (h *transferHandle) finish(t *transferCall, closeWrite bool) (TransferResul
 
 // Download writes the guest file guestPath to w as it arrives; a slow w
 // slows the guest down. A write error of w abandons the download and is
-// returned. The data written before a failure may be partial: the sha256
-// is checked at the end.
+// returned, as does the end of ctx, even when the rest of the data is
+// already here. The data written before a failure may be partial: the
+// sha256 is checked at the end.
 func (a *Agent) Download(ctx context.Context, guestPath string, w io.Writer, o *TransferOptions) (TransferResult, error) {
 	t, err := a.beginTransfer(ctx, o)
 	if err != nil {
@@ -314,6 +318,11 @@ func (a *Agent) Download(ctx context.Context, guestPath string, w io.Writer, o *
 		}
 		if _, werr := w.Write(buf[:n]); werr != nil {
 			return TransferResult{}, werr
+		}
+		// The context bounds the whole call: data the library holds
+		// already is not written once it ended.
+		if err := contextError(ctx); err != nil {
+			return TransferResult{}, err
 		}
 	}
 	return h.finish(t, false)

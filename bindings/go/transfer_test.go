@@ -2,6 +2,7 @@ package qtx_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -112,4 +113,53 @@ func TestTransfers(t *testing.T) {
 			t.Fatalf("the abandoned upload left %v", err)
 		}
 	})
+}
+
+// cancellingReader gives data forever and cancels the upload's context
+// once it has given `after` bytes.
+type cancellingReader struct {
+	after  int
+	given  int
+	cancel func()
+}
+
+func (r *cancellingReader) Read(b []byte) (int, error) {
+	if r.given >= r.after {
+		r.cancel()
+	}
+	r.given += len(b)
+	return len(b), nil
+}
+
+func TestTransferCancelledMidway(t *testing.T) {
+	p := startAgent(t, testConfig)
+	_, a := connect(t, p, qtx.AgentOptions{})
+	ctx, cancel := context.WithCancel(ctxFor(t, 30*time.Second))
+	guest := filepath.Join(p.dir, "cancelled.bin")
+	_, err := a.Upload(ctx, &cancellingReader{after: 2 << 20, cancel: cancel}, guest, nil)
+	if !errors.Is(err, qtx.ErrCancelled) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("%v", err)
+	}
+	waitFor(t, "calls_in_flight 0", func() bool { return statInt(t, a, "calls_in_flight") == 0 })
+	if _, err := os.Stat(guest); !os.IsNotExist(err) {
+		t.Fatalf("the cancelled upload left %v", err)
+	}
+	// A download whose deadline passes while the writer is slow.
+	if err := os.WriteFile(guest, make([]byte, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel2 := context.WithTimeout(ctxFor(t, 30*time.Second), 300*time.Millisecond)
+	defer cancel2()
+	_, err = a.Download(short, guest, slowWriter{}, nil)
+	if !errors.Is(err, qtx.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("%v", err)
+	}
+}
+
+// slowWriter takes its time over every chunk, like a slow disk or peer.
+type slowWriter struct{}
+
+func (slowWriter) Write(b []byte) (int, error) {
+	time.Sleep(50 * time.Millisecond)
+	return len(b), nil
 }
