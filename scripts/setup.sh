@@ -19,6 +19,7 @@ PACKAGES="
   qemu-guest-agent gnuplot-nox faketime
   prometheus libcpp-httplib-dev
   zsh
+  golang-go
 "
 
 missing=""
