@@ -4,7 +4,8 @@
 # step that downloads), builds with gcc and warnings as errors (preset dev),
 # runs the unit, integration and hostile-peer tests, then the same again on
 # a machine loaded on purpose, the real-VM tests, a smoke run of the
-# benchmark harness and the installed-package check; then builds everything
+# benchmark harness, instruction counts against the committed figures and
+# the installed-package check; then builds everything
 # again with clang, warnings as errors, ASan+UBSan and the fuzz targets
 # (preset san), runs the unit, integration and hostile-peer tests there and a
 # short run of every fuzz target; last, the host library's concurrency tests
@@ -54,6 +55,11 @@ ctest --preset vm
 
 stage "benchmark harness smoke run: qtx beside qemu-ga, tiny sizes (figures printed, never asserted)"
 build/bin/agent_compare --quick --transport all --json build/agent_compare.json --plot build/agent_compare.png
+
+stage "instructions per ping and per MiB (callgrind), against the committed figures (bench/instruction-counts.txt)"
+# Counted, not timed: the same figure however busy the machine is, so a
+# growth of more than 10% is a regression, not noise.
+scripts/instruction-counts.sh --qtx-only --check bench/instruction-counts.txt build
 
 stage "the installed package: find_package(qtx), pkg-config qtx-host, examples"
 scripts/check-package.sh build
