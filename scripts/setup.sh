@@ -19,6 +19,7 @@ PACKAGES="
   qemu-guest-agent gnuplot-nox faketime
   prometheus libcpp-httplib-dev
   zsh
+  python3 python3-pytest python3-setuptools python3-venv
 "
 
 missing=""
