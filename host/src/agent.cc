@@ -60,6 +60,8 @@ std::optional<Error> Agent::last_error() const { return link_->last_error(); }
 Result<v1::AgentIdentity> Agent::wait_ready(std::chrono::milliseconds timeout) { return link_->wait_ready(timeout); }
 void Agent::close() { link_->close(); }
 void Agent::cancel(CallId id) { link_->cancel(id); }
+void Agent::resume(CallId id) { link_->resume(id); }
+void Agent::grant(CallId id, std::uint64_t bytes) { link_->grant(id, bytes); }
 
 CallId Agent::call(const v1::Request& request, CallOptions options, Callback<v1::Response> done) {
   switch (request.kind_case()) {
@@ -73,29 +75,29 @@ CallId Agent::call(const v1::Request& request, CallOptions options, Callback<v1:
                           "call() takes single-answer requests: use exec(), upload() or download()"));
     default: break;
   }
-  return link_->submit(std::make_unique<detail::UnaryCall>(request, std::move(done)), options.timeout);
+  return link_->submit(std::make_unique<detail::UnaryCall>(request, std::move(done)), options);
 }
 
 Result<v1::Response> Agent::call(const v1::Request& request, CallOptions options) {
   return block<v1::Response>(*link_, [&](Callback<v1::Response> cb) { call(request, options, std::move(cb)); });
 }
 
-#define QTX_HOST_DEFINE_TYPED_CALL(method, Req, Resp, req_field, resp_field)                                     \
-  CallId Agent::method(const Req& request, CallOptions options, Callback<Resp> done) {                           \
-    v1::Request r;                                                                                               \
-    *r.mutable_##req_field() = request;                                                                          \
-    auto unwrap = [done = std::move(done)](Result<v1::Response> res) {                                           \
-      if (!done) return;                                                                                         \
-      if (!res) return done(res.error());                                                                        \
-      if (!res->has_##resp_field()) {                                                                            \
-        return done(Error(ErrorKind::kProtocol, #method ": the agent answered with an unexpected kind"));        \
-      }                                                                                                          \
-      done(std::move(*res->mutable_##resp_field()));                                                             \
-    };                                                                                                           \
-    return link_->submit(std::make_unique<detail::UnaryCall>(std::move(r), std::move(unwrap)), options.timeout); \
-  }                                                                                                              \
-  Result<Resp> Agent::method(const Req& request, CallOptions options) {                                          \
-    return block<Resp>(*link_, [&](Callback<Resp> cb) { method(request, options, std::move(cb)); });             \
+#define QTX_HOST_DEFINE_TYPED_CALL(method, Req, Resp, req_field, resp_field)                              \
+  CallId Agent::method(const Req& request, CallOptions options, Callback<Resp> done) {                    \
+    v1::Request r;                                                                                        \
+    *r.mutable_##req_field() = request;                                                                   \
+    auto unwrap = [done = std::move(done)](Result<v1::Response> res) {                                    \
+      if (!done) return;                                                                                  \
+      if (!res) return done(res.error());                                                                 \
+      if (!res->has_##resp_field()) {                                                                     \
+        return done(Error(ErrorKind::kProtocol, #method ": the agent answered with an unexpected kind")); \
+      }                                                                                                   \
+      done(std::move(*res->mutable_##resp_field()));                                                      \
+    };                                                                                                    \
+    return link_->submit(std::make_unique<detail::UnaryCall>(std::move(r), std::move(unwrap)), options);  \
+  }                                                                                                       \
+  Result<Resp> Agent::method(const Req& request, CallOptions options) {                                   \
+    return block<Resp>(*link_, [&](Callback<Resp> cb) { method(request, options, std::move(cb)); });      \
   }
 
 QTX_HOST_DEFINE_TYPED_CALL(ping, v1::PingRequest, v1::PingResponse, ping, ping)
@@ -140,8 +142,7 @@ CallId Agent::exec(const v1::ExecRequest& request, ExecStreams streams, CallOpti
   if (request.argv_size() == 0 || request.argv(0).empty()) {
     return refuse(*link_, std::move(done), Error(ErrorKind::kInvalidArgument, "exec: no program given"));
   }
-  return link_->submit(std::make_unique<detail::ExecCall>(request, std::move(streams), std::move(done)),
-                       options.timeout);
+  return link_->submit(std::make_unique<detail::ExecCall>(request, std::move(streams), std::move(done)), options);
 }
 
 Result<ExecOutcome> Agent::exec(const v1::ExecRequest& request, ExecStreams streams, CallOptions options) {
@@ -159,7 +160,7 @@ CallId Agent::upload(UploadSource source, std::uint64_t total, const v1::FileWri
   }
   return link_->submit(std::make_unique<detail::UploadCall>(std::move(source), total, request, std::move(transfer),
                                                             std::move(done)),
-                       options.timeout);
+                       options);
 }
 
 Result<TransferResult> Agent::upload_file(const std::string& local_path, const v1::FileWriteRequest& request,
@@ -208,7 +209,7 @@ CallId Agent::download(const v1::FileReadRequest& request, DownloadSink sink, Tr
   }
   return link_->submit(std::make_unique<detail::DownloadCall>(request, std::move(sink), std::move(transfer),
                                                               std::move(done)),
-                       options.timeout);
+                       options);
 }
 
 Result<TransferResult> Agent::download_file(const v1::FileReadRequest& request, const std::string& local_path,

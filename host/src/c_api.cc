@@ -7,6 +7,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <optional>
 
 #include "c_api_support.h"
 #include "envelope_json.h"
@@ -17,13 +18,14 @@ struct qtx_manager {
   qtx::host::Manager manager;
 };
 
-struct qtx_agent {
-  std::shared_ptr<qtx::host::Agent> agent;
-};
-
 struct qtx_metrics_server {
   std::unique_ptr<qtx::host::MetricsServer> server;
 };
+
+qtx::host::json::EnvelopeJson& qtx::host::c_api::json_codec() {
+  static qtx::host::json::EnvelopeJson codec;
+  return codec;
+}
 
 namespace {
 
@@ -33,12 +35,6 @@ using qtx::host::ErrorKind;
 using namespace qtx::host::c_api;
 
 static_assert(QTX_STATE_CLOSED == static_cast<int>(qtx::host::State::kClosed), "C and C++ states must agree");
-
-// One schema pool for every JSON conversion; lookups are thread-safe.
-qtx::host::json::EnvelopeJson& json_codec() {
-  static qtx::host::json::EnvelopeJson codec;
-  return codec;
-}
 
 qtx::host::MetricsFormat metrics_format(int format) {
   return format == QTX_METRICS_OPENMETRICS ? qtx::host::MetricsFormat::kOpenMetrics
@@ -51,6 +47,15 @@ void copy_hex(char* out, const std::string& hex) {
 
 // qtx_agent_options as released in 0.1: up to `user`.
 constexpr std::size_t kAgentOptionsOldest = QTX_STRUCT_SIZE_UP_TO(qtx_agent_options, user);
+
+std::optional<std::string> to_json_or_nothing(const google::protobuf::MessageLite& m) noexcept {
+  try {
+    std::string json;
+    if (json_codec().message_to_json(m, &json)) return json;
+  } catch (...) {
+  }
+  return std::nullopt;
+}
 
 Error no_agent(const char* fn) { return Error(ErrorKind::kInvalidArgument, std::string(fn) + ": agent is NULL"); }
 
@@ -125,17 +130,16 @@ qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* caller_o
         cb(user, now.instance_id().c_str(), before.instance_id().c_str());
       };
     }
+    // A message that cannot be converted (out of memory) is dropped: the
+    // callbacks run on the I/O thread, where nothing may throw.
     if (auto cb = options->on_telemetry_json) {
-      // A sample that cannot be converted (out of memory) is dropped: the
-      // callback runs on the I/O thread, where nothing may throw.
       o.callbacks.on_telemetry = [cb, user](const v1::TelemetrySample& s) {
-        std::string json;
-        bool converted = false;
-        try {
-          converted = json_codec().message_to_json(s, &json);
-        } catch (...) {
-        }
-        if (converted) cb(user, json.c_str());
+        if (auto json = to_json_or_nothing(s)) cb(user, json->c_str());
+      };
+    }
+    if (auto cb = options->on_event_json) {
+      o.callbacks.on_event = [cb, user](const v1::Event& e) {
+        if (auto json = to_json_or_nothing(e)) cb(user, json->c_str());
       };
     }
     auto added = manager->manager.add(std::move(o));
@@ -387,5 +391,218 @@ qtx_metrics_server* qtx_metrics_server_start(qtx_manager* manager, const char* a
 }
 
 void qtx_metrics_server_free(qtx_metrics_server* server) noexcept { delete server; }
+
+}  // extern "C"
+
+// --- 0.2: cancellation, requests with options, asynchronous requests, stats ----
+
+namespace {
+
+int request_from_json(const char* fn, const char* request_json, v1::Request* req, qtx_error* err) {
+  if (request_json == nullptr) return fail(err, Error(ErrorKind::kInvalidArgument, std::string(fn) + ": no request"));
+  std::string why;
+  if (!json_codec().json_to_message(request_json, req, &why)) {
+    return fail(err, Error(ErrorKind::kInvalidArgument, "request JSON: " + why));
+  }
+  return QTX_OK;
+}
+
+// A caller's qtx_call_options (NULL: no deadline, no token) as CallOptions.
+int read_call_options(const qtx_call_options* in, qtx::host::CallOptions* out, qtx_error* err) {
+  if (in == nullptr) {
+    *out = call_options(0, nullptr);
+    return QTX_OK;
+  }
+  qtx_call_options copy;
+  if (int rc = read_struct(in, sizeof(qtx_call_options), "qtx_call_options", &copy, err); rc != QTX_OK) return rc;
+  *out = call_options(copy.timeout_ms, copy.cancel);
+  return QTX_OK;
+}
+
+void append_array(std::string* out, const char* name, const std::uint64_t* v, std::size_t n) {
+  *out += ",\"";
+  *out += name;
+  *out += "\":[";
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i) *out += ',';
+    *out += std::to_string(v[i]);
+  }
+  *out += ']';
+}
+
+std::string stats_json(const qtx::host::AgentStats& s) {
+  std::string out = "{";
+  bool first = true;
+  auto field = [&](const char* name, std::uint64_t v) {
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    out += name;
+    out += "\":" + std::to_string(v);
+  };
+  field("connects", s.connects);
+  field("handshakes", s.handshakes);
+  field("restarts_seen", s.restarts_seen);
+  field("discarded_frames", s.discarded_frames);
+  field("stray_frames", s.stray_frames);
+  field("dropped_bytes", s.dropped_bytes);
+  field("bytes_in", s.bytes_in);
+  field("bytes_out", s.bytes_out);
+  field("telemetry_samples", s.telemetry_samples);
+  field("decoder_bytes_hashed", s.decoder_bytes_hashed);
+  field("connect_attempts", s.connect_attempts);
+  field("disconnects", s.disconnects);
+  field("frames_in", s.frames_in);
+  field("frames_out", s.frames_out);
+  field("keepalive_pings", s.keepalive_pings);
+  field("keepalive_timeouts", s.keepalive_timeouts);
+  field("calls_in_flight", s.calls_in_flight);
+  field("callback_exceptions", s.callback_exceptions);
+  append_array(&out, "dropped_bytes_by_reason", s.dropped_bytes_by_reason.data(), s.dropped_bytes_by_reason.size());
+  append_array(&out, "calls_ended", s.calls_ended.data(), s.calls_ended.size());
+  append_array(&out, "rtt_buckets", s.rtt_buckets.data(), s.rtt_buckets.size());
+  char sum[64];
+  std::snprintf(sum, sizeof(sum), ",\"rtt_sum_seconds\":%.9g}", s.rtt_sum_seconds);
+  out += sum;
+  return out;
+}
+
+void fill_transfer_result(const qtx::host::TransferResult& r, uint64_t* bytes, char* sha256_hex) {
+  if (bytes != nullptr) *bytes = r.bytes;
+  copy_hex(sha256_hex, r.sha256_hex);
+}
+
+}  // namespace
+
+extern "C" {
+
+qtx_cancel* qtx_cancel_new(void) noexcept {
+  return guarded_or<qtx_cancel*>(nullptr, [] { return new qtx_cancel{qtx::host::CancelToken::create()}; });
+}
+
+// fire() allocates nothing; the hooks it runs post to I/O threads, which
+// may fail only when a manager is gone (then there is nothing to cancel).
+void qtx_cancel_fire(qtx_cancel* cancel) noexcept {
+  if (cancel == nullptr) return;
+  guarded(nullptr, [&] {
+    cancel->token->fire();
+    return QTX_OK;
+  });
+}
+
+int qtx_cancel_fired(const qtx_cancel* cancel) noexcept {
+  if (cancel == nullptr) return 0;
+  return guarded_or(0, [&] { return cancel->token->fired() ? 1 : 0; });
+}
+
+void qtx_cancel_free(qtx_cancel* cancel) noexcept { delete cancel; }
+
+int qtx_agent_request_json(qtx_agent* agent, const char* request_json, const qtx_call_options* options,
+                           char** response_json, qtx_error* err) noexcept {
+  return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_request_json"));
+    if (response_json == nullptr) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_request_json: response_json is required"));
+    }
+    qtx::host::CallOptions call;
+    if (int rc = read_call_options(options, &call, err); rc != QTX_OK) return rc;
+    v1::Request req;
+    if (int rc = request_from_json("qtx_agent_request_json", request_json, &req, err); rc != QTX_OK) return rc;
+    auto r = agent->agent->call(req, call);
+    if (!r) return fail(err, r.error());
+    std::string json;
+    json_codec().message_to_json(*r, &json);
+    *response_json = dup_string(json);
+    if (*response_json == nullptr) return fail(err, Error(ErrorKind::kLocal, "out of memory"));
+    return succeed(err);
+  });
+}
+
+int qtx_agent_request_json_async(qtx_agent* agent, const char* request_json, const qtx_call_options* options,
+                                 qtx_response_fn done, void* user, uint64_t* call_id, qtx_error* err) noexcept {
+  return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_request_json_async"));
+    if (done == nullptr) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_request_json_async: done is required"));
+    }
+    qtx::host::CallOptions call;
+    if (int rc = read_call_options(options, &call, err); rc != QTX_OK) return rc;
+    v1::Request req;
+    if (int rc = request_from_json("qtx_agent_request_json_async", request_json, &req, err); rc != QTX_OK) return rc;
+    // The callback converts on the I/O thread; a conversion that runs out
+    // of memory still ends the call, as a local error.
+    const qtx::host::CallId id =
+        agent->agent->call(req, call, [done, user](qtx::host::Result<v1::Response> r) noexcept {
+          qtx_error e;
+          if (!r) {
+            fill(&e, r.error());
+            return done(user, nullptr, &e);
+          }
+          if (auto json = to_json_or_nothing(*r)) return done(user, json->c_str(), nullptr);
+          fail_raw(&e, QTX_ERR_LOCAL, "out of memory", "");
+          done(user, nullptr, &e);
+        });
+    if (call_id != nullptr) *call_id = id;
+    return succeed(err);
+  });
+}
+
+void qtx_agent_cancel_call(qtx_agent* agent, uint64_t call_id) noexcept {
+  if (agent == nullptr || call_id == 0) return;
+  guarded(nullptr, [&] {
+    agent->agent->cancel(call_id);
+    return QTX_OK;
+  });
+}
+
+int qtx_agent_stats_json(qtx_agent* agent, char** out, qtx_error* err) noexcept {
+  return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_stats_json"));
+    if (out == nullptr) return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_stats_json: out is required"));
+    *out = dup_string(stats_json(agent->agent->stats()));
+    if (*out == nullptr) return fail(err, Error(ErrorKind::kLocal, "out of memory"));
+    return succeed(err);
+  });
+}
+
+int qtx_agent_upload_file(qtx_agent* agent, const char* local_path, const char* guest_path,
+                          const qtx_transfer_options* options, uint64_t* bytes, char* sha256_hex,
+                          qtx_error* err) noexcept {
+  return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_upload_file"));
+    if (local_path == nullptr || guest_path == nullptr) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_upload_file: both paths are required"));
+    }
+    TransferSetup setup;
+    if (int rc = read_transfer_options(options, &setup, err); rc != QTX_OK) return rc;
+    v1::FileWriteRequest w;
+    w.set_path(guest_path);
+    w.set_mode(setup.mode);
+    w.set_atomic(true);
+    auto r = agent->agent->upload_file(local_path, w, std::move(setup.transfer), setup.call);
+    if (!r) return fail(err, r.error());
+    fill_transfer_result(*r, bytes, sha256_hex);
+    return succeed(err);
+  });
+}
+
+int qtx_agent_download_file(qtx_agent* agent, const char* guest_path, const char* local_path,
+                            const qtx_transfer_options* options, uint64_t* bytes, char* sha256_hex,
+                            qtx_error* err) noexcept {
+  return guarded(err, [&] {
+    if (agent == nullptr) return fail(err, no_agent("qtx_agent_download_file"));
+    if (local_path == nullptr || guest_path == nullptr) {
+      return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_download_file: both paths are required"));
+    }
+    TransferSetup setup;
+    if (int rc = read_transfer_options(options, &setup, err); rc != QTX_OK) return rc;
+    v1::FileReadRequest rd;
+    rd.set_path(guest_path);
+    auto r = agent->agent->download_file(rd, local_path, std::move(setup.transfer), setup.call);
+    if (!r) return fail(err, r.error());
+    fill_transfer_result(*r, bytes, sha256_hex);
+    return succeed(err);
+  });
+}
 
 }  // extern "C"

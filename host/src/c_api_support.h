@@ -16,9 +16,43 @@
 
 #include "error_table.h"
 #include "qtx/host.h"
+#include "qtx/host/agent.h"
 #include "qtx/host/error.h"
 
+namespace qtx::host::json {
+class EnvelopeJson;
+}
+
+// The handles behind the C API's opaque types that more than one of its
+// translation units reach into.
+struct qtx_agent {
+  std::shared_ptr<qtx::host::Agent> agent;
+};
+
+struct qtx_cancel {
+  std::shared_ptr<qtx::host::CancelToken> token;
+};
+
 namespace qtx::host::c_api {
+
+// One schema pool for every JSON conversion; lookups are thread-safe.
+json::EnvelopeJson& json_codec();
+
+// A caller's qtx_transfer_options (NULL: the defaults) as the C++ API's.
+struct TransferSetup {
+  CallOptions call;
+  TransferOptions transfer;
+  std::uint32_t mode = 0;  // upload: the new file's mode
+};
+int read_transfer_options(const qtx_transfer_options* in, TransferSetup* out, qtx_error* err);
+
+// CallOptions from a caller's deadline and token (may be NULL).
+inline CallOptions call_options(std::uint32_t timeout_ms, const qtx_cancel* cancel) {
+  CallOptions o;
+  o.timeout = std::chrono::milliseconds(timeout_ms);
+  if (cancel != nullptr) o.cancel = cancel->token;
+  return o;
+}
 
 // The qtx_error_kind of `kind` (host/src/error_table.h).
 inline int c_code(ErrorKind kind) {

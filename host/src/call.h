@@ -32,6 +32,10 @@ class Call {
   virtual std::optional<Error> on_credit(Link&, std::uint64_t /*id*/, std::uint64_t /*bytes*/) { return std::nullopt; }
   // The Link's outbox drained below its low-water mark (see Link::stream_room).
   virtual std::optional<Error> on_outbox_room(Link&, std::uint64_t /*id*/) { return std::nullopt; }
+  // Agent::resume: a source that was pending may have data now.
+  virtual std::optional<Error> on_resume(Link&, std::uint64_t /*id*/) { return std::nullopt; }
+  // Agent::grant: the consumer of a paced call took `bytes` more.
+  virtual std::optional<Error> on_grant(Link&, std::uint64_t /*id*/, std::uint64_t /*bytes*/) { return std::nullopt; }
   // The final answer; delivers the outcome (a guest error included).
   virtual void on_response(agent::v1::Response& response) = 0;
   // The call ends without an answer.

@@ -89,6 +89,8 @@ std::optional<Error> ExecCall::on_credit(Link& link, std::uint64_t id, std::uint
 
 std::optional<Error> ExecCall::on_outbox_room(Link& link, std::uint64_t id) { return pump_stdin(link, id); }
 
+std::optional<Error> ExecCall::on_resume(Link& link, std::uint64_t id) { return pump_stdin(link, id); }
+
 // Sends stdin while the agent's credit and the outbox allow. The source is
 // asked for no more than the credit, so nothing waits here either: a
 // program that does not read holds the source back.
@@ -101,6 +103,7 @@ std::optional<Error> ExecCall::pump_stdin(Link& link, std::uint64_t id) {
     stdin_buf_.resize(want);
     Result<std::size_t> got = streams_.stdin_source(stdin_buf_.data(), want);
     if (!got) return got.error();
+    if (*got == kSourcePending) break;  // Agent::resume asks again
     const std::size_t n = std::min(*got, want);
     v1::Envelope env;
     env.set_id(id);
@@ -140,13 +143,25 @@ std::optional<Error> ExecCall::on_progress(Link& link, std::uint64_t id, const v
     }
     sink.append(out.data());
   }
-  unacked_ += out.data().size();
+  if (!streams_.paced_output) give_credit(link, id, out.data().size());
+  return std::nullopt;
+}
+
+std::optional<Error> ExecCall::on_grant(Link& link, std::uint64_t id, std::uint64_t bytes) {
+  if (streams_.paced_output) give_credit(link, id, std::min(bytes, received_ - consumed_));
+  return std::nullopt;
+}
+
+// Credit goes back in batches of half a window: the agent always has at
+// least half a window to send into while the consumer keeps up.
+void ExecCall::give_credit(Link& link, std::uint64_t id, std::uint64_t bytes) {
+  consumed_ += bytes;
+  unacked_ += bytes;
   if (unacked_ >= window_ / 2) {
     send_credit(link, id, unacked_);
     granted_ += unacked_;
     unacked_ = 0;
   }
-  return std::nullopt;
 }
 
 void ExecCall::on_response(v1::Response& response) {
@@ -181,6 +196,8 @@ std::optional<Error> UploadCall::on_credit(Link& link, std::uint64_t id, std::ui
 
 std::optional<Error> UploadCall::on_outbox_room(Link& link, std::uint64_t id) { return pump(link, id); }
 
+std::optional<Error> UploadCall::on_resume(Link& link, std::uint64_t id) { return pump(link, id); }
+
 std::optional<Error> UploadCall::pump(Link& link, std::uint64_t id) {
   while (!sent_last_ && credit_ > 0 && link.stream_room(id)) {
     const std::size_t piece = std::min<std::size_t>(transfer_.chunk_size, link.max_piece());
@@ -188,6 +205,7 @@ std::optional<Error> UploadCall::pump(Link& link, std::uint64_t id) {
     buf_.resize(want);
     Result<std::size_t> got = source_(buf_.data(), want);
     if (!got) return got.error();
+    if (*got == kSourcePending) break;  // Agent::resume asks again
     const std::size_t n = std::min(*got, want);
     v1::Envelope env;
     env.set_id(id);
@@ -264,16 +282,27 @@ std::optional<Error> DownloadCall::on_progress(Link& link, std::uint64_t id, con
   if (Result<void> r = sink_(c.data()); !r) return r.error();
   if (!request_.skip_sha256()) sha_.update(c.data());
   received_ += c.data().size();
-  unacked_ += c.data().size();
   if (transfer_.on_progress)
     transfer_.on_progress(
         TransferProgress{received_, transfer_.expected_total ? transfer_.expected_total : request_.length()});
+  if (!transfer_.paced) give_credit(link, id, c.data().size());
+  return std::nullopt;
+}
+
+std::optional<Error> DownloadCall::on_grant(Link& link, std::uint64_t id, std::uint64_t bytes) {
+  if (transfer_.paced) give_credit(link, id, std::min(bytes, received_ - consumed_));
+  return std::nullopt;
+}
+
+// Credit goes back in batches of a quarter window.
+void DownloadCall::give_credit(Link& link, std::uint64_t id, std::uint64_t bytes) {
+  consumed_ += bytes;
+  unacked_ += bytes;
   if (unacked_ >= request_.window() / 4) {
     send_credit(link, id, unacked_);
     granted_ += unacked_;
     unacked_ = 0;
   }
-  return std::nullopt;
 }
 
 void DownloadCall::on_response(v1::Response& response) {

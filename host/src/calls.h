@@ -37,6 +37,8 @@ class ExecCall final : public Call {
   std::optional<Error> on_progress(Link& link, std::uint64_t id, const agent::v1::Progress& progress) override;
   std::optional<Error> on_credit(Link& link, std::uint64_t id, std::uint64_t bytes) override;
   std::optional<Error> on_outbox_room(Link& link, std::uint64_t id) override;
+  std::optional<Error> on_resume(Link& link, std::uint64_t id) override;
+  std::optional<Error> on_grant(Link& link, std::uint64_t id, std::uint64_t bytes) override;
   void on_response(agent::v1::Response& response) override;
   void fail(Error error) override;
 
@@ -54,7 +56,9 @@ class ExecCall final : public Call {
   std::uint64_t unacked_ = 0;
   std::uint64_t granted_ = 0;  // output credit given to the agent, window included
   std::uint64_t received_ = 0;
+  std::uint64_t consumed_ = 0;  // output taken by the consumer (all of it unless paced)
 
+  void give_credit(Link& link, std::uint64_t id, std::uint64_t bytes);
   std::optional<Error> pump_stdin(Link& link, std::uint64_t id);
   std::uint64_t stdin_credit_ = wire::kStdinWindow;
   bool stdin_done_ = false;  // the end was sent (or there is no stdin source)
@@ -70,6 +74,7 @@ class UploadCall final : public Call {
   void fill_request(agent::v1::Request* request) override;
   std::optional<Error> on_credit(Link& link, std::uint64_t id, std::uint64_t bytes) override;
   std::optional<Error> on_outbox_room(Link& link, std::uint64_t id) override;
+  std::optional<Error> on_resume(Link& link, std::uint64_t id) override;
   void on_response(agent::v1::Response& response) override;
   void fail(Error error) override;
 
@@ -96,15 +101,19 @@ class DownloadCall final : public Call {
                Callback<TransferResult> done);
   void fill_request(agent::v1::Request* request) override;
   std::optional<Error> on_progress(Link& link, std::uint64_t id, const agent::v1::Progress& progress) override;
+  std::optional<Error> on_grant(Link& link, std::uint64_t id, std::uint64_t bytes) override;
   void on_response(agent::v1::Response& response) override;
   void fail(Error error) override;
 
  private:
+  void give_credit(Link& link, std::uint64_t id, std::uint64_t bytes);
+
   agent::v1::FileReadRequest request_;
   DownloadSink sink_;
   TransferOptions transfer_;
   Callback<TransferResult> done_;
   std::uint64_t received_ = 0;
+  std::uint64_t consumed_ = 0;  // taken by the consumer (all of it unless paced)
   std::uint64_t unacked_ = 0;
   std::uint64_t granted_ = 0;  // credit given to the agent, window included
   wire::Sha256 sha_;

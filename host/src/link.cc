@@ -583,19 +583,21 @@ void Link::on_keepalive(std::uint64_t /*epoch*/) {
 
 // --- calls ------------------------------------------------------------------------
 
-CallId Link::submit(std::unique_ptr<Call> call, std::chrono::milliseconds timeout) {
+CallId Link::submit(std::unique_ptr<Call> call, const CallOptions& options) {
   const CallId id = next_id_++;
   auto shared = std::make_shared<std::unique_ptr<Call>>(std::move(call));
-  bool queued =
-      io_->post([self = shared_from_this(), id, shared, timeout] { self->admit(id, std::move(*shared), timeout); });
+  bool queued = io_->post([self = shared_from_this(), id, shared, timeout = options.timeout, token = options.cancel] {
+    self->admit(id, std::move(*shared), timeout, false, token.get());
+  });
   // Not queued: the manager is gone and this is the caller's thread, where
   // the callback's exception, if any, is the caller's own.
   if (!queued) (*shared)->fail(Error(ErrorKind::kClosed, name_ + " was closed"));
   return id;
 }
 
-void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::milliseconds timeout, bool keepalive) {
-  Entry entry{nullptr, nullptr, Clock::now(), keepalive};
+void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::milliseconds timeout, bool keepalive,
+                 CancelToken* token) {
+  Entry entry{nullptr, nullptr, Clock::now(), keepalive, nullptr};
   auto refuse = [&](Error error) {
     note_call_end(entry, static_cast<int>(error.kind()), false);
     notify("a completion callback", [&] { call->fail(std::move(error)); });
@@ -606,6 +608,13 @@ void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::millisecond
     std::string why = "the agent on " + name_ + " is not ready (" + state_name(s) + ")";
     if (auto last = last_error()) why += ": " + last->message();
     return refuse(Error(ErrorKind::kDisconnected, why));
+  }
+  if (token != nullptr) {
+    // Firing posts the cancel to this thread, after the call is in the table.
+    entry.cancel = token->add([weak = weak_from_this(), id] {
+      if (auto self = weak.lock()) self->cancel(id);
+    });
+    if (!entry.cancel) return refuse(Error(ErrorKind::kCancelled, "cancelled before it started"));
   }
   v1::Envelope env;
   env.set_id(id);
@@ -657,6 +666,22 @@ void Link::check(CallId id, std::optional<Error> outcome) {
 
 void Link::cancel(CallId id) {
   io_->post([self = shared_from_this(), id] { self->end_call(id, Error(ErrorKind::kCancelled, "cancelled"), true); });
+}
+
+void Link::resume(CallId id) {
+  io_->post([self = shared_from_this(), id] {
+    auto it = self->calls_.find(id);
+    if (it == self->calls_.end()) return;
+    self->step(id, [&] { return it->second.call->on_resume(*self, id); });
+  });
+}
+
+void Link::grant(CallId id, std::uint64_t bytes) {
+  io_->post([self = shared_from_this(), id, bytes] {
+    auto it = self->calls_.find(id);
+    if (it == self->calls_.end()) return;
+    self->step(id, [&] { return it->second.call->on_grant(*self, id, bytes); });
+  });
 }
 
 std::unordered_map<CallId, Link::Entry> Link::take_calls() {

@@ -67,9 +67,14 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
 
   // Admits `call` on the I/O thread and returns its id at once. The call is
   // failed (kDisconnected when not ready, kClosed after close) if it cannot
-  // be admitted. `timeout` 0: no deadline.
-  CallId submit(std::unique_ptr<Call> call, std::chrono::milliseconds timeout);
+  // be admitted; kCancelled when its token (options.cancel) has fired.
+  // options.timeout 0: no deadline.
+  CallId submit(std::unique_ptr<Call> call, const CallOptions& options);
   void cancel(CallId id);
+  // Agent::resume and Agent::grant: run the call's on_resume / on_grant on
+  // the I/O thread, if it is still in flight.
+  void resume(CallId id);
+  void grant(CallId id, std::uint64_t bytes);
 
   IoThread& io_thread() { return *io_; }
   // The public handle, for Manager::agents() (set once by the Manager).
@@ -111,7 +116,8 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
     std::unique_ptr<Call> call;
     std::unique_ptr<asio::steady_timer> deadline;
     std::chrono::steady_clock::time_point started;
-    bool keepalive = false;  // the link's own ping: not counted as a call
+    bool keepalive = false;                             // the link's own ping: not counted as a call
+    std::unique_ptr<CancelToken::Registration> cancel;  // while in flight
   };
 
   // Connection lifecycle.
@@ -149,7 +155,8 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   void on_keepalive(std::uint64_t epoch);
 
   // Calls.
-  void admit(CallId id, std::unique_ptr<Call> call, std::chrono::milliseconds timeout, bool keepalive = false);
+  void admit(CallId id, std::unique_ptr<Call> call, std::chrono::milliseconds timeout, bool keepalive = false,
+             CancelToken* token = nullptr);
   // Counts the end of a call in stats_: `outcome` 0 (answered) or an
   // ErrorKind; the round trip is recorded for answered calls.
   void note_call_end(const Entry& entry, int outcome, bool answered);

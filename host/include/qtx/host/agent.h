@@ -129,10 +129,55 @@ struct AgentOptions {
   AgentCallbacks callbacks;
 };
 
+// A cancellation token, shared by the calls given it (CallOptions::cancel)
+// and whoever may cancel them. fire() ends every one of them still in
+// flight with kCancelled, the agent being told to stop each (an exec is
+// killed, a transfer abandoned), and every call given the token later is
+// refused with kCancelled. Any thread, callbacks included; idempotent.
+class QTX_HOST_API CancelToken {
+ public:
+  static std::shared_ptr<CancelToken> create();
+  ~CancelToken();
+  CancelToken(const CancelToken&) = delete;
+  CancelToken& operator=(const CancelToken&) = delete;
+
+  void fire();
+  bool fired() const;
+
+  // A call's registration, held by the library while the call is in flight:
+  // its destruction unregisters `on_fire`.
+  class Registration;
+  // Registers `on_fire` to run (once, on the firing thread) when the token
+  // fires; null when it has fired already (on_fire is then not kept).
+  std::unique_ptr<Registration> add(std::function<void()> on_fire);
+
+ private:
+  CancelToken();
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+class QTX_HOST_API CancelToken::Registration {
+ public:
+  ~Registration();
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+
+ private:
+  friend class CancelToken;
+  Registration(std::shared_ptr<CancelToken::State> state, std::uint64_t key);
+  std::shared_ptr<CancelToken::State> state_;
+  std::uint64_t key_;
+};
+
 struct CallOptions {
   // The whole call, from now; 0: none. Streamed calls (exec, transfers)
   // default to none: keepalive still fails them when the agent goes silent.
   std::chrono::milliseconds timeout{30000};
+  // Null: the call can be cancelled only with Agent::cancel(id).
+  // (Default member initializers keep designated initializers such as
+  // {.timeout = ...} free of missing-initializer warnings.)
+  std::shared_ptr<CancelToken> cancel = nullptr;
 };
 
 // A call in flight, for cancel().
@@ -144,7 +189,11 @@ using Callback = std::function<void(Result<T>)>;
 // A data source for uploads and streamed exec stdin: fills buf[0, n) and
 // returns the bytes written, 0 at the end, or an Error (which cancels the
 // call). Runs on the I/O thread, only when the agent has granted room.
+// A source that has nothing yet (it is fed by another thread) returns
+// kSourcePending instead of blocking: the call then sends nothing more until
+// Agent::resume(id), after which the source is asked again.
 using UploadSource = std::function<Result<std::size_t>(char* buf, std::size_t n)>;
+inline constexpr std::size_t kSourcePending = static_cast<std::size_t>(-1);
 
 // exec: output as it arrives, or collected into ExecOutcome when no stream
 // callback is given. What is collected is bounded: a stream that would pass
@@ -157,11 +206,19 @@ using UploadSource = std::function<Result<std::size_t>(char* buf, std::size_t n)
 // within the agent's stdin credit: the source is asked for more only as the
 // program consumes what the agent holds; its end closes the program's
 // stdin. A program that never reads simply holds the source back.
+//
+// With paced_output the library gives the agent no output credit of its
+// own accord: the caller does, with Agent::grant(id, bytes), for the bytes
+// its consumer has taken. The agent then has at most one output window
+// (ExecRequest::output_window) beyond what was granted in flight, so a
+// consumer that stops reading holds the program back instead of making the
+// host buffer.
 struct ExecStreams {
   std::function<void(std::string_view data)> on_stdout;
   std::function<void(std::string_view data)> on_stderr;
   std::size_t max_collected = 64u * 1024 * 1024;  // per stream
   UploadSource stdin_source;
+  bool paced_output = false;
 };
 struct ExecOutcome {
   v1::ExecResult result;
@@ -192,6 +249,10 @@ struct TransferOptions {
   // limit what it does not know the size of.
   std::uint64_t max_bytes = 0;
   bool verify_sha256 = true;  // false: sets the request's skip_sha256
+  // download: credit goes back to the agent only through Agent::grant(id,
+  // bytes), as with ExecStreams::paced_output; at most `window` bytes are
+  // then in flight beyond what was granted.
+  bool paced = false;
 };
 struct TransferResult {
   std::uint64_t bytes = 0;
@@ -272,6 +333,13 @@ class QTX_HOST_API Agent {
   // Cancels a call in flight: it fails with kCancelled at once and the agent
   // is told to stop (an exec is killed, a transfer abandoned).
   void cancel(CallId id);
+  // Asks a call whose UploadSource returned kSourcePending for data again.
+  // Any thread; nothing when the call has ended or is not waiting.
+  void resume(CallId id);
+  // Gives a paced call (ExecStreams::paced_output, TransferOptions::paced)
+  // credit for `bytes` more of its output, which its consumer has taken.
+  // Any thread; bytes beyond what arrived are ignored.
+  void grant(CallId id, std::uint64_t bytes);
 
   // Any request, answered by its Response (a guest error becomes an Error).
   // Streamed kinds (exec, file_read, file_write) are refused here.
