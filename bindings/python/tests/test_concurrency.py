@@ -15,13 +15,15 @@ import pytest
 
 import qtx
 import qtx.aio
-from conftest import has, stats_settled
+from conftest import DEFAULT_CONFIG, connect, has, stats_settled
 
 needs_async = pytest.mark.skipif(not has("qtx_agent_request_json_async"), reason="the library lacks the 0.2 C API")
 needs_02 = pytest.mark.skipif(not has("qtx_cancel_new"), reason="the library lacks the 0.2 C API")
 
 
-def test_many_threads_share_one_agent(agent):
+def test_many_threads_share_one_agent(manager, start_agent):
+    # 16 execs at once: above the agent's default limit of 8 (BusyError).
+    agent = connect(manager, start_agent(DEFAULT_CONFIG + "[limits]\nmax_concurrent_execs = 16\n"))
     errors = []
 
     def worker(i: int) -> None:
@@ -86,20 +88,29 @@ def test_async_errors_timeouts_and_cancellation(agent, agent_proc):
 
 
 @needs_async
-def test_cancelling_an_awaiting_task_cancels_the_async_call(manager, tmp_path):
-    # No agent: the request waits to be sent until its deadline (none), so
-    # only the cancellation can end it.
-    agent = manager.add(str(tmp_path / "nobody.sock"))
+def test_cancelling_an_awaiting_task_cancels_the_async_call(agent, agent_proc):
+    # A stopped agent answers nothing: only the cancellation ends the call.
     a = qtx.aio.AsyncAgent(agent)
-
-    async def main():
-        task = asyncio.ensure_future(a.call({"ping": {}}))
-        await asyncio.sleep(0)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-    asyncio.run(main())
-    assert int(stats_settled(agent)["calls_in_flight"]) == 0
+    agent_proc.proc.send_signal(signal.SIGSTOP)
+    try:
+        async def main():
+            task = asyncio.ensure_future(a.call({"ping": {}}))
+            deadline = time.monotonic() + 10  # the I/O thread counts the submitted call
+            while int(agent.stats()["calls_in_flight"]) != 1 and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            assert int(agent.stats()["calls_in_flight"]) == 1 and not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        asyncio.run(main())
+        s = stats_settled(agent)
+    finally:
+        agent_proc.proc.send_signal(signal.SIGCONT)
+    assert int(s["calls_in_flight"]) == 0
+    assert int(s["calls_ended"][3]) == 1  # ended as cancelled (kind 3), by qtx_agent_cancel_call
+    deadline = time.monotonic() + 10  # the done callback runs just after the call is counted ended
+    while qtx.aio._pending and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert qtx.aio._pending == {}
 
 
