@@ -13,7 +13,7 @@ import weakref
 from typing import Any, BinaryIO, Callable, Dict, List, Optional, Sequence, Set, Union
 
 from . import _lib
-from ._core import Cancel, Guard, Subscription, check, need, timeout_ms
+from ._core import Cancel, Guard, Subscription, check, close_later, need, timeout_ms
 from ._exec import ExecResult, Process, feed
 from ._transfer import ProgressFn, Transfer, TransferResult, progress_callback
 from .errors import QtxError, from_c
@@ -96,6 +96,13 @@ class Manager:
             h, self._h = self._h, None
         if h:
             self._L.qtx_manager_free(h)
+
+    def __del__(self) -> None:
+        # The agents' C callbacks live in their Agent objects, which go with
+        # this one: the C side must stop first, and not from the collector's
+        # thread (it may be the I/O thread).
+        if self._h:
+            close_later(self)
 
     def __enter__(self) -> "Manager":
         return self
@@ -403,9 +410,10 @@ class Agent:
                 from ._core import blocking
                 raw = blocking(go, token)
             finally:
-                L.qtx_exec_free(h)  # after it, no output callback runs and the feeder's writes fail
-                if feeder is not None:
+                if feeder is not None:  # the feeder may still be in a write: end the call, then join
+                    L.qtx_exec_cancel(h)
                     feeder.join()
+                L.qtx_exec_free(h)  # after it, no output callback runs
             if feed_errors:
                 raise feed_errors[0]
             return ExecResult.from_json(json.loads(raw), b"".join(out), b"".join(errb))

@@ -280,5 +280,32 @@ class Subscription:
         self.close()
 
 
-def out_string() -> ctypes.c_void_p:
-    return ctypes.c_void_p()
+# --- Handles dropped without close() ------------------------------------------
+#
+# A Process or Transfer collected while open must still be freed (it holds
+# a C handle and the token the C call points to), but the collector may run
+# anywhere, the manager's I/O thread included, where freeing a handle is
+# not allowed. Such handles are closed by this daemon thread instead.
+
+_janitor: "Optional[queue.SimpleQueue[Any]]" = None
+_janitor_lock = threading.Lock()
+
+
+def close_later(handle: Any) -> None:
+    """Closes `handle` (its close()) on the janitor thread."""
+    global _janitor
+    with _janitor_lock:
+        if _janitor is None:
+            _janitor = queue.SimpleQueue()
+            q = _janitor
+
+            def loop() -> None:
+                while True:
+                    h = q.get()
+                    try:
+                        h.close()
+                    except Exception:
+                        pass
+                    del h
+            threading.Thread(target=loop, name="qtx-janitor", daemon=True).start()
+    _janitor.put(handle)

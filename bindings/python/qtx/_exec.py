@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
 
 from . import _lib
-from ._core import Cancel, Guard, check
+from ._core import Cancel, Guard, check, close_later
 from .errors import QtxError
 
 STDOUT = 1
@@ -96,6 +96,7 @@ class Process:
         self._token = token  # the exec's token: kept alive for as long as the handle
         self._own_token = own_token
         self._guard = Guard("process")
+        self._close_lock = threading.Lock()  # a second close() waits for the first to finish
         self.stdout = io.BufferedReader(_StreamReader(self, STDOUT))
         self.stderr = io.BufferedReader(_StreamReader(self, STDERR))
         self._feeder: Optional[threading.Thread] = None
@@ -214,13 +215,18 @@ class Process:
 
     def close(self) -> None:
         """Kills the command if it still runs and frees the handle."""
-        if self._guard.close(lambda: self._L.qtx_exec_cancel(self._h)):
-            self._L.qtx_exec_free(self._h)  # waits for the command's end; no callback after
-            if self._feeder is not None:
-                self._feeder.join()
-            self._agent._forget(self)
-            if self._own_token and self._token is not None:
-                self._token.close()
+        with self._close_lock:
+            if self._guard.close(lambda: self._L.qtx_exec_cancel(self._h)):
+                if self._feeder is not None:  # its writes fail now (ClosedError): it ends
+                    self._feeder.join()
+                self._L.qtx_exec_free(self._h)  # waits for the command's end; no callback after
+                self._agent._forget(self)
+                if self._own_token and self._token is not None:
+                    self._token.close()
+
+    def __del__(self) -> None:
+        if not self._guard.closed:
+            close_later(self)
 
     def __enter__(self) -> "Process":
         return self

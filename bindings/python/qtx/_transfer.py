@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from . import _lib
-from ._core import Cancel, Guard, check
+import threading
+
+from ._core import Cancel, Guard, check, close_later
 
 ProgressFn = Callable[[int, int], None]  # (bytes so far, total or 0 when unknown), on the I/O thread
 
@@ -53,6 +55,7 @@ class Transfer(io.RawIOBase):
         self._own_token = own_token
         self._keep = keep  # the options' callback: alive as long as the handle
         self._guard = Guard("transfer")
+        self._close_lock = threading.Lock()  # a second close() waits for the first to finish
         self.result: Optional[TransferResult] = None
 
     def readable(self) -> bool:
@@ -104,12 +107,18 @@ class Transfer(io.RawIOBase):
             self._L.qtx_transfer_cancel(self._h)
 
     def close(self) -> None:
-        if self._guard.close(lambda: self._L.qtx_transfer_cancel(self._h)):
-            self._L.qtx_transfer_free(self._h)
-            self._agent._forget(self)
-            if self._own_token and self._token is not None:
-                self._token.close()
+        """Abandons the transfer if it did not finish and frees the handle."""
+        with self._close_lock:
+            if self._guard.close(lambda: self._L.qtx_transfer_cancel(self._h)):
+                self._L.qtx_transfer_free(self._h)
+                self._agent._forget(self)
+                if self._own_token and self._token is not None:
+                    self._token.close()
         super().close()
+
+    def __del__(self) -> None:  # instead of IOBase's, which would close() on any thread
+        if not self._guard.closed:
+            close_later(self)
 
     def __enter__(self) -> "Transfer":
         return self
