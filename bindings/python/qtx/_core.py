@@ -4,7 +4,6 @@ bounded queues that carry callbacks' data to Python threads."""
 from __future__ import annotations
 
 import collections
-import ctypes
 import json
 import math
 import queue

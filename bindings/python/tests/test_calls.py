@@ -12,9 +12,8 @@ import time
 import pytest
 
 import qtx
-from conftest import connect, has, stats_settled
+from conftest import connect, stats_settled
 
-needs_02 = pytest.mark.skipif(not has("qtx_agent_exec_start"), reason="the library lacks the 0.2 C API")
 
 
 def test_library_version_is_the_major_written_for():
@@ -94,7 +93,6 @@ def test_exec_stdin_from_a_file_object(agent):
     assert r.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
 
 
-@needs_02
 def test_streamed_exec_chunks_readers_and_pipe(agent):
     with agent.start(["/bin/sh", "-c", "echo out; echo err >&2; echo out2"]) as p:
         chunks = list(p.chunks())
@@ -133,7 +131,6 @@ def test_upload_download_paths_with_progress(agent, agent_proc, tmp_path):
     assert back.read_bytes() == data
 
 
-@needs_02
 def test_upload_download_file_objects_and_handles(agent, agent_proc):
     data = os.urandom((1 << 20) + 7)
     seen = []
@@ -185,14 +182,12 @@ def test_telemetry_iterator_latest_and_drops(agent):
         agent.telemetry().get(timeout=0.001)
 
 
-@needs_02
 def test_events_include_telemetry(agent):
     with agent.events() as events:
         e = next(iter(events))
     assert "telemetry" in e and int(e["telemetry"]["seq"]) >= 1
 
 
-@needs_02
 def test_stats_after_calls(agent):
     for _ in range(5):
         agent.ping()

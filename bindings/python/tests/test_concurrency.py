@@ -15,10 +15,8 @@ import pytest
 
 import qtx
 import qtx.aio
-from conftest import DEFAULT_CONFIG, connect, has, stats_settled
+from conftest import DEFAULT_CONFIG, connect, stats_settled
 
-needs_async = pytest.mark.skipif(not has("qtx_agent_request_json_async"), reason="the library lacks the 0.2 C API")
-needs_02 = pytest.mark.skipif(not has("qtx_cancel_new"), reason="the library lacks the 0.2 C API")
 
 
 def test_many_threads_share_one_agent(manager, start_agent):
@@ -45,7 +43,6 @@ def test_many_threads_share_one_agent(manager, start_agent):
     assert errors == []
 
 
-@needs_async
 def test_a_thousand_async_calls_in_flight(agent):
     a = qtx.aio.AsyncAgent(agent)
 
@@ -61,7 +58,6 @@ def test_a_thousand_async_calls_in_flight(agent):
     assert int(s["calls_ended"][0]) >= 1000
 
 
-@needs_async
 def test_async_errors_timeouts_and_cancellation(agent, agent_proc):
     a = qtx.aio.AsyncAgent(agent)
 
@@ -87,7 +83,6 @@ def test_async_errors_timeouts_and_cancellation(agent, agent_proc):
     assert int(stats_settled(agent)["calls_in_flight"]) == 0
 
 
-@needs_async
 def test_cancelling_an_awaiting_task_cancels_the_async_call(agent, agent_proc):
     # A stopped agent answers nothing: only the cancellation ends the call.
     a = qtx.aio.AsyncAgent(agent)
@@ -114,7 +109,6 @@ def test_cancelling_an_awaiting_task_cancels_the_async_call(agent, agent_proc):
     assert qtx.aio._pending == {}
 
 
-@needs_02
 def test_ctrl_c_ends_a_blocking_call_in_the_main_thread(agent, agent_proc):
     assert threading.current_thread() is threading.main_thread()
     marker = os.path.join(agent_proc.files, "started")
@@ -183,8 +177,6 @@ def test_no_leaks_over_ten_thousand_calls(agent):
     assert peak > 0  # the calls were traced
     assert python_growth < 64 * 1024
     assert c_growth < 256 * 1024
-    if not has("qtx_agent_stats_json"):
-        return
     s = stats_settled(agent)
     assert int(s["calls_in_flight"]) == 0
     assert int(s["calls_ended"][0]) >= 21000 and sum(int(x) for x in s["calls_ended"][1:]) == 0

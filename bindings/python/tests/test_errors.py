@@ -10,9 +10,8 @@ import pytest
 
 import qtx
 from qtx import errors
-from conftest import SOURCE_DIR, connect, has, stats_settled
+from conftest import SOURCE_DIR, connect, stats_settled
 
-needs_02 = pytest.mark.skipif(not has("qtx_cancel_new"), reason="the library lacks the 0.2 C API")
 
 
 def test_kinds_mirror_the_library_and_its_table():
@@ -79,7 +78,6 @@ def test_guest_errors(agent):
         agent.ping(timeout=0)
 
 
-@needs_02
 def test_cancelled_by_a_token_from_another_thread(agent, agent_proc):
     marker = os.path.join(agent_proc.files, "started")
     token = qtx.Cancel()
@@ -95,7 +93,6 @@ def test_cancelled_by_a_token_from_another_thread(agent, agent_proc):
     assert int(stats_settled(agent)["calls_in_flight"]) == 0
 
 
-@needs_02
 def test_disconnected_mid_call(agent, agent_proc):
     with agent.start(["/bin/sh", "-c", "echo started; exec sleep 30"], timeout=60) as p:
         assert p.stdout.readline() == b"started\n"
@@ -114,7 +111,6 @@ def test_disconnected_mid_exec_call(agent, agent_proc):
     killer.join()
 
 
-@needs_02
 def test_close_ends_calls_of_other_threads(agent, agent_proc):
     marker = os.path.join(agent_proc.files, "started")
     caught = []

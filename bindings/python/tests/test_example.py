@@ -7,12 +7,10 @@ import re
 import subprocess
 import sys
 
-import pytest
 
-from conftest import SOURCE_DIR, has
+from conftest import SOURCE_DIR
 
 
-@pytest.mark.skipif(not has("qtx_agent_exec_start"), reason="the library lacks the 0.2 C API")
 def test_quickstart(agent_proc):
     env = dict(os.environ, PYTHONPATH=os.path.join(SOURCE_DIR, "bindings", "python"))
     out = subprocess.run([sys.executable, os.path.join(SOURCE_DIR, "examples", "python", "quickstart.py"),
