@@ -13,7 +13,7 @@ import weakref
 from typing import Any, BinaryIO, Callable, Dict, List, Optional, Sequence, Set, Union
 
 from . import _lib
-from ._core import Cancel, Guard, Subscription, check, close_later, need, timeout_ms
+from ._core import Cancel, Guard, Subscription, blocking, check, close_later, need, timeout_ms
 from ._exec import ExecResult, Process, feed
 from ._transfer import ProgressFn, Transfer, TransferResult, progress_callback
 from .errors import QtxError, from_c
@@ -101,7 +101,7 @@ class Manager:
         # The agents' C callbacks live in their Agent objects, which go with
         # this one: the C side must stop first, and not from the collector's
         # thread (it may be the I/O thread).
-        if self._h:
+        if getattr(self, "_h", None):
             close_later(self)
 
     def __enter__(self) -> "Manager":
@@ -407,7 +407,6 @@ class Agent:
                     e = _lib.Error()
                     check(L.qtx_exec_wait(h, ctypes.byref(res), ctypes.byref(e)), e)
                     return L.take_string(res)
-                from ._core import blocking
                 raw = blocking(go, token)
             finally:
                 if feeder is not None:  # the feeder may still be in a write: end the call, then join

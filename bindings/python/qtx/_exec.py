@@ -225,7 +225,8 @@ class Process:
                     self._token.close()
 
     def __del__(self) -> None:
-        if not self._guard.closed:
+        guard = getattr(self, "_guard", None)  # None: __init__ did not get that far
+        if guard is not None and not guard.closed:
             close_later(self)
 
     def __enter__(self) -> "Process":

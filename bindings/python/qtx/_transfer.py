@@ -117,7 +117,8 @@ class Transfer(io.RawIOBase):
         super().close()
 
     def __del__(self) -> None:  # instead of IOBase's, which would close() on any thread
-        if not self._guard.closed:
+        guard = getattr(self, "_guard", None)  # None: __init__ did not get that far
+        if guard is not None and not guard.closed:
             close_later(self)
 
     def __enter__(self) -> "Transfer":

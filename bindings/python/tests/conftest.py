@@ -33,9 +33,10 @@ CLONE_NEWUTS = 0x04000000
 class AgentProcess:
     """qtx-agent listening on `socket` with `config`; killed by stop()."""
 
-    def __init__(self, config: str = DEFAULT_CONFIG, own_uts_namespace: bool = False) -> None:
+    def __init__(self, config: str = DEFAULT_CONFIG, own_uts_namespace: bool = False,
+                 socket: Optional[str] = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="qtx-py-")
-        self.socket = os.path.join(self.dir, "agent.sock")
+        self.socket = socket or os.path.join(self.dir, "agent.sock")
         self.files = os.path.join(self.dir, "files")  # scratch space for file tests
         os.mkdir(self.files)
         conf = os.path.join(self.dir, "agent.conf")
@@ -78,8 +79,9 @@ class AgentProcess:
 def start_agent() -> Iterator:
     started: List[AgentProcess] = []
 
-    def start(config: str = DEFAULT_CONFIG, own_uts_namespace: bool = False) -> AgentProcess:
-        p = AgentProcess(config, own_uts_namespace)
+    def start(config: str = DEFAULT_CONFIG, own_uts_namespace: bool = False,
+              socket: Optional[str] = None) -> AgentProcess:
+        p = AgentProcess(config, own_uts_namespace, socket)
         started.append(p)
         return p
     yield start
@@ -127,3 +129,15 @@ def stats_settled(agent: qtx.Agent) -> Optional[dict]:
         if int(s.get("calls_in_flight", 0)) == 0 or time.monotonic() > deadline:
             return s
         time.sleep(0.01)
+
+
+def wait_until(predicate, timeout: float = 30.0) -> bool:
+    """Polls `predicate` until true (what the I/O thread does next is not
+    otherwise observable from here); False after `timeout` seconds."""
+    import time
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import qtx
-from conftest import connect, stats_settled
+from conftest import connect, stats_settled, wait_until
 
 
 
@@ -206,3 +206,31 @@ def test_manager_metrics_and_agents(manager, agent):
     assert agent.state == "closed"
     with pytest.raises(qtx.ClosedError):
         agent.ping()
+
+
+def test_state_and_restart_callbacks(manager, start_agent):
+    first = start_agent()
+    states, restarts = [], []
+    agent = connect(manager, first, on_state=lambda s, cause: states.append(s),
+                    on_restarted=lambda new, old: restarts.append((new, old)))
+    old_id = agent.identity()["instance_id"]
+    assert wait_until(lambda: states and states[-1] == "ready"), states
+    first.kill()
+    os.unlink(first.socket)
+    second = start_agent(socket=first.socket)  # a new agent instance on the same socket
+    assert wait_until(lambda: restarts and states[-1] == "ready"), (states, restarts)
+    assert agent.identity()["instance_id"] != old_id
+    assert restarts == [(agent.identity()["instance_id"], old_id)]
+    assert "disconnected" in states and states[-1] == "ready"
+    assert agent.callback_errors == 0
+    assert second.proc.poll() is None
+
+
+def test_a_process_dropped_without_close_is_closed(agent):
+    import gc
+    p = agent.start(["/bin/sleep", "30"])
+    del p
+    gc.collect()
+    s = stats_settled(agent)  # the janitor thread closed it: the command was cancelled
+    assert int(s["calls_in_flight"]) == 0
+    assert int(s["calls_ended"][3]) == 1

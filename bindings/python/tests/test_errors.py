@@ -20,7 +20,8 @@ def test_kinds_mirror_the_library_and_its_table():
         assert L.qtx_error_kind_name(code).decode() == name
         assert errors.error_class(code).code == code
     # The retryable column of host/src/error_table.h, row by row.
-    text = open(os.path.join(SOURCE_DIR, "host", "src", "error_table.h")).read()
+    with open(os.path.join(SOURCE_DIR, "host", "src", "error_table.h")) as f:
+        text = f.read()
     rows = re.findall(r'\{ErrorKind::k\w+, "(\w+)", QTX_ERR_\w+, (true|false)\}', text)
     assert len(rows) == len(errors.KINDS)
     assert {name: r == "true" for name, r in rows} == {n: r for n, r in errors.KINDS.values()}

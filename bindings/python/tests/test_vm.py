@@ -42,8 +42,8 @@ def test_info_exec_and_copy_in_the_vm(manager):
         try:
             agent.wait_ready(timeout=120)  # TCG boot on a loaded machine
         except qtx.QtxError as e:
-            pytest.fail("%s; console:\n%s" % (e, open(os.path.join(work, "console.log"), "rb").read().decode(
-                "utf-8", "replace")[-4000:]))
+            with open(os.path.join(work, "console.log"), "rb") as f:
+                pytest.fail("%s; console:\n%s" % (e, f.read().decode("utf-8", "replace")[-4000:]))
         info = agent.info()
         assert info["arch"] == "x86_64" and info["kernel_release"]
         r = agent.exec(["/bin/sh", "-c", "echo out; echo err >&2; exit 4"], timeout=60)
