@@ -22,6 +22,12 @@ def test_library_version_is_the_major_written_for():
     assert qtx._lib.lib().qtx_version_string().decode() == qtx.library_version()
 
 
+def test_a_library_of_another_major_is_refused(monkeypatch):
+    monkeypatch.setattr(qtx._lib, "WRITTEN_FOR", (qtx._lib.WRITTEN_FOR[0] + 1, 0, 0))
+    with pytest.raises(ImportError, match="was written for major 1"):
+        qtx._lib.Library(qtx.library_path())
+
+
 def test_state_identity_and_simple_requests(agent, agent_proc):
     assert agent.state == "ready"
     ident = agent.identity()
