@@ -1,66 +1,82 @@
 #!/usr/bin/env python3
-"""qtx quickstart: the same steps as examples/go.
+"""Quickstart: the Python binding's tour, the same program as the Go
+example (examples/go/quickstart). Give it a VM's agent socket (QEMU's
+chardev, server=on):
 
-    quickstart.py SOCKET [--listen]
+    PYTHONPATH=bindings/python python3 examples/python/quickstart.py /run/qtx/vm1.sock
 
-Waits for the agent behind SOCKET (QEMU's virtio-serial chardev socket) to
-be ready, prints its hostname and kernel, runs a command with its output
-streamed, copies a small file in and back out and compares the bytes, and
-prints three telemetry samples.
+It waits for the agent, prints the guest's hostname and kernel, runs a
+command whose output streams back, uploads a small file and downloads it
+back comparing the bytes, and prints three telemetry samples. It exits 0
+on success, 1 with the error on stderr otherwise.
 """
 
-import argparse
+import io
 import os
 import sys
-import tempfile
 
 import qtx
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("socket")
-    ap.add_argument("--listen", action="store_true", help="listen on SOCKET (QEMU connects: server=off)")
-    ap.add_argument("--guest-dir", default="/tmp", help="where the file goes in the guest")
-    ap.add_argument("--ready-timeout", type=float, default=60.0)
-    args = ap.parse_args()
-
+def run(socket: str) -> None:
     with qtx.Manager() as manager:
-        agent = manager.add(args.socket, listen=args.listen)
-        agent.wait_ready(timeout=args.ready_timeout)
+        agent = manager.add(socket)
+        try:
+            agent.wait_ready(timeout=60)
+        except qtx.QtxError as e:
+            raise RuntimeError("waiting for the agent: %s" % e) from e
+        info = agent.info(timeout=60)
+        print("hostname: %s\nkernel: %s" % (info["hostname"], info["kernel_release"]))
 
-        info = agent.info()
-        print("hostname: %s" % info["hostname"])
-        print("kernel: %s" % info["kernel_release"])
-
-        with agent.start(["/bin/sh", "-c", "echo out; echo err >&2"], timeout=30) as proc:
+        # Output as it comes: (stream, bytes) chunks, printed line by line.
+        with agent.start(["sh", "-c", "echo out; echo err >&2"], env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                         timeout=60) as proc:
+            pending = {qtx.STDOUT: b"", qtx.STDERR: b""}
             for stream, data in proc.chunks():
-                name = "stdout" if stream == qtx.STDOUT else "stderr"
-                for line in data.decode().splitlines():
-                    print("%s: %s" % (name, line))
-            print("exit: %d" % proc.wait().exit_code)
+                pending[stream] += data
+                *lines, pending[stream] = pending[stream].split(b"\n")
+                for line in lines:
+                    print("%s: %s" % ("stdout" if stream == qtx.STDOUT else "stderr", line.decode()))
+            result = proc.wait()
+        print("exit code: %d" % result.exit_code)
 
-        payload = b"hello from the host\n" * 100
-        guest_path = args.guest_dir.rstrip("/") + "/qtx-quickstart-%d" % os.getpid()
-        with tempfile.TemporaryDirectory() as tmp:
-            src = os.path.join(tmp, "in")
-            with open(src, "wb") as f:
-                f.write(payload)
-            up = agent.upload(src, guest_path, timeout=60)
-            back = os.path.join(tmp, "out")
-            agent.download(guest_path, back, timeout=60)
-            with open(back, "rb") as f:
-                same = f.read() == payload
-        agent.remove(guest_path)
-        print("copied %d bytes in and out, sha256 %s, %s" % (up.bytes, up.sha256, "same" if same else "DIFFERENT"))
-        if not same:
-            return 1
+        data = b"qtx quickstart\n" * 100
+        guest_path = "/tmp/qtx-quickstart-%d.txt" % os.getpid()
+        up = agent.upload(data, guest_path, timeout=60)
+        back = io.BytesIO()
+        agent.download(guest_path, back, timeout=60)
+        if back.getvalue() != data:
+            raise RuntimeError("the downloaded bytes differ from the uploaded ones")
+        print("upload and download: %d bytes, sha256 %s, identical" % (up.bytes, up.sha256))
+        try:
+            agent.remove(guest_path, timeout=60)
+        except qtx.DeniedError:
+            pass
 
-        with agent.telemetry() as samples:
-            for _, s in zip(range(3), samples):
+        agent.telemetry_config(interval=0.5, timeout=60)
+        with agent.events() as events:
+            n = 0
+            while n < 3:
+                event = events.get(timeout=60)
+                s = event.get("telemetry")
+                if s is None:
+                    continue
+                n += 1
                 mem = s.get("memory", {})
-                print("telemetry seq=%s uptime_ms=%s mem_available=%s" %
-                      (s.get("seq"), s.get("uptime_ms"), mem.get("available_bytes", "?")))
+                print("telemetry %d: cpu %.1f%% busy, %d MiB of %d MiB available, %d processes" %
+                      (int(s["seq"]), s.get("cpu", {}).get("busy_pct", 0.0), int(mem.get("available_bytes", 0)) >> 20,
+                       int(mem.get("total_bytes", 0)) >> 20, s.get("process_count", 0)))
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print("usage: quickstart SOCKET", file=sys.stderr)
+        return 2
+    try:
+        run(sys.argv[1])
+    except (qtx.QtxError, RuntimeError) as e:
+        print("quickstart: %s" % e, file=sys.stderr)
+        return 1
     return 0
 
 
