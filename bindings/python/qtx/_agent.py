@@ -13,7 +13,8 @@ import weakref
 from typing import Any, BinaryIO, Callable, Dict, List, Optional, Sequence, Set, Union
 
 from . import _lib
-from ._core import Cancel, Guard, Subscription, blocking, check, close_later, need, timeout_ms
+from ._core import (Cancel, Guard, Subscription, blocking, callback_scope, check, close_later, join_to_the_end, need,
+                    not_in_callback, timeout_ms)
 from ._exec import ExecResult, Process, feed
 from ._transfer import ProgressFn, Transfer, TransferResult, progress_callback
 from .errors import QtxError, from_c
@@ -90,6 +91,7 @@ class Manager:
 
     def close(self) -> None:
         """Closes every agent, then the manager. Idempotent."""
+        not_in_callback("Manager.close()")
         for a in self.agents:
             a.close()
         with self._lock:
@@ -136,14 +138,16 @@ class Agent:
             try:
                 if on_state is not None:
                     c = from_c(cause.contents.kind, cause.contents) if cause else None
-                    on_state(STATES[state] if 0 <= state < len(STATES) else str(state), c)
+                    with callback_scope():
+                        on_state(STATES[state] if 0 <= state < len(STATES) else str(state), c)
             except BaseException:
                 self.callback_errors += 1
 
         def restarted_cb(_u: Any, instance: Optional[bytes], previous: Optional[bytes]) -> None:
             try:
                 if on_restarted is not None:
-                    on_restarted((instance or b"").decode(), (previous or b"").decode())
+                    with callback_scope():
+                        on_restarted((instance or b"").decode(), (previous or b"").decode())
             except BaseException:
                 self.callback_errors += 1
 
@@ -411,7 +415,7 @@ class Agent:
             finally:
                 if feeder is not None:  # the feeder may still be in a write: end the call, then join
                     L.qtx_exec_cancel(h)
-                    feeder.join()
+                    join_to_the_end(feeder)
                 L.qtx_exec_free(h)  # after it, no output callback runs
             if feed_errors:
                 raise feed_errors[0]
@@ -615,6 +619,7 @@ class Agent:
     def close(self) -> None:
         """Ends running calls, closes open Process and Transfer handles and
         subscriptions, and frees the agent. Idempotent."""
+        not_in_callback("Agent.close()")
         for handle in list(self._handles):
             handle.close()
         if self._guard.close():

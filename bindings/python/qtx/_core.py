@@ -117,6 +117,46 @@ def _wait_to_the_end(done: threading.Event) -> None:
             continue
 
 
+def join_to_the_end(thread: threading.Thread) -> None:
+    """Thread.join that a Ctrl-C does not cut short (the thread uses a C
+    handle about to be freed); the interrupt is re-raised afterwards."""
+    interrupted: Optional[BaseException] = None
+    while True:
+        try:
+            thread.join()
+            break
+        except BaseException as e:
+            interrupted = interrupted or e
+    if interrupted is not None:
+        raise interrupted
+
+
+# The manager's I/O thread marks itself while it runs a callback of ours:
+# closing a handle from there would wait for the I/O thread itself.
+_in_callback = threading.local()
+
+
+def in_callback() -> bool:
+    return getattr(_in_callback, "depth", 0) > 0
+
+
+class callback_scope:
+    """`with callback_scope():` around the Python part of a C callback."""
+
+    def __enter__(self) -> None:
+        _in_callback.depth = getattr(_in_callback, "depth", 0) + 1
+
+    def __exit__(self, *exc: Any) -> None:
+        _in_callback.depth -= 1
+
+
+def not_in_callback(what: str) -> None:
+    if in_callback():
+        from .errors import LocalError
+        raise LocalError("%s from a callback (on the I/O thread) would deadlock; do it from another thread" % what,
+                         code=13)
+
+
 def blocking(fn: Callable[[Optional[int]], T], cancel: Optional[Cancel]) -> T:
     """Runs fn(token_handle), a blocking C call, so that Ctrl-C in the main
     thread fires `cancel` and ends it."""
@@ -138,8 +178,8 @@ def blocking(fn: Callable[[Optional[int]], T], cancel: Optional[Cancel]) -> T:
         finally:
             done.set()
 
-    _runner.submit(work)
     try:
+        _runner.submit(work)  # inside the try: once queued, the call is waited for
         done.wait()
     except BaseException:
         cancel.fire()

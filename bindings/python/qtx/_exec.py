@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
 
 from . import _lib
-from ._core import Cancel, Guard, check, close_later
+from ._core import Cancel, Guard, check, close_later, join_to_the_end, not_in_callback
 from .errors import QtxError
 
 STDOUT = 1
@@ -215,10 +215,11 @@ class Process:
 
     def close(self) -> None:
         """Kills the command if it still runs and frees the handle."""
+        not_in_callback("Process.close()")
         with self._close_lock:
             if self._guard.close(lambda: self._L.qtx_exec_cancel(self._h)):
                 if self._feeder is not None:  # its writes fail now (ClosedError): it ends
-                    self._feeder.join()
+                    join_to_the_end(self._feeder)
                 self._L.qtx_exec_free(self._h)  # waits for the command's end; no callback after
                 self._agent._forget(self)
                 if self._own_token and self._token is not None:

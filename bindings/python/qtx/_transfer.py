@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 from . import _lib
 import threading
 
-from ._core import Cancel, Guard, check, close_later
+from ._core import Cancel, Guard, callback_scope, check, close_later, not_in_callback
 
 ProgressFn = Callable[[int, int], None]  # (bytes so far, total or 0 when unknown), on the I/O thread
 
@@ -30,7 +30,8 @@ def progress_callback(progress: Optional[ProgressFn], errors: list) -> Any:
 
     def on_progress(_user: Any, done: int, total: int) -> None:
         try:
-            progress(done, total)
+            with callback_scope():
+                progress(done, total)
         except BaseException as e:
             errors.append(e)
     return _lib.PROGRESS_FN(on_progress)
@@ -108,6 +109,7 @@ class Transfer(io.RawIOBase):
 
     def close(self) -> None:
         """Abandons the transfer if it did not finish and frees the handle."""
+        not_in_callback("Transfer.close()")
         with self._close_lock:
             if self._guard.close(lambda: self._L.qtx_transfer_cancel(self._h)):
                 self._L.qtx_transfer_free(self._h)

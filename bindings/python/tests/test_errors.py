@@ -139,3 +139,11 @@ def _wait_for(path: str) -> None:
     while not os.path.exists(path):
         assert time.monotonic() < deadline, path + " never appeared"
         time.sleep(0.005)
+
+
+def test_closing_from_a_callback_is_refused_not_a_deadlock(agent, agent_proc, tmp_path):
+    src = tmp_path / "src"
+    src.write_bytes(b"x" * 1000)
+    with pytest.raises(qtx.LocalError, match="from a callback"):
+        agent.upload(src, agent_proc.files + "/p", progress=lambda n, total: agent.close())
+    assert agent.ping(b"still open") == b"still open"
