@@ -19,6 +19,7 @@ PACKAGES="
   qemu-guest-agent gnuplot-nox faketime
   prometheus libcpp-httplib-dev
   zsh
+  golang-go
   python3 python3-pytest python3-setuptools python3-venv
 "
 

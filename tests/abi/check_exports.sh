@@ -18,7 +18,7 @@
 #
 # VERSION is the project's (MAJOR.MINOR.PATCH). After adding an export on
 # purpose, regenerate the list and commit it:
-#   tests/abi/check_exports.sh build/lib/libqtx-host.so tests/abi/libqtx-host.symbols 0.1.0 --update
+#   tests/abi/check_exports.sh build/lib/libqtx-host.so tests/abi/libqtx-host.symbols 0.2.0 --update
 set -euo pipefail
 lib=$1 list=$2 version=$3 mode=${4:-check}
 major=${version%%.*}

@@ -275,6 +275,61 @@ TEST_F(CApiStreams, OutputIsReadPerStreamAndUnreadOutputNeverHoldsTheCommand) {
   qtx_exec_free(e);
 }
 
+std::uint64_t stat_field(const std::string& json, const std::string& name) {
+  const auto at = json.find("\"" + name + "\":");
+  if (at == std::string::npos) return ~0ull;
+  return std::stoull(json.substr(at + name.size() + 3));
+}
+
+// The cost of a reader that stops: what reaches the host stays within one
+// output window (1 MiB) beyond what was read, whatever the command prints.
+TEST_F(CApiStreams, AReaderThatStopsHoldsTheCommandBackWithinOneWindow) {
+  start_agent();
+  auto* a = ready();
+  ASSERT_TRUE(a);
+  constexpr std::uint64_t kWindow = 1 << 20, kSlack = 64 << 10;  // slack: frame headers
+  const std::uint64_t base = stat_field(stats(), "bytes_in");
+  qtx_error err;
+  qtx_exec* e =
+      qtx_agent_exec_start(a, "{\"argv\":[\"/usr/bin/head\",\"-c\",\"8388608\",\"/dev/zero\"]}", nullptr, &err);
+  ASSERT_NE(e, nullptr) << err.message;
+  std::uint64_t consumed = 0;
+  std::vector<char> buf(kWindow);
+  for (int round = 0; round < 4; ++round) {
+    // Wait until the agent has filled its window; then three round trips
+    // through the agent's loop, each a chance to send more if it could,
+    // before checking that it did not.
+    std::uint64_t in = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while ((in = stat_field(stats(), "bytes_in") - base) < consumed + kWindow &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    ASSERT_GE(in, consumed + kWindow);
+    for (int i = 0; i < 3; ++i) {
+      char* json = nullptr;
+      ASSERT_EQ(qtx_agent_request_json(a, "{\"ping\":{}}", nullptr, &json, &err), QTX_OK) << err.message;
+      qtx_free(json);
+    }
+    in = stat_field(stats(), "bytes_in") - base;
+    EXPECT_LE(in, consumed + kWindow + kSlack) << "round " << round;
+    // Read one window's worth.
+    std::uint64_t taken = 0;
+    while (taken < kWindow) {
+      size_t n = 0;
+      ASSERT_EQ(qtx_exec_read(e, 1, buf.data(), kWindow - taken, &n, &err), QTX_OK) << err.message;
+      ASSERT_GT(n, 0u);
+      taken += n;
+    }
+    consumed += taken;
+  }
+  int rc = 0;
+  EXPECT_EQ(read_all(e, 1, &rc).size() + consumed, 8388608u);
+  EXPECT_EQ(rc, QTX_OK);
+  ASSERT_EQ(qtx_exec_wait(e, nullptr, &err), QTX_OK) << err.message;
+  qtx_exec_free(e);
+}
+
 TEST_F(CApiStreams, HandlesRefuseWhatTheyCannotDo) {
   start_agent();
   auto* a = ready();

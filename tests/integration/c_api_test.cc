@@ -309,9 +309,14 @@ TEST_F(CApi, OptionsWithoutStructSizeAreRefused) {
   qtx_error err;
   EXPECT_EQ(qtx_agent_add(manager_c_, &o, &err), nullptr);
   EXPECT_EQ(err.kind, QTX_ERR_INVALID_ARGUMENT);
+  // The size of the struct's first release (0.1, up to `user`): callers
+  // built against it are still served.
   EXPECT_EQ(std::string(err.message), "qtx_agent_options.struct_size is 0, below " +
-                                          std::to_string(sizeof(qtx_agent_options)) +
+                                          std::to_string(QTX_STRUCT_SIZE_UP_TO(qtx_agent_options, user)) +
                                           ": initialise it with qtx_agent_options_init()");
+  o.struct_size = QTX_STRUCT_SIZE_UP_TO(qtx_agent_options, user);
+  agent_c_ = qtx_agent_add(manager_c_, &o, &err);
+  EXPECT_NE(agent_c_, nullptr) << err.message;
 
   qtx_vm_seed seed;
   std::memset(&seed, 0, sizeof(seed));

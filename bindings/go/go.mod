@@ -1,0 +1,3 @@
+module qtx.dev/qtx
+
+go 1.19
