@@ -34,10 +34,17 @@ def library_path() -> str:
     return _lib.lib().path
 
 
+def set_interruptible(on: bool) -> None:
+    """Whether blocking calls from the main thread run on a helper thread so
+    that Ctrl-C cancels them (the default, True; docs/python.md)."""
+    from . import _core
+    _core.interruptible = bool(on)
+
+
 __all__ = [
     "Manager", "Agent", "Cancel", "Subscription", "Process", "ExecResult", "Transfer", "TransferResult", "PIPE",
     "STDOUT", "STDERR", "QtxError", "DisconnectedError", "DeadlineError", "CancelledError", "DeniedError",
     "UnsupportedError", "InvalidArgumentError", "NotFoundError", "AlreadyExistsError", "BusyError",
     "FailedPreconditionError", "GuestFailedError", "ProtocolError", "LocalError", "ClosedError", "library_version",
-    "library_path",
+    "library_path", "set_interruptible",
 ]
