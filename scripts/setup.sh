@@ -20,7 +20,7 @@ PACKAGES="
   prometheus libcpp-httplib-dev
   zsh
   golang-go
-  python3 python3-pytest python3-setuptools python3-venv
+  python3 python3-pytest python3-venv
 "
 
 missing=""
