@@ -157,9 +157,15 @@ func (p *execPipe) Read(b []byte) (int, error) {
 
 func (p *execPipe) Close() error { return nil }
 
-// StdoutPipe returns a reader of the command's stdout, to be read before
-// Wait (which discards what was not read). Both streams share the agent's
-// output window: read the other one too, or leave it to Stderr.
+// StdoutPipe returns a reader of the command's stdout, to call before
+// Start. As with os/exec, Wait releases the pipe, so it is incorrect to
+// call Wait before all reads from the pipe have completed: read it until
+// io.EOF (or an error) first. The agent sends stdout and stderr through
+// one output window (1 MiB), so a pipe left unread holds the command up
+// once its output fills the window, and Wait waits for ever (or until
+// Start's context ends). A stream that goes to Stdout or Stderr (or to
+// nothing, when nil) is drained by the Cmd itself and never holds it up.
+// A Read after Wait returns io.EOF.
 func (c *Cmd) StdoutPipe() (io.Reader, error) { return c.pipe(1) }
 
 // StderrPipe is StdoutPipe for stderr.
@@ -294,8 +300,9 @@ func (c *Cmd) feedStdin() {
 	}
 }
 
-// Wait waits for the command to end and for its output to be copied, then
-// releases it. The error is nil for exit status 0, an *ExitError for
+// Wait waits for the command to end and for its output to be copied to
+// Stdout and Stderr, then releases the command and its pipes: read the
+// pipes to their end before calling it (see StdoutPipe). The error is nil for exit status 0, an *ExitError for
 // another status or a signal, or an *Error (deadline, cancelled,
 // disconnected...).
 func (c *Cmd) Wait() error {

@@ -81,6 +81,68 @@ func TestExec(t *testing.T) {
 			t.Fatalf("%v %q", err, errb.String())
 		}
 	})
+	// Streams left to Stdout/Stderr (or nil) are drained by the Cmd to the
+	// end: with 3 MB on each (three windows), nothing holds the command.
+	t.Run("unread_streams_are_drained", func(t *testing.T) {
+		cmd := a.Command("/bin/sh", "-c", "head -c 3000000 /dev/zero >&2; head -c 3000000 /dev/zero")
+		if err := cmd.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if cmd.Result.StdoutBytes != 3000000 || cmd.Result.StderrBytes != 3000000 {
+			t.Fatalf("%+v", cmd.Result)
+		}
+	})
+	t.Run("pipe_read_to_the_end_other_stream_drained", func(t *testing.T) {
+		cmd := a.Command("/bin/sh", "-c", "head -c 3000000 /dev/zero; head -c 3000000 /dev/zero >&2; echo end")
+		pipe, _ := cmd.StdoutPipe()
+		if err := cmd.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, pipe)
+		if err != nil || n != 3000004 {
+			t.Fatalf("read %d, %v", n, err)
+		}
+		if err := cmd.Wait(); err != nil || cmd.Result.StderrBytes != 3000000 {
+			t.Fatalf("%v %+v", err, cmd.Result)
+		}
+		if n, err := pipe.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("a Read after Wait: %d, %v", n, err)
+		}
+	})
+	// The os/exec rule broken: Wait with a pipe unread waits until the
+	// context ends, since the unread output fills the shared window.
+	t.Run("unread_pipe_holds_wait_until_the_deadline", func(t *testing.T) {
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		cmd := a.Command("/bin/sh", "-c", "head -c 3000000 /dev/zero; echo end >&2")
+		if _, err := cmd.StdoutPipe(); err != nil {
+			t.Fatal(err)
+		}
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(short); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); !errors.Is(err, qtx.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || errb.Len() != 0 {
+			t.Fatalf("%v, stderr %q", err, errb.String())
+		}
+	})
+	t.Run("failing_writer_is_drained", func(t *testing.T) {
+		werr := errors.New("the writer failed")
+		cmd := a.Command("/bin/sh", "-c", "head -c 3000000 /dev/zero; echo end >&2")
+		cmd.Stdout = failingWriter{werr}
+		pipe, _ := cmd.StderrPipe()
+		if err := cmd.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(pipe)
+		if err != nil || string(got) != "end\n" {
+			t.Fatalf("%q %v", got, err)
+		}
+		if err := cmd.Wait(); err != werr || cmd.Result.StdoutBytes != 3000000 || *cmd.Result.ExitCode != 0 {
+			t.Fatalf("%v %+v", err, cmd.Result)
+		}
+	})
 	t.Run("deadline_kills_the_command", func(t *testing.T) {
 		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
@@ -117,3 +179,7 @@ func TestExecDenied(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
