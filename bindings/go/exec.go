@@ -26,7 +26,9 @@ type Cmd struct {
 	User        string   // run as this user; empty: the agent's
 	MergeStderr bool     // stderr into stdout
 
-	// Stdin is fed to the program as it reads (nil: empty stdin). Stdout and
+	// Stdin is fed to the program as it reads (nil: empty stdin); io.EOF
+	// closes the program's stdin, another error of Read kills the command
+	// and is Wait's error, as os/exec returns its copying errors. Stdout and
 	// Stderr receive the output (nil: discarded), unless StdoutPipe or
 	// StderrPipe was called. A writer that is slow slows the program down:
 	// the agent sends no more than one window ahead of what was read.
@@ -289,10 +291,21 @@ func (c *Cmd) feedStdin() {
 				return // the command ended or stopped reading: its outcome says why
 			}
 		}
-		if rerr != nil {
+		if rerr == io.EOF {
 			_ = c.h.with(func(h *C.qtx_exec) error {
 				var cerr C.qtx_error
 				C.qtx_exec_close_stdin(h, &cerr)
+				return nil
+			})
+			return
+		}
+		if rerr != nil {
+			// Not an end of input: the program must not take it for one.
+			// The error is recorded before the cancel, so the Wait that
+			// the cancel lets return sees it.
+			c.setCopyErr(rerr)
+			_ = c.h.with(func(h *C.qtx_exec) error {
+				C.qtx_exec_cancel(h)
 				return nil
 			})
 			return
@@ -330,18 +343,26 @@ func (c *Cmd) Wait() error {
 	closing := c.agent.isClosing()
 	c.h.free()
 	c.tok.release()
+	// feedStdin is not waited for: its error is read under the lock.
+	c.copyMu.Lock()
+	copyErr := c.copyErr
+	c.copyMu.Unlock()
 	if err == errHandleFreed {
 		return newError(KindClosed, "the agent was closed")
 	}
 	if err != nil {
-		return withContext(c.ctx, err.(*Error), closing)
+		e := err.(*Error)
+		if copyErr != nil && e.Kind == KindCancelled && c.ctx.Err() == nil && !closing {
+			return copyErr // the cancel came from feedStdin, for this error
+		}
+		return withContext(c.ctx, e, closing)
 	}
 	c.Result = &ExecResult{}
 	if jerr := json.Unmarshal([]byte(result), c.Result); jerr != nil {
 		return newError(KindProtocol, "exec result JSON: "+jerr.Error())
 	}
-	if c.copyErr != nil {
-		return c.copyErr
+	if copyErr != nil {
+		return copyErr
 	}
 	if c.Result.ExitCode == nil || *c.Result.ExitCode != 0 {
 		e := &ExitError{ExitCode: -1, Signal: c.Result.Signal, Result: c.Result}

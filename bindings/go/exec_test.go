@@ -143,6 +143,20 @@ func TestExec(t *testing.T) {
 			t.Fatalf("%v %+v", err, cmd.Result)
 		}
 	})
+	// A Stdin error other than io.EOF is not an end of input: the command
+	// is killed and Wait returns the error. The reader fails only once the
+	// program echoed "abc", so what came out is exact.
+	t.Run("stdin_error_kills_the_command", func(t *testing.T) {
+		echoed := make(chan struct{})
+		cmd := a.Command("/bin/cat")
+		cmd.Stdin = &gatedReader{data: "abc", wait: echoed, err: io.ErrUnexpectedEOF}
+		var out bytes.Buffer
+		cmd.Stdout = &notifyWriter{w: &out, after: 3, done: echoed}
+		err := cmd.Run(ctx)
+		if err != io.ErrUnexpectedEOF || out.String() != "abc" || cmd.Result != nil {
+			t.Fatalf("%v, out %q, result %+v", err, out.String(), cmd.Result)
+		}
+	})
 	t.Run("deadline_kills_the_command", func(t *testing.T) {
 		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
@@ -183,3 +197,38 @@ func TestExecDenied(t *testing.T) {
 type failingWriter struct{ err error }
 
 func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// gatedReader gives data, then (once wait is closed) err.
+type gatedReader struct {
+	data string
+	wait chan struct{}
+	err  error
+}
+
+func (r *gatedReader) Read(b []byte) (int, error) {
+	if r.data != "" {
+		n := copy(b, r.data)
+		r.data = r.data[n:]
+		return n, nil
+	}
+	<-r.wait
+	return 0, r.err
+}
+
+// notifyWriter closes done once `after` bytes were written to w.
+type notifyWriter struct {
+	w     io.Writer
+	after int
+	done  chan struct{}
+}
+
+func (w *notifyWriter) Write(b []byte) (int, error) {
+	n, err := w.w.Write(b)
+	if w.after > 0 {
+		w.after -= n
+		if w.after <= 0 {
+			close(w.done)
+		}
+	}
+	return n, err
+}
