@@ -93,6 +93,10 @@ type execHandle struct {
 	freed bool
 }
 
+// testHookExecStarted, when set (by tests), runs in Start between
+// qtx_agent_exec_start and the handle's registration with the agent.
+var testHookExecStarted func()
+
 var errHandleFreed = newError(KindClosed, "the command's handle was released")
 
 func (h *execHandle) with(f func(c *C.qtx_exec) error) error {
@@ -233,7 +237,15 @@ func (c *Cmd) Start(ctx context.Context) error {
 		return withContext(ctx, errorFromC(&cerr), a.isClosing())
 	}
 	c.h = &execHandle{a: a, c: ch}
-	a.track(c.h)
+	if testHookExecStarted != nil {
+		testHookExecStarted()
+	}
+	if err := a.track(c.h); err != nil { // Close began meanwhile
+		c.h.free()
+		c.tok.release()
+		c.finished = true
+		return err
+	}
 
 	for stream := 1; stream <= 2; stream++ {
 		if p := c.pipes[stream]; p != nil {

@@ -198,6 +198,40 @@ type failingWriter struct{ err error }
 
 func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
 
+// Agent.Close that begins while Cmd.Start is between starting the exec and
+// registering its handle: Start fails with KindClosed and frees the handle
+// itself, so Close, which did not see the handle, does not wait for ever.
+func TestCloseDuringStart(t *testing.T) {
+	p := startAgent(t, testConfig)
+	_, a := connect(t, p, qtx.AgentOptions{})
+	closed := make(chan error, 1)
+	qtx.SetTestHookExecStarted(func() {
+		go func() { closed <- a.Close() }()
+		<-qtx.AgentClosing(a)
+	})
+	defer qtx.SetTestHookExecStarted(nil)
+	cmd := a.Command("/bin/sleep", "30")
+	err := cmd.Start(ctxFor(t, 30*time.Second))
+	qtx.SetTestHookExecStarted(nil)
+	if err == nil {
+		t.Error("Start succeeded on a closing agent")
+		_ = cmd.Wait() // releases the handle, so that Close can end
+	} else if !errors.Is(err, qtx.ErrClosed) {
+		t.Errorf("Start: %v", err)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second): // bounds a failing test only
+		t.Fatal("Close did not return")
+	}
+	if err := cmd.Wait(); !errors.Is(err, qtx.ErrInvalidArgument) {
+		t.Fatalf("Wait after a failed Start: %v", err)
+	}
+}
+
 // gatedReader gives data, then (once wait is closed) err.
 type gatedReader struct {
 	data string

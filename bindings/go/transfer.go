@@ -230,7 +230,10 @@ func (a *Agent) Upload(ctx context.Context, r io.Reader, guestPath string, o *Tr
 		return TransferResult{}, t.fail(&cerr)
 	}
 	h := &transferHandle{a: a, c: c}
-	a.track(h)
+	if err := a.track(h); err != nil { // Close began meanwhile
+		h.free()
+		return TransferResult{}, err
+	}
 	defer h.free()
 	buf := make([]byte, chunkSize)
 	for {
@@ -299,7 +302,10 @@ func (a *Agent) Download(ctx context.Context, guestPath string, w io.Writer, o *
 		return TransferResult{}, t.fail(&cerr)
 	}
 	h := &transferHandle{a: a, c: c}
-	a.track(h)
+	if err := a.track(h); err != nil { // Close began meanwhile
+		h.free()
+		return TransferResult{}, err
+	}
 	defer h.free()
 	buf := make([]byte, chunkSize)
 	for {
