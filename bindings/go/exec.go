@@ -85,9 +85,12 @@ func (a *Agent) Command(argv ...string) *Cmd {
 }
 
 // execHandle guards a qtx_exec: operations hold the read lock, free takes
-// the write lock, so the handle is never freed under a blocked call.
+// the write lock, so the handle is never freed under a blocked call. It
+// owns the exec's cancel token, released by free after qtx_exec_free
+// (whoever frees it: Wait, or Agent.Close for a Cmd never waited for).
 type execHandle struct {
 	a     *Agent
+	tok   *token
 	mu    sync.RWMutex
 	c     *C.qtx_exec
 	freed bool
@@ -109,7 +112,7 @@ func (h *execHandle) with(f func(c *C.qtx_exec) error) error {
 }
 
 // free cancels the command if it still runs (so blocked calls return),
-// then frees the handle. Idempotent.
+// then frees the handle and its token. Idempotent.
 func (h *execHandle) free() {
 	h.mu.RLock()
 	if !h.freed {
@@ -124,6 +127,7 @@ func (h *execHandle) free() {
 	h.freed = true
 	C.qtx_exec_free(h.c)
 	h.mu.Unlock()
+	h.tok.release()
 	h.a.untrack(h)
 	h.a.leave()
 }
@@ -236,13 +240,12 @@ func (c *Cmd) Start(ctx context.Context) error {
 		c.finished = true
 		return withContext(ctx, errorFromC(&cerr), a.isClosing())
 	}
-	c.h = &execHandle{a: a, c: ch}
+	c.h = &execHandle{a: a, tok: c.tok, c: ch}
 	if testHookExecStarted != nil {
 		testHookExecStarted()
 	}
 	if err := a.track(c.h); err != nil { // Close began meanwhile
 		c.h.free()
-		c.tok.release()
 		c.finished = true
 		return err
 	}
@@ -354,7 +357,6 @@ func (c *Cmd) Wait() error {
 	})
 	closing := c.agent.isClosing()
 	c.h.free()
-	c.tok.release()
 	// feedStdin is not waited for: its error is read under the lock.
 	c.copyMu.Lock()
 	copyErr := c.copyErr

@@ -232,6 +232,33 @@ func TestCloseDuringStart(t *testing.T) {
 	}
 }
 
+// Agent.Close releases a started Cmd never waited for: its exec handle and
+// its cancel token.
+func TestCloseReleasesAnUnwaitedCmd(t *testing.T) {
+	p := startAgent(t, testConfig)
+	_, a := connect(t, p, qtx.AgentOptions{})
+	before := qtx.LiveTokens()
+	cmd := a.Command("/bin/sleep", "30")
+	if err := cmd.Start(ctxFor(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := qtx.LiveTokens(); n != before+1 {
+		t.Fatalf("%d tokens live after Start, want %d", n, before+1)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := qtx.LiveTokens(); n != before {
+		t.Fatalf("%d tokens live after Close, want %d", n, before)
+	}
+	if err := cmd.Wait(); !errors.Is(err, qtx.ErrClosed) {
+		t.Fatalf("Wait after Close: %v", err)
+	}
+	if n := qtx.LiveTokens(); n != before {
+		t.Fatalf("%d tokens live after Wait, want %d", n, before)
+	}
+}
+
 // gatedReader gives data, then (once wait is closed) err.
 type gatedReader struct {
 	data string

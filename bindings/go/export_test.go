@@ -9,3 +9,6 @@ func SetTestHookExecStarted(f func()) { testHookExecStarted = f }
 
 // AgentClosing is closed once Agent.Close began.
 func AgentClosing(a *Agent) <-chan struct{} { return a.closing }
+
+// LiveTokens counts the cancel tokens not yet released.
+func LiveTokens() int64 { return liveTokens.Load() }
