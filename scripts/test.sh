@@ -3,7 +3,8 @@
 # checks the formatting, fetches the test guest's Debian packages (the only
 # step that downloads), builds with gcc and warnings as errors (preset dev),
 # runs the unit, integration and hostile-peer tests, then the same again on
-# a machine loaded on purpose, the real-VM tests, a smoke run of the
+# a machine loaded on purpose, the real-VM tests (x86-64 guest, then arm64
+# guest with the cross-built agent), a smoke run of the
 # benchmark harness and the installed-package check; then builds everything
 # again with clang, warnings as errors, ASan+UBSan and the fuzz targets
 # (preset san), runs the unit, integration and hostile-peer tests there and a
@@ -51,6 +52,9 @@ scripts/test-under-load.sh build
 
 stage "real-VM tests (QEMU, TCG; the guest is built from Debian packages)"
 ctest --preset vm
+
+stage "the same real-VM tests in the arm64 guest (qemu-system-aarch64 -M virt, TCG; the agent cross-built)"
+ctest --preset vm-arm64
 
 stage "benchmark harness smoke run: qtx beside qemu-ga, tiny sizes (figures printed, never asserted)"
 build/bin/agent_compare --quick --transport all --json build/agent_compare.json --plot build/agent_compare.png
