@@ -1,14 +1,15 @@
 # The static arm64 qtx-agent, cross-built from the native build: an
 # ExternalProject configures this source tree again with
 # cmake/toolchain-aarch64-linux-gnu.cmake and QTX_AGENT_ONLY into
-# build/arm64 and builds the qtx-agent target there, giving
-# build/arm64/bin/qtx-agent. Rebuilt (a no-op when nothing changed) with every
+# build/arm64 and builds the qtx-agent and qtx_agent_deb targets there,
+# giving build/arm64/bin/qtx-agent and its package,
+# build/arm64/iso/deb/qtx-agent_VERSION_arm64.deb. Rebuilt (a no-op when nothing changed) with every
 # build of the native tree. protoc is the build machine's.
 #
 # On by default when Debian's cross compiler (g++-aarch64-linux-gnu) and the
 # static arm64 libraries the agent links (libprotobuf-dev:arm64,
 # nettle-dev:arm64, libcrypt-dev:arm64) are installed: scripts/setup.sh
-# installs them. Sets QTX_ARM64_AGENT (the binary's path) when on.
+# installs them. Sets QTX_ARM64_AGENT and QTX_ARM64_DEB (the paths) when on.
 set(_qtx_arm64_libs /usr/lib/aarch64-linux-gnu)
 find_program(QTX_AARCH64_CXX aarch64-linux-gnu-g++)
 if(QTX_AARCH64_CXX AND EXISTS ${_qtx_arm64_libs}/libprotobuf-lite.a AND EXISTS ${_qtx_arm64_libs}/libnettle.a
@@ -27,6 +28,7 @@ endif()
 include(ExternalProject)
 set(QTX_ARM64_DIR ${CMAKE_BINARY_DIR}/arm64)
 set(QTX_ARM64_AGENT ${QTX_ARM64_DIR}/bin/qtx-agent)
+set(QTX_ARM64_DEB ${QTX_ARM64_DIR}/iso/deb/qtx-agent_${PROJECT_VERSION}_arm64.deb)
 set(_qtx_arm64_args
     -DCMAKE_TOOLCHAIN_FILE=${PROJECT_SOURCE_DIR}/cmake/toolchain-aarch64-linux-gnu.cmake
     -DQTX_AGENT_ONLY=ON
@@ -42,10 +44,8 @@ ExternalProject_Add(qtx_arm64_agent
   BINARY_DIR ${QTX_ARM64_DIR}
   PREFIX ${CMAKE_BINARY_DIR}/arm64-project
   CMAKE_ARGS ${_qtx_arm64_args}
-  BUILD_COMMAND ${CMAKE_COMMAND} --build ${QTX_ARM64_DIR} --target qtx-agent
+  BUILD_COMMAND ${CMAKE_COMMAND} --build ${QTX_ARM64_DIR} --target qtx-agent qtx_agent_deb
   BUILD_ALWAYS ON
-  BUILD_BYPRODUCTS ${QTX_ARM64_AGENT}
+  BUILD_BYPRODUCTS ${QTX_ARM64_AGENT} ${QTX_ARM64_DEB}
   INSTALL_COMMAND ""
   USES_TERMINAL_BUILD ON)
-# The arm64 agent as a target other rules can depend on.
-add_custom_target(qtx_arm64_agent_binary DEPENDS qtx_arm64_agent)
