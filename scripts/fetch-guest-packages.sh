@@ -51,12 +51,11 @@ fi
 declare -A candidate=()  # PACKAGE:ARCH -> the version apt would take
 tmp=""
 trap '[ -z "$tmp" ] || rm -rf "$tmp"' EXIT
-# fetch DIR PACKAGE[:ARCH] PREFIX: the package's .deb in DIR (downloaded when
+# fetch DIR PACKAGE[:ARCH]: the package's .deb in DIR (downloaded when
 # absent); prints its file name. Other .debs of that package are removed.
 fetch() {
   local into=$1 pkg=$2 name=${2%%:*} deb
   deb=$(cd "$into" && ls "${name}"_*.deb 2>/dev/null | head -1 || true)
-  # A .deb of the package, but not the version the archive has now.
   # A .deb of the package, but not the version the archive has now (from
   # the candidates map, when the caller filled it).
   local want=${candidate[$pkg]:-}

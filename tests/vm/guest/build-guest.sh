@@ -51,6 +51,12 @@ if [ ! -f "$kdir/.unpacked-$(basename "$deb")" ]; then
 fi
 kver=${kpkg#linux-image-}
 cp "$kdir/boot/vmlinuz-$kver" "$out/vmlinuz"
+# qemu-system-aarch64 -kernel boots an Image (or an EFI zboot one), not a
+# gzipped Image; Debian 12's arm64 kernel is a plain Image today.
+if [ "$arch" = arm64 ] && gzip -t "$out/vmlinuz" 2>/dev/null; then
+  gzip -dc "$out/vmlinuz" >"$out/vmlinuz.image"
+  mv "$out/vmlinuz.image" "$out/vmlinuz"
+fi
 
 root=$out/root
 rm -rf "$root"
