@@ -3,8 +3,7 @@
 # checks the formatting, fetches the test guest's Debian packages (the only
 # step that downloads), builds with gcc and warnings as errors (preset dev),
 # runs the unit, integration and hostile-peer tests, then the same again on
-# a machine loaded on purpose, the real-VM tests (x86-64 guest, then arm64
-# guest with the cross-built agent), a smoke run of the
+# a machine loaded on purpose, the real-VM tests, a smoke run of the
 # benchmark harness and the installed-package check; then builds everything
 # again with clang, warnings as errors, ASan+UBSan and the fuzz targets
 # (preset san), runs the unit, integration and hostile-peer tests there and a
