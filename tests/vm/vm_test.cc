@@ -346,7 +346,7 @@ TEST_F(RealVm, GuestUpLongBeforeTheHostThenEverythingAtOnce) {
   // The agent starts with no host on the channel and stays alone for several
   // of its telemetry intervals (5 s): nothing it could have queued may be
   // taken for an answer when the host arrives.
-  ASSERT_TRUE(vm_->wait_console("qtx-agent 0.1.0 starting", 120000)) << vm_->console();
+  ASSERT_TRUE(vm_->wait_console("qtx-agent " QTX_PROJECT_VERSION " starting", 120000)) << vm_->console();
   std::this_thread::sleep_for(8s);
   host::AgentOptions o = options();
   o.endpoint = host::Endpoint::connect(vm_->socket());
@@ -379,7 +379,7 @@ TEST_F(RealVm, GuestUpLongBeforeTheHostThenEverythingAtOnce) {
 
 TEST_F(RealVm, GarbageBetweenTheHostsFramesIsDroppedAndNothingValidIsLost) {
   vm_ = std::make_unique<TestVm>(qemu_, dir());
-  ASSERT_TRUE(vm_->wait_console("qtx-agent 0.1.0 starting", 120000)) << vm_->console();
+  ASSERT_TRUE(vm_->wait_console("qtx-agent " QTX_PROJECT_VERSION " starting", 120000)) << vm_->console();
   // The host talks to the VM through a proxy that writes garbage before the
   // handshake and before every later frame, file chunks included.
   InjectingProxy proxy(dir() + "/proxy.sock", vm_->socket(), 7);
@@ -424,7 +424,7 @@ TEST_F(RealVm, APortHotPluggedAfterBootIsFoundByTheWaitingAgent) {
   GuestImage image = GuestImage::busybox();
   image.agent_port = false;
   vm_ = std::make_unique<TestVm>(qemu_, dir(), image);
-  ASSERT_TRUE(vm_->wait_console("qtx-agent 0.1.0 starting", 120000)) << vm_->console();
+  ASSERT_TRUE(vm_->wait_console("qtx-agent " QTX_PROJECT_VERSION " starting", 120000)) << vm_->console();
   ASSERT_EQ(vm_->hotplug_agent_port(), "");
   host::AgentOptions o = options();
   o.endpoint = host::Endpoint::connect(vm_->socket());
