@@ -1,5 +1,6 @@
 #include "qga/qga_commands.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/utsname.h>
 #include <utmpx.h>
 
@@ -288,6 +289,7 @@ Outcome run_command(const AgentConfig& config, const std::string& name, const Js
   const Command* c = find(name);
   const bool windows_only = std::find_if(std::begin(kDisabledOnLinux), std::end(kDisabledOnLinux),
                                          [&](const char* n) { return name == n; }) != std::end(kDisabledOnLinux);
+  if (c != nullptr && !enabled(*c, config)) spdlog::info("audit: denied qemu-ga {} by policy ({})", name, c->kind);
   if (windows_only || (c != nullptr && !enabled(*c, config))) {
     return Outcome::error("CommandNotFound", "Command " + name + " has been disabled");
   }
