@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "transport/port_discovery.h"
 
 namespace qtx::agent::qga {
@@ -30,14 +32,7 @@ void QgaService::open() {
       if (fd >= 0) ::close(fd);
       return;
     }
-    if (!s) {
-      spdlog::warn("qemu-ga port {}: {}; retrying in {} ms", transport_->describe(), s.to_string(), kRetry.count());
-      retry_timer_.expires_after(kRetry);
-      retry_timer_.async_wait([this](const asio::error_code& ec) {
-        if (!ec) open();
-      });
-      return;
-    }
+    if (!s) return retry_later("qemu-ga port " + transport_->describe() + ": " + s.to_string());
     spdlog::info("qemu-ga protocol: host connected on {}", transport_->describe());
     session_ =
         std::make_shared<QgaSession>(agent_, fd, [this](bool host_closed, std::string d) { on_end(host_closed, d); });
@@ -49,11 +44,17 @@ void QgaService::on_end(bool host_closed, const std::string& detail) {
   if (stopping_) return;
   session_.reset();
   if (host_closed) {
+    retry_ = kMinRetry;
     spdlog::info("qemu-ga protocol: session ended ({}); waiting for the host", detail);
     return open();
   }
-  spdlog::warn("qemu-ga protocol: session ended ({}); reopening in {} ms", detail, kRetry.count());
-  retry_timer_.expires_after(kRetry);
+  retry_later("qemu-ga protocol: session ended (" + detail + ")");
+}
+
+void QgaService::retry_later(const std::string& why) {
+  spdlog::warn("{}; retrying in {} ms", why, retry_.count());
+  retry_timer_.expires_after(retry_);
+  retry_ = std::min(retry_ * 2, kMaxRetry);
   retry_timer_.async_wait([this](const asio::error_code& ec) {
     if (!ec) open();
   });

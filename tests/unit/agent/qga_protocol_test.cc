@@ -11,6 +11,7 @@
 #include "qga/json_framer.h"
 #include "qga/json_writer.h"
 #include "qga/qga_protocol.h"
+#include "qga/qga_service.h"
 
 namespace qtx::agent::qga {
 namespace {
@@ -237,6 +238,19 @@ TEST(QgaConfig, SectionIsValidated) {
             "t:2:11: qga.enabled must be true, false or \"auto\"");
   EXPECT_EQ(parse_config("[qga]\nenabeld = true\n", "t", &c).status.message(),
             "t:2:1: unknown key qga.enabeld (did you mean enabled?)");
+}
+
+TEST(QgaConfig, AutoServesOnlyAPortThatExists) {
+  AgentConfig c;
+  c.qga_transport = "virtio:org.example.no-such-port.0";
+  EXPECT_FALSE(qga_wanted(c));  // "auto" is the default
+  c.qga_enabled = "true";
+  EXPECT_TRUE(qga_wanted(c));
+  c.qga_enabled = "false";
+  c.qga_transport = "unix-listen:/tmp/x";
+  EXPECT_FALSE(qga_wanted(c));
+  c.qga_enabled = "auto";
+  EXPECT_TRUE(qga_wanted(c));
 }
 
 }  // namespace
