@@ -13,7 +13,7 @@ PACKAGES="
   libgtest-dev libgmock-dev libbenchmark-dev
   nettle-dev
   clang-14 libclang-rt-14-dev clang-format-14
-  libcli11-dev libtomlplusplus-dev libcrypt-dev
+  libcli11-dev libtomlplusplus-dev libcrypt-dev nlohmann-json3-dev
   qemu-system-x86 busybox-static cpio xz-utils
   xorriso debootstrap qemu-utils fdisk libyaml-cpp-dev
   qemu-guest-agent gnuplot-nox faketime

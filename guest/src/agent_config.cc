@@ -112,6 +112,19 @@ class TableReader {
     *dst = std::move(v);
   }
 
+  // true, false or "auto", kept as "true", "false" or "auto".
+  void tristate(const char* key, std::string* dst) {
+    const toml::node* n = take(key);
+    if (n == nullptr || !out_->status) return;
+    if (n->is_boolean()) {
+      *dst = *n->value<bool>() ? "true" : "false";
+    } else if (n->is_string() && *n->value<std::string>() == "auto") {
+      *dst = "auto";
+    } else {
+      fail(n, "must be true, false or \"auto\"");
+    }
+  }
+
   // policy.allow / policy.deny: "*" or the names of request kinds.
   void kinds(const char* key, std::vector<std::string>* dst) {
     strings(key, dst);
@@ -212,7 +225,7 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
   const toml::table& root = parsed.table();
   AgentConfig c = *config;
   static const std::vector<std::string_view> kSections = {"agent",  "telemetry", "policy", "limits",
-                                                          "freeze", "power",     "system"};
+                                                          "freeze", "power",     "system", "qga"};
   for (const auto& [k, v] : root) {
     if (std::find(kSections.begin(), kSections.end(), k.str()) != kSections.end() && !v.is_table()) {
       out.status =
@@ -273,6 +286,10 @@ ConfigLoad parse_config(const std::string& text, const std::string& origin, Agen
     r.string("shadow_file", &c.shadow_file);
     r.string("group_file", &c.group_file);
     r.string("hostname_file", &c.hostname_file);
+  });
+  section("qga", [&](TableReader& r) {
+    r.tristate("enabled", &c.qga_enabled);
+    r.string("transport", &c.qga_transport);
   });
   if (!out.status) return out;
   // A key or section nobody read is a typo or a misplacement: refused, since

@@ -55,6 +55,10 @@ struct AgentConfig {
   std::string group_file = "/etc/group";
   std::string hostname_file = "/etc/hostname";
 
+  // [qga] the qemu-ga protocol on a port of its own (docs/qemu-ga-compat.md)
+  std::string qga_enabled = "auto";  // "auto" (serve when the port exists), "true" or "false"
+  std::string qga_transport = "virtio:org.qemu.guest_agent.0";
+
   // True when `kind` (a Request field name such as "exec") is allowed.
   bool allows(const std::string& kind) const;
 };

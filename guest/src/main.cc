@@ -17,6 +17,7 @@
 #include "config_reload.h"
 #include "freeze/freeze_manager.h"
 #include "logging.h"
+#include "qga/qga_service.h"
 #include "session.h"
 #include "supervisor.h"
 #include "transport/transport.h"
@@ -39,6 +40,9 @@ void usage(std::FILE* out) {
                "  -l, --log-level LEVEL   trace, debug, info, warn, error or off (default info)\n"
                "  -V, --version           print the version and exit\n"
                "  -h, --help              print this help and exit\n\n"
+               "The qemu-ga protocol is served beside the native one on virtio:org.qemu.guest_agent.0\n"
+               "when that port exists ([qga] enabled = \"auto\" | true | false, transport = ...;\n"
+               "see docs/qemu-ga-compat.md).\n\n"
                "Signals: SIGTERM/SIGINT stop cleanly (exit 0); SIGHUP reloads the configuration.\n",
                kDefaultConfig);
 }
@@ -124,6 +128,17 @@ int main(int argc, char** argv) {
   });
   agent.freeze->restore();
   Supervisor supervisor(agent, *transport);
+  // The qemu-ga port: its transport is chosen once, at start.
+  std::unique_ptr<qga::QgaService> qga_service;
+  if (qga::qga_wanted(config)) {
+    std::unique_ptr<Transport> qga_transport;
+    s = make_transport(io, config.qga_transport, &qga_transport);
+    if (!s) {
+      spdlog::critical("qga.transport: {}", s.message());
+      return 2;
+    }
+    qga_service = std::make_unique<qga::QgaService>(agent, std::move(qga_transport));
+  }
 
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   std::function<void()> wait_signal;
@@ -135,6 +150,7 @@ int main(int argc, char** argv) {
         return wait_signal();
       }
       spdlog::info("{} received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      if (qga_service) qga_service->stop();
       supervisor.shutdown(kDrainMs, [&] {
         signals.cancel();
         io.stop();
@@ -145,6 +161,10 @@ int main(int argc, char** argv) {
 
   spdlog::info("qtx-agent {} starting (instance {}) on {}", QTX_VERSION, identity.instance_id, transport->describe());
   supervisor.start();
+  if (qga_service) {
+    spdlog::info("qemu-ga protocol on {}", qga_service->describe());
+    qga_service->start();
+  }
   // Handlers report errors as values; this is the last line of defence so
   // that no bug reachable from a peer's bytes can end the daemon.
   for (;;) {

@@ -213,6 +213,8 @@ TEST(AgentConfig, ShippedDefaultFileMatchesTheBuiltInDefaults) {
   EXPECT_EQ(c.freeze_timeout_ms, d.freeze_timeout_ms);
   EXPECT_EQ(c.freeze_max_timeout_ms, d.freeze_max_timeout_ms);
   EXPECT_EQ(c.process_kill_init, d.process_kill_init);
+  EXPECT_EQ(c.qga_enabled, d.qga_enabled);
+  EXPECT_EQ(c.qga_transport, d.qga_transport);
   EXPECT_EQ(c.shadow_file, d.shadow_file);
   EXPECT_EQ(c.file_allow_hard_links, d.file_allow_hard_links);
 }
