@@ -56,7 +56,10 @@ struct AgentConfig {
   std::string hostname_file = "/etc/hostname";
 
   // [qga] the qemu-ga protocol on a port of its own (docs/qemu-ga-compat.md)
-  std::string qga_enabled = "auto";  // "auto" (serve when the port exists), "true" or "false"
+  // "false" (the default while the qemu-ga protocol lacks the commands that
+  // act on the guest: docs/qemu-ga-compat.md), "auto" (serve when the port
+  // exists) or "true".
+  std::string qga_enabled = "false";
   std::string qga_transport = "virtio:org.qemu.guest_agent.0";
 
   // True when `kind` (a Request field name such as "exec") is allowed.

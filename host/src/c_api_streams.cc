@@ -421,6 +421,8 @@ void qtx_exec_free(qtx_exec* exec) noexcept {
   delete exec;
 }
 
+}  // extern "C"
+
 // --- transfers ---------------------------------------------------------------------
 
 namespace {
@@ -434,6 +436,8 @@ qtx::host::Callback<qtx::host::TransferResult> transfer_done(const std::shared_p
 }
 
 }  // namespace
+
+extern "C" {
 
 qtx_transfer* qtx_agent_upload_start(qtx_agent* agent, const char* guest_path, const qtx_transfer_options* options,
                                      qtx_error* err) noexcept {

@@ -229,6 +229,7 @@ TEST(QgaWriter, OutputIsAsciiWithQemuSeparators) {
 
 TEST(QgaConfig, SectionIsValidated) {
   AgentConfig c;
+  EXPECT_EQ(c.qga_enabled, "false");  // off unless asked for, in phase 1
   EXPECT_TRUE(parse_config("[qga]\nenabled = false\ntransport = \"unix-listen:/tmp/x\"\n", "t", &c).status);
   EXPECT_EQ(c.qga_enabled, "false");
   EXPECT_EQ(c.qga_transport, "unix-listen:/tmp/x");
@@ -243,7 +244,9 @@ TEST(QgaConfig, SectionIsValidated) {
 TEST(QgaConfig, AutoServesOnlyAPortThatExists) {
   AgentConfig c;
   c.qga_transport = "virtio:org.example.no-such-port.0";
-  EXPECT_FALSE(qga_wanted(c));  // "auto" is the default
+  EXPECT_FALSE(qga_wanted(c));  // false is the default
+  c.qga_enabled = "auto";
+  EXPECT_FALSE(qga_wanted(c));  // no such port
   c.qga_enabled = "true";
   EXPECT_TRUE(qga_wanted(c));
   c.qga_enabled = "false";
