@@ -59,17 +59,36 @@ void IoThread::shutdown() {
   thread_.join();
   std::lock_guard<std::mutex> lock(mu_);
   links_.clear();
+  by_path_.clear();
 }
 
 void IoThread::add(const std::shared_ptr<Link>& link) {
   std::lock_guard<std::mutex> lock(mu_);
   links_.push_back(link);
+  if (link->endpoint().kind != Endpoint::Kind::kAdopt) by_path_[link->endpoint().path] = link.get();
 }
 
 void IoThread::remove(const Link* link) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (link->endpoint().kind != Endpoint::Kind::kAdopt) {
+    // A new link may hold the path already (its owner lock was released
+    // before this link left the registry): remove only this one's entry.
+    auto it = by_path_.find(link->endpoint().path);
+    if (it != by_path_.end() && it->second == link) by_path_.erase(it);
+  }
   links_.erase(std::remove_if(links_.begin(), links_.end(), [link](const auto& l) { return l.get() == link; }),
                links_.end());
+}
+
+std::shared_ptr<Link> IoThread::find(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_path_.find(path);
+  return it == by_path_.end() ? nullptr : it->second->shared_from_this();
+}
+
+std::size_t IoThread::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return links_.size();
 }
 
 std::vector<std::shared_ptr<Link>> IoThread::links() const {

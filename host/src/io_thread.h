@@ -16,7 +16,9 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace qtx::host::detail {
@@ -42,10 +44,16 @@ class IoThread {
   // Idempotent; must not be called on the I/O thread.
   void shutdown();
 
-  // The registry of live links (for Manager::agents and shutdown).
+  // The registry of live links (for Manager::agents and shutdown). remove()
+  // is linear in the number of links (once per link's life); find() and
+  // size() take constant time: Manager::find and Manager::size must not
+  // copy the registry.
   void add(const std::shared_ptr<Link>& link);
   void remove(const Link* link);
   std::vector<std::shared_ptr<Link>> links() const;
+  // The link connecting to or listening on `path` (not adopted), or null.
+  std::shared_ptr<Link> find(const std::string& path) const;
+  std::size_t size() const;
 
   // I/O thread only: the scratch buffer every link reads into (data is fed
   // to the link's decoder before the next read), so an idle connection
@@ -67,6 +75,7 @@ class IoThread {
   std::mutex post_mu_;
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Link>> links_;
+  std::unordered_map<std::string, Link*> by_path_;  // links_ with a socket path
   std::thread thread_;
   std::thread::id thread_id_;
 };
