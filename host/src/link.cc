@@ -462,7 +462,7 @@ void Link::dispatch(v1::Envelope& env) {
     case v1::Envelope::kResponse: {
       Entry entry = std::move(it->second);
       calls_.erase(it);
-      if (entry.deadline) entry.deadline->cancel();
+      entry.deadline.reset();
       const v1::Response& r = env.response();
       note_call_end(entry, r.has_error() ? static_cast<int>(guest_error(r.error()).kind()) : 0, true);
       notify("a completion callback", [&] { entry.call->on_response(*env.mutable_response()); });
@@ -677,11 +677,8 @@ void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::millisecond
   outbox_.push_back(std::move(frame));
   entry.call = std::move(call);
   if (timeout.count() > 0) {
-    entry.deadline = std::make_unique<asio::steady_timer>(io_->io(), timeout);
-    entry.deadline->async_wait([self = shared_from_this(), id, timeout](const asio::error_code& ec) {
-      if (ec || self->closed_) return;
-      self->end_call(id, Error(ErrorKind::kTimeout, "no answer within " + seconds(timeout)), true);
-    });
+    entry.deadline = std::make_unique<Deadline>();
+    io_->set_deadline(*entry.deadline, timeout, this, id);
   }
   if (!keepalive) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -698,7 +695,7 @@ void Link::end_call(CallId id, Error error, bool tell_agent) {
   if (it == calls_.end()) return;
   Entry entry = std::move(it->second);
   calls_.erase(it);
-  if (entry.deadline) entry.deadline->cancel();
+  entry.deadline.reset();
   note_call_end(entry, static_cast<int>(error.kind()), false);
   if (tell_agent && state() == State::kReady) {
     v1::Envelope env;
@@ -707,6 +704,11 @@ void Link::end_call(CallId id, Error error, bool tell_agent) {
     send(env);
   }
   notify("a completion callback", [&] { entry.call->fail(std::move(error)); });
+}
+
+void Link::on_deadline(CallId id, std::chrono::milliseconds timeout) {
+  if (closed_) return;
+  end_call(id, Error(ErrorKind::kTimeout, "no answer within " + seconds(timeout)), true);
 }
 
 void Link::check(CallId id, std::optional<Error> outcome) {
@@ -737,7 +739,7 @@ std::unordered_map<CallId, Link::Entry> Link::take_calls() {
   auto calls = std::move(calls_);
   calls_.clear();
   for (auto& [id, entry] : calls) {
-    if (entry.deadline) entry.deadline->cancel();
+    entry.deadline.reset();
   }
   return calls;
 }

@@ -110,10 +110,13 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   // accepts: max_message less wire::kMaxPieceOverhead.
   std::size_t max_piece() const;
 
+  // For IoThread: call `id`'s deadline (`timeout` after it started) passed.
+  void on_deadline(CallId id, std::chrono::milliseconds timeout);
+
  private:
   struct Entry {
     std::unique_ptr<Call> call;
-    std::unique_ptr<asio::steady_timer> deadline;
+    std::unique_ptr<Deadline> deadline;  // set while in flight with a timeout
     std::chrono::steady_clock::time_point started;
     bool keepalive = false;                             // the link's own ping: not counted as a call
     std::unique_ptr<CancelToken::Registration> cancel;  // while in flight

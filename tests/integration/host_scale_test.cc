@@ -128,10 +128,14 @@ TEST(HostScale, ThousandsOfConnectionsCostBoundedHeapAndCallsDoNotTouchOtherAgen
   EXPECT_EQ(frames_out(agents), out0 + 1);
 
   // The same calls allocate as much with 2,000 connections as with 10:
-  // nothing per call is sized by the number of links.
+  // nothing per call is sized by the number of links. Within a handful:
+  // Asio recycles a handler's memory through a small per-thread cache, and
+  // which thread frees it first (the caller's or the I/O thread) varies.
   const std::uint64_t many_allocations = allocations_for_pings(agents);
-  EXPECT_EQ(many_allocations, few_allocations) << "allocations for " << kPings << " pings: 10 connections "
-                                               << few_allocations << ", " << kAgents << " " << many_allocations;
+  const std::uint64_t apart =
+      many_allocations > few_allocations ? many_allocations - few_allocations : few_allocations - many_allocations;
+  EXPECT_LE(apart, 4u) << "allocations for " << kPings << " pings: 10 connections " << few_allocations << ", "
+                       << kAgents << " " << many_allocations;
   std::printf("[ figure ] allocations per ping: %.2f (10 connections), %.2f (%zu)\n",
               static_cast<double>(few_allocations) / kPings, static_cast<double>(many_allocations) / kPings, kAgents);
 }
