@@ -64,10 +64,12 @@ detect_init() {
 }
 [ -n "$init" ] || init=$(detect_init)
 
-case $(uname -m) in
+# The ISO carries a static agent for each architecture qtx supports (bin/ARCH).
+machine=$(uname -m)
+case $machine in
   x86_64|amd64) arch=x86_64 ;;
   aarch64|arm64) arch=aarch64 ;;
-  *) arch=$(uname -m) ;;
+  *) arch= ;;  # refused below, before anything is installed (uninstall needs no agent)
 esac
 
 # What goes where: "SOURCE DESTINATION MODE KIND", KIND config for the one
@@ -122,6 +124,8 @@ if [ "$action" = uninstall ]; then
 fi
 
 # --- verify everything before touching anything -------------------------------
+
+[ -n "$arch" ] || die "this machine is $machine: qtx-agent is built for x86_64 and aarch64 only"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Measures qtx beside the QEMU Guest Agent on this machine, on unix sockets
-# and in a VM over virtio-serial, and prints the table (docs/benchmarks.md).
+# and in a VM over virtio-serial (x86-64, and arm64 where the arm64 agent is
+# built), and prints the table (docs/benchmarks.md).
 # Installs what is missing (scripts/setup.sh), fetches the test guest's
 # packages (scripts/fetch-guest-packages.sh), builds build-bench/ (preset bench) with the
 # flags the agent ships with (RelWithDebInfo, -O2: under TCG an -O3 agent
 # moves sha256-checked files 2.5 times slower), then runs bench/compare's
-# agent_compare with the arguments given (default: both transports, 64 MiB
+# agent_compare with the arguments given (default: every transport, 64 MiB
 # files, 5 repetitions).
 #
 #   scripts/bench.sh [agent_compare options]     e.g. --quick, --transport unix

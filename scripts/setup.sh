@@ -22,6 +22,15 @@ PACKAGES="
   golang-go
   python3 python3-pytest python3-venv
 "
+# The arm64 guest: the cross compiler and the arm64 libraries the static
+# agent links (its header-only dependencies' headers are the same for every
+# architecture), and QEMU for arm64. Needs dpkg's arm64 architecture, added
+# below when missing. (busybox-static:arm64 is never installed: it would
+# replace the amd64 one; scripts/fetch-guest-packages.sh downloads it.)
+PACKAGES="$PACKAGES
+  g++-aarch64-linux-gnu qemu-system-arm
+  libprotobuf-dev:arm64 nettle-dev:arm64 libcrypt-dev:arm64
+"
 
 missing=""
 for p in $PACKAGES; do
@@ -43,6 +52,10 @@ fi
 
 echo "setup: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "setup: adding the arm64 architecture (dpkg --add-architecture arm64)"
+  $SUDO dpkg --add-architecture arm64
+fi
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing

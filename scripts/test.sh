@@ -53,6 +53,11 @@ scripts/test-under-load.sh build
 stage "real-VM tests (QEMU, TCG; the guest is built from Debian packages)"
 ctest --preset vm
 
+stage "the same real-VM tests in the arm64 guest (qemu-system-aarch64 -M virt, TCG; the agent cross-built)"
+# Two VMs at a time: the 30 s idle case then overlaps the others (about
+# 70 s instead of 2 minutes on 2 cores); each case has its own VM and sockets.
+ctest --preset vm-arm64 -j "$JOBS"
+
 stage "benchmark harness smoke run: qtx beside qemu-ga, tiny sizes (figures printed, never asserted)"
 build/bin/agent_compare --quick --transport all --json build/agent_compare.json --plot build/agent_compare.png
 

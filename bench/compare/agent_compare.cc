@@ -2,14 +2,16 @@
 // the same transport in one run, printed as a table with ratios and written
 // as JSON, with a plot (docs/benchmarks.md).
 //
-//   agent_compare [--transport unix|vm|all] [--quick] [--mib N] [--reps N]
-//                 [--idle-seconds S] [--scale 10,1000,10000]
-//                 [--scale-only]
+//   agent_compare [--transport unix|vm|vm-arm64|all] [--quick] [--mib N] [--reps N]
+//                 [--idle-seconds S] [--scale 10,1000,10000] [--scale-only]
 //                 [--json FILE] [--plot FILE.png] [--markdown FILE]
 //
 // Transports: "unix" runs both agents on this host, each listening on a
 // unix socket; "vm" boots the test guest with both agents on virtio-serial
-// ports of one controller, beside a bare port for the transport's ceiling.
+// ports of one controller, beside a bare port for the transport's ceiling;
+// "vm-arm64" the same in the arm64 test guest (qemu-system-aarch64 -M virt,
+// the cross-built agent beside Debian's arm64 qemu-ga). "all" runs every
+// one, vm-arm64 only where its guest was built (QTX_BUILD_ARM64_AGENT).
 // Speed goals are reported, never asserted: --quick is the CI smoke run.
 #include <malloc.h>
 #include <signal.h>
@@ -413,9 +415,9 @@ int main(int argc, char** argv) {
       markdown = next();
     } else if (a == "-h" || a == "--help") {
       std::printf(
-          "usage: agent_compare [--transport unix|vm|all] [--quick] [--mib N] [--reps N] [--idle-seconds S]\n"
-          "                     [--scale 10,1000,10000] [--scale-only] [--json FILE] [--plot FILE.png] [--markdown "
-          "FILE]\n");
+          "usage: agent_compare [--transport unix|vm|vm-arm64|all] [--quick] [--mib N] [--reps N] [--idle-seconds S]\n"
+          "                     [--scale 10,1000,10000] [--scale-only] [--json FILE] [--plot FILE.png]\n"
+          "                     [--markdown FILE]\n");
       return 0;
     } else {
       die("unknown argument " + a + " (--help)");
@@ -423,7 +425,9 @@ int main(int argc, char** argv) {
   }
   (void)reps_given;
   if (plan.reps < 1 || plan.mib < 1) die("--reps and --mib must be at least 1");
-  if (transport != "unix" && transport != "vm" && transport != "all") die("--transport is unix, vm or all");
+  if (transport != "unix" && transport != "vm" && transport != "vm-arm64" && transport != "all") {
+    die("--transport is unix, vm, vm-arm64 or all");
+  }
   ::signal(SIGPIPE, SIG_IGN);
 
   char tmpl[] = "/tmp/qtx-compare.XXXXXX";
@@ -438,7 +442,16 @@ int main(int argc, char** argv) {
   }
   if (transport == "unix" || transport == "all") run_unix(plan, dir, &metrics, &chunk_plot, &window_plot);
   if (transport == "vm" || transport == "all") {
-    if (!run_vm(plan, dir, &metrics, &chunk_plot, &window_plot, &accel)) die("the VM transport could not run");
+    if (!run_vm(qtx::testing::GuestArch::kX86_64, plan, dir, &metrics, &chunk_plot, &window_plot, &accel)) {
+      die("the VM transport could not run");
+    }
+  }
+  const auto arm64 = qtx::testing::GuestArch::kAarch64;
+  const bool arm64_guest = ::access(qtx::testing::GuestImage::busybox(arm64).initrd.c_str(), R_OK) == 0;
+  if (transport == "all" && !arm64_guest) {
+    std::printf("vm-arm64 transport: skipped, no arm64 benchmark guest in this build\n");
+  } else if (transport == "vm-arm64" || transport == "all") {
+    if (!run_vm(arm64, plan, dir, &metrics, &chunk_plot, &window_plot, &accel)) die("the arm64 VM could not run");
   }
   const Machine machine = describe_machine(accel);
   print_table(machine, metrics);

@@ -104,15 +104,15 @@ void print_table(const Machine& m, const std::vector<Metric>& metrics) {
   std::printf("\nmachine: %d cores, %s, kernel %s, guest acceleration: %s\n", m.cores, m.cpu.c_str(), m.kernel.c_str(),
               m.accel.c_str());
   std::printf("figures: median (min-max) of the repetitions; advantage: how many times better qtx is\n\n");
-  std::printf("%-5s %-48s %-9s %-24s %-24s %-9s %-9s %-22s %s\n", "via", "metric", "unit", "qtx", "qemu-ga", "ceiling",
+  std::printf("%-8s %-48s %-9s %-24s %-24s %-9s %-9s %-22s %s\n", "via", "metric", "unit", "qtx", "qemu-ga", "ceiling",
               "advantage", "goal", "");
   for (const auto& x : metrics) {
     const double adv = x.advantage();
     std::string verdict = x.met == 1 ? "met" : (x.met == 0 ? "MISSED" : "");
-    std::printf("%-5s %-48s %-9s %-24s %-24s %-9s %-9s %-22s %s\n", x.transport.c_str(), x.name.c_str(), x.unit.c_str(),
+    std::printf("%-8s %-48s %-9s %-24s %-24s %-9s %-9s %-22s %s\n", x.transport.c_str(), x.name.c_str(), x.unit.c_str(),
                 with_spread(x.qtx).c_str(), with_spread(x.qga).c_str(), fmt(x.ceiling).c_str(),
                 std::isnan(adv) ? "-" : (fmt(adv) + "x").c_str(), x.goal.c_str(), verdict.c_str());
-    if (!x.note.empty()) std::printf("%-5s   note: %s\n", "", x.note.c_str());
+    if (!x.note.empty()) std::printf("%-8s   note: %s\n", "", x.note.c_str());
   }
 }
 

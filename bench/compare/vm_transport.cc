@@ -70,29 +70,32 @@ Samples raw_port_echo(host::Agent& agent, const testing::TestVm& vm, const Plan&
 
 }  // namespace
 
-bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, std::vector<Series>* chunk_plot,
-            std::vector<Series>* window_plot, std::string* accel) {
-  const std::string qemu = testing::find_qemu();
+bool run_vm(testing::GuestArch arch, const Plan& plan, const std::string& dir, std::vector<Metric>* out,
+            std::vector<Series>* chunk_plot, std::vector<Series>* window_plot, std::string* accel) {
+  const bool arm64 = arch == testing::GuestArch::kAarch64;
+  const std::string transport = arm64 ? "vm-arm64" : "vm";
+  const std::string qemu = testing::find_qemu(arch);
   if (qemu.empty()) {
-    std::fprintf(stderr, "agent_compare: qemu-system-x86_64 is not installed\n");
+    std::fprintf(stderr, "agent_compare: qemu-system-%s is not installed\n", testing::arch_name(arch));
     return false;
   }
-  if (::access((std::string(QTX_BENCH_VM_DIR) + "/initramfs.cpio.gz").c_str(), R_OK) != 0) {
-    std::fprintf(stderr, "agent_compare: no benchmark guest in %s: install qemu-guest-agent and rebuild\n",
-                 QTX_BENCH_VM_DIR);
+  testing::GuestImage image = testing::GuestImage::busybox(arch);
+  if (::access(image.initrd.c_str(), R_OK) != 0) {
+    std::fprintf(stderr, "agent_compare: no benchmark guest at %s: %s and rebuild\n", image.initrd.c_str(),
+                 arm64 ? "run scripts/fetch-guest-packages.sh (it fetches qemu-guest-agent:arm64) with the arm64 "
+                         "agent on (QTX_BUILD_ARM64_AGENT)"
+                       : "install qemu-guest-agent");
     return false;
   }
-  testing::GuestImage image;
-  image.kernel = std::string(QTX_BENCH_VM_DIR) + "/vmlinuz";
-  image.initrd = std::string(QTX_BENCH_VM_DIR) + "/initramfs.cpio.gz";
-  image.append = "console=ttyS0 quiet panic=-1";
   image.memory_mib = 1024;
   const std::string qga_socket = dir + "/vm-qga.sock";
   image.devices = {"-chardev", "socket,id=qga0,path=" + qga_socket + ",server=on,wait=off", "-device",
                    "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0"};
-  *accel = "TCG, 1 vCPU (QEMU's default: no KVM)";
-  std::printf("vm transport: %s with %s, both agents on virtio-serial ports of one controller\n", qemu.c_str(),
-              image.initrd.c_str());
+  const std::string accel_now = arm64 ? "TCG, 1 vCPU, arm64 guest (qemu-system-aarch64 -M virt -cpu max)"
+                                      : "TCG, 1 vCPU (QEMU's default: no KVM)";
+  *accel = accel->rfind("TCG", 0) == 0 ? *accel + "; " + accel_now : accel_now;
+  std::printf("%s transport: %s with %s, both agents on virtio-serial ports of one controller\n", transport.c_str(),
+              qemu.c_str(), image.initrd.c_str());
   std::fflush(stdout);
 
   testing::TestVm vm(qemu, dir, image);
@@ -128,9 +131,9 @@ bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, 
         guest_sh(*agent, std::string("awk '/") + field + "/ {print $2}' /proc/$(pidof " + process + ")/status")
             .c_str());
   };
-  Metric rss_idle = make_metric("vm", "agent RSS in the guest, idle", "KiB", false);
-  Metric anon_idle = make_metric("vm", "agent anonymous memory (RssAnon) in the guest, idle", "KiB", false);
-  Metric rss_peak = make_metric("vm", "agent RSS in the guest, peak through transfers", "KiB", false);
+  Metric rss_idle = make_metric(transport, "agent RSS in the guest, idle", "KiB", false);
+  Metric anon_idle = make_metric(transport, "agent anonymous memory (RssAnon) in the guest, idle", "KiB", false);
+  Metric rss_peak = make_metric(transport, "agent RSS in the guest, peak through transfers", "KiB", false);
   rss_idle.qtx.add(guest_kib("VmRSS", "qtx-agent"));
   rss_idle.qga.add(guest_kib("VmRSS", "qemu-ga"));
   anon_idle.qtx.add(guest_kib("RssAnon", "qtx-agent"));
@@ -140,7 +143,7 @@ bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, 
   rss_peak.qtx.add(guest_kib("VmHWM", "qtx-agent"));
   rss_peak.qga.add(guest_kib("VmHWM", "qemu-ga"));
 
-  add_common_metrics("vm", plan, qf, gf, floor.median(), ceiling_read.median(), ceiling_write.median(), out);
+  add_common_metrics(transport, plan, qf, gf, floor.median(), ceiling_read.median(), ceiling_write.median(), out);
   for (auto* m : {&rss_idle, &anon_idle, &rss_peak}) {
     m->goal = "<= qemu-ga";
     m->met = m->qtx.median() <= m->qga.median() ? 1 : 0;
@@ -162,7 +165,7 @@ bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, 
     if (!via.exec({"/bin/sh", "-c", script}, &code, &n, &count) || code != 0) die("reading " + std::string(process));
     return std::atof(count.c_str());
   };
-  Metric idle = make_metric("vm", "wakeups/s in the guest, no host connected", "1/s", false);
+  Metric idle = make_metric(transport, "wakeups/s in the guest, no host connected", "1/s", false);
   {
     // qemu-ga alone: its client gone, counted through qtx.
     g.reset();
@@ -192,9 +195,10 @@ bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, 
   auto q2 = connect_qtx(manager2, vm.socket(), &agent);
   if (!q2) die("qtx-agent did not come back");
 
-  plot_series(plan, qf, gf, " (VM)", chunk_plot, window_plot);
+  const std::string label = arm64 ? " (arm64 VM)" : " (VM)";
+  plot_series(plan, qf, gf, label, chunk_plot, window_plot);
   // Ceilings in the plot: the bare port's read throughput.
-  Series ceiling{"bare port dd, guest to host (VM)", {}, {}};
+  Series ceiling{"bare port dd, guest to host" + label, {}, {}};
   for (std::size_t chunk : plan.qga_chunks) {
     ceiling.x.push_back(static_cast<double>(chunk >> 10));
     ceiling.y.push_back(ceiling_read.median());

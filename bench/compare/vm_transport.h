@@ -7,12 +7,15 @@
 #include <vector>
 
 #include "measure.h"
+#include "vm/test_vm.h"
 
 namespace qtx::bench {
 
-// Appends the VM's metrics and plot series; false (having said why on
-// stderr) when the VM cannot run here. *accel receives how the guest runs.
-bool run_vm(const Plan& plan, const std::string& dir, std::vector<Metric>* out, std::vector<Series>* chunk_plot,
-            std::vector<Series>* window_plot, std::string* accel);
+// Appends the VM's metrics (transport "vm", or "vm-arm64" for the arm64
+// guest: Debian's arm64 qemu-ga beside the cross-built qtx-agent) and plot
+// series; false (having said why on stderr) when the VM cannot run here.
+// *accel receives how the guest runs.
+bool run_vm(testing::GuestArch arch, const Plan& plan, const std::string& dir, std::vector<Metric>* out,
+            std::vector<Series>* chunk_plot, std::vector<Series>* window_plot, std::string* accel);
 
 }  // namespace qtx::bench

@@ -212,10 +212,19 @@ func (a *Agent) leave() {
 	a.mu.Unlock()
 }
 
-func (a *Agent) track(h streamHandle) {
+// track registers a handle for Close to free. Once Close began it refuses
+// with KindClosed, and the caller frees the handle itself: Close frees only
+// the handles it found when it began, then waits for the calls to leave,
+// so one registered later would never be freed and Close would wait for
+// ever.
+func (a *Agent) track(h streamHandle) error {
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return newError(KindClosed, "the agent was closed")
+	}
 	a.handles[h] = struct{}{}
-	a.mu.Unlock()
+	return nil
 }
 
 func (a *Agent) untrack(h streamHandle) {

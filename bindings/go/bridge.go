@@ -3,28 +3,30 @@ package qtx
 // The C side of the callbacks: the library's function pointers cannot be Go
 // functions, so these static shims forward to the //export'ed functions of
 // callbacks.go, and the wrappers below fill the option structs whose `user`
-// is a cgo.Handle (an integer, which Go code must not store in a pointer).
+// is a cgo.Handle (an integer, which Go code must not store in a pointer):
+// on their own stack, or in C memory (qtxgo_transfer_options: the caller
+// allocates the struct with C.malloc), never in Go memory.
 
 /*
 #include <stdint.h>
 #include <qtx/host.h>
 
-extern void qtxgoOnState(void* user, int state, qtx_error* cause);
-extern void qtxgoOnEvent(void* user, char* event_json);
-extern void qtxgoOnResponse(void* user, char* response_json, qtx_error* err);
-extern void qtxgoOnProgress(void* user, uint64_t bytes, uint64_t total);
+extern void qtxgoOnState(uintptr_t user, int state, qtx_error* cause);
+extern void qtxgoOnEvent(uintptr_t user, char* event_json);
+extern void qtxgoOnResponse(uintptr_t user, char* response_json, qtx_error* err);
+extern void qtxgoOnProgress(uintptr_t user, uint64_t bytes, uint64_t total);
 
 static void qtxgo_state_shim(void* user, qtx_state state, const qtx_error* cause) {
-	qtxgoOnState(user, (int)state, (qtx_error*)cause);
+	qtxgoOnState((uintptr_t)user, (int)state, (qtx_error*)cause);
 }
 static void qtxgo_event_shim(void* user, const char* event_json) {
-	qtxgoOnEvent(user, (char*)event_json);
+	qtxgoOnEvent((uintptr_t)user, (char*)event_json);
 }
 static void qtxgo_response_shim(void* user, const char* response_json, const qtx_error* err) {
-	qtxgoOnResponse(user, (char*)response_json, (qtx_error*)err);
+	qtxgoOnResponse((uintptr_t)user, (char*)response_json, (qtx_error*)err);
 }
 static void qtxgo_progress_shim(void* user, uint64_t bytes, uint64_t total) {
-	qtxgoOnProgress(user, bytes, total);
+	qtxgoOnProgress((uintptr_t)user, bytes, total);
 }
 
 qtx_agent* qtxgo_agent_add(qtx_manager* m, const char* path, int listen, uint32_t handshake_ms,
@@ -51,6 +53,7 @@ int qtxgo_request_async(qtx_agent* a, const char* json, uint32_t timeout_ms, uin
 	return qtx_agent_request_json_async(a, json, &o, qtxgo_response_shim, (void*)user, call_id, err);
 }
 
+// o is C memory (see above).
 void qtxgo_transfer_options(qtx_transfer_options* o, uint32_t timeout_ms, qtx_cancel* cancel, uint32_t mode,
                                    int skip_sha256, uint64_t expected_total, uintptr_t user) {
 	qtx_transfer_options_init(o);

@@ -5,7 +5,14 @@ package qtx
 */
 import "C"
 
-import "context"
+import (
+	"context"
+	"sync/atomic"
+)
+
+// liveTokens counts the tokens not yet released, for the tests' leak
+// checks.
+var liveTokens atomic.Int64
 
 // token is a qtx_cancel fired by a goroutine when the call's context ends
 // or the agent closes. release stops the goroutine first, so the token is
@@ -18,6 +25,7 @@ type token struct {
 
 func (a *Agent) newToken(ctx context.Context) *token {
 	t := &token{c: C.qtx_cancel_new(), stop: make(chan struct{}), done: make(chan struct{})}
+	liveTokens.Add(1)
 	go func() {
 		defer close(t.done)
 		select {
@@ -36,4 +44,5 @@ func (t *token) release() {
 	close(t.stop)
 	<-t.done
 	C.qtx_cancel_free(t.c)
+	liveTokens.Add(-1)
 }

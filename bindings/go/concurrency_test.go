@@ -99,6 +99,7 @@ func TestNoLeaks(t *testing.T) {
 	runtime.GC()
 	goroutines := runtime.NumGoroutine()
 	heap := qtx.CHeapInUse()
+	tokens := qtx.LiveTokens()
 
 	run(50, 200) // 10,000 calls
 	for i := 0; i < 50; i++ {
@@ -109,6 +110,9 @@ func TestNoLeaks(t *testing.T) {
 
 	waitFor(t, "the goroutine count back", func() bool { return runtime.NumGoroutine() <= goroutines })
 	waitFor(t, "calls_in_flight 0", func() bool { return statInt(t, a, "calls_in_flight") == 0 })
+	if n := qtx.LiveTokens(); n != tokens {
+		t.Fatalf("%d cancel tokens live, %d before", n, tokens)
+	}
 	runtime.GC()
 	grown := int64(qtx.CHeapInUse()) - int64(heap)
 	t.Logf("C heap in use: %d bytes before, %+d after 10,000 calls and 50 execs", heap, grown)

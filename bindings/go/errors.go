@@ -114,7 +114,8 @@ func newError(k Kind, msg string) *Error { return &Error{Kind: k, Message: msg} 
 // its context's deadline ended is KindTimeout wrapping
 // context.DeadlineExceeded, one its cancellation ended is KindCancelled
 // wrapping context.Canceled. A cancellation that came from Agent.Close is
-// KindClosed.
+// KindClosed. When the kind changes, so does the message: the library's
+// text describes the cancellation it saw, not what caused it.
 func withContext(ctx context.Context, e *Error, closed bool) *Error {
 	switch e.Kind {
 	case KindTimeout:
@@ -124,7 +125,7 @@ func withContext(ctx context.Context, e *Error, closed bool) *Error {
 	case KindCancelled:
 		switch ctx.Err() {
 		case context.DeadlineExceeded:
-			e.Kind, e.ctx = KindTimeout, context.DeadlineExceeded
+			e.Kind, e.Message, e.ctx = KindTimeout, msgDeadlinePassed, context.DeadlineExceeded
 		case context.Canceled:
 			e.ctx = context.Canceled
 		default:
@@ -136,13 +137,15 @@ func withContext(ctx context.Context, e *Error, closed bool) *Error {
 	return e
 }
 
+const msgDeadlinePassed = "the context's deadline passed"
+
 // contextError is the error of a call whose context ended before it began.
 func contextError(ctx context.Context) error {
 	switch ctx.Err() {
 	case nil:
 		return nil
 	case context.DeadlineExceeded:
-		return &Error{Kind: KindTimeout, Message: "the context's deadline passed", ctx: context.DeadlineExceeded}
+		return &Error{Kind: KindTimeout, Message: msgDeadlinePassed, ctx: context.DeadlineExceeded}
 	default:
 		return &Error{Kind: KindCancelled, Message: "the context was cancelled", ctx: ctx.Err()}
 	}
@@ -157,7 +160,7 @@ func timeoutMs(ctx context.Context) (uint32, error) {
 	}
 	d := time.Until(dl)
 	if d <= 0 {
-		return 0, &Error{Kind: KindTimeout, Message: "the context's deadline passed", ctx: context.DeadlineExceeded}
+		return 0, &Error{Kind: KindTimeout, Message: msgDeadlinePassed, ctx: context.DeadlineExceeded}
 	}
 	ms := (d + time.Millisecond - 1) / time.Millisecond
 	if ms > 0xFFFFFFFF {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,7 +16,12 @@ func TestQuickstartExample(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "quickstart")
 	// -race: the standard library is compiled for it already (go test -race).
 	build := exec.Command("go", "build", "-race", "-o", bin, "./quickstart")
-	build.Dir = filepath.Join("..", "..", "examples", "go")
+	// Found from this file's path, whatever the working directory.
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("runtime.Caller: no file name")
+	}
+	build.Dir = filepath.Join(filepath.Dir(self), "..", "..", "examples", "go")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the example: %v\n%s", err, out)
 	}

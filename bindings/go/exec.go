@@ -26,7 +26,9 @@ type Cmd struct {
 	User        string   // run as this user; empty: the agent's
 	MergeStderr bool     // stderr into stdout
 
-	// Stdin is fed to the program as it reads (nil: empty stdin). Stdout and
+	// Stdin is fed to the program as it reads (nil: empty stdin); io.EOF
+	// closes the program's stdin, another error of Read kills the command
+	// and is Wait's error, as os/exec returns its copying errors. Stdout and
 	// Stderr receive the output (nil: discarded), unless StdoutPipe or
 	// StderrPipe was called. A writer that is slow slows the program down:
 	// the agent sends no more than one window ahead of what was read.
@@ -83,13 +85,20 @@ func (a *Agent) Command(argv ...string) *Cmd {
 }
 
 // execHandle guards a qtx_exec: operations hold the read lock, free takes
-// the write lock, so the handle is never freed under a blocked call.
+// the write lock, so the handle is never freed under a blocked call. It
+// owns the exec's cancel token, released by free after qtx_exec_free
+// (whoever frees it: Wait, or Agent.Close for a Cmd never waited for).
 type execHandle struct {
 	a     *Agent
+	tok   *token
 	mu    sync.RWMutex
 	c     *C.qtx_exec
 	freed bool
 }
+
+// testHookExecStarted, when set (by tests), runs in Start between
+// qtx_agent_exec_start and the handle's registration with the agent.
+var testHookExecStarted func()
 
 var errHandleFreed = newError(KindClosed, "the command's handle was released")
 
@@ -103,7 +112,7 @@ func (h *execHandle) with(f func(c *C.qtx_exec) error) error {
 }
 
 // free cancels the command if it still runs (so blocked calls return),
-// then frees the handle. Idempotent.
+// then frees the handle and its token. Idempotent.
 func (h *execHandle) free() {
 	h.mu.RLock()
 	if !h.freed {
@@ -118,6 +127,7 @@ func (h *execHandle) free() {
 	h.freed = true
 	C.qtx_exec_free(h.c)
 	h.mu.Unlock()
+	h.tok.release()
 	h.a.untrack(h)
 	h.a.leave()
 }
@@ -157,9 +167,15 @@ func (p *execPipe) Read(b []byte) (int, error) {
 
 func (p *execPipe) Close() error { return nil }
 
-// StdoutPipe returns a reader of the command's stdout, to be read before
-// Wait (which discards what was not read). Both streams share the agent's
-// output window: read the other one too, or leave it to Stderr.
+// StdoutPipe returns a reader of the command's stdout, to call before
+// Start. As with os/exec, Wait releases the pipe, so it is incorrect to
+// call Wait before all reads from the pipe have completed: read it until
+// io.EOF (or an error) first. The agent sends stdout and stderr through
+// one output window (1 MiB), so a pipe left unread holds the command up
+// once its output fills the window, and Wait waits for ever (or until
+// Start's context ends). A stream that goes to Stdout or Stderr (or to
+// nothing, when nil) is drained by the Cmd itself and never holds it up.
+// A Read after Wait returns io.EOF.
 func (c *Cmd) StdoutPipe() (io.Reader, error) { return c.pipe(1) }
 
 // StderrPipe is StdoutPipe for stderr.
@@ -224,8 +240,15 @@ func (c *Cmd) Start(ctx context.Context) error {
 		c.finished = true
 		return withContext(ctx, errorFromC(&cerr), a.isClosing())
 	}
-	c.h = &execHandle{a: a, c: ch}
-	a.track(c.h)
+	c.h = &execHandle{a: a, tok: c.tok, c: ch}
+	if testHookExecStarted != nil {
+		testHookExecStarted()
+	}
+	if err := a.track(c.h); err != nil { // Close began meanwhile
+		c.h.free()
+		c.finished = true
+		return err
+	}
 
 	for stream := 1; stream <= 2; stream++ {
 		if p := c.pipes[stream]; p != nil {
@@ -283,7 +306,7 @@ func (c *Cmd) feedStdin() {
 				return // the command ended or stopped reading: its outcome says why
 			}
 		}
-		if rerr != nil {
+		if rerr == io.EOF {
 			_ = c.h.with(func(h *C.qtx_exec) error {
 				var cerr C.qtx_error
 				C.qtx_exec_close_stdin(h, &cerr)
@@ -291,11 +314,23 @@ func (c *Cmd) feedStdin() {
 			})
 			return
 		}
+		if rerr != nil {
+			// Not an end of input: the program must not take it for one.
+			// The error is recorded before the cancel, so the Wait that
+			// the cancel lets return sees it.
+			c.setCopyErr(rerr)
+			_ = c.h.with(func(h *C.qtx_exec) error {
+				C.qtx_exec_cancel(h)
+				return nil
+			})
+			return
+		}
 	}
 }
 
-// Wait waits for the command to end and for its output to be copied, then
-// releases it. The error is nil for exit status 0, an *ExitError for
+// Wait waits for the command to end and for its output to be copied to
+// Stdout and Stderr, then releases the command and its pipes: read the
+// pipes to their end before calling it (see StdoutPipe). The error is nil for exit status 0, an *ExitError for
 // another status or a signal, or an *Error (deadline, cancelled,
 // disconnected...).
 func (c *Cmd) Wait() error {
@@ -322,19 +357,26 @@ func (c *Cmd) Wait() error {
 	})
 	closing := c.agent.isClosing()
 	c.h.free()
-	c.tok.release()
+	// feedStdin is not waited for: its error is read under the lock.
+	c.copyMu.Lock()
+	copyErr := c.copyErr
+	c.copyMu.Unlock()
 	if err == errHandleFreed {
 		return newError(KindClosed, "the agent was closed")
 	}
 	if err != nil {
-		return withContext(c.ctx, err.(*Error), closing)
+		e := err.(*Error)
+		if copyErr != nil && e.Kind == KindCancelled && c.ctx.Err() == nil && !closing {
+			return copyErr // the cancel came from feedStdin, for this error
+		}
+		return withContext(c.ctx, e, closing)
 	}
 	c.Result = &ExecResult{}
 	if jerr := json.Unmarshal([]byte(result), c.Result); jerr != nil {
 		return newError(KindProtocol, "exec result JSON: "+jerr.Error())
 	}
-	if c.copyErr != nil {
-		return c.copyErr
+	if copyErr != nil {
+		return copyErr
 	}
 	if c.Result.ExitCode == nil || *c.Result.ExitCode != 0 {
 		e := &ExitError{ExitCode: -1, Signal: c.Result.Signal, Result: c.Result}

@@ -81,6 +81,82 @@ func TestExec(t *testing.T) {
 			t.Fatalf("%v %q", err, errb.String())
 		}
 	})
+	// Streams left to Stdout/Stderr (or nil) are drained by the Cmd to the
+	// end: with 3 MB on each (three windows), nothing holds the command.
+	t.Run("unread_streams_are_drained", func(t *testing.T) {
+		cmd := a.Command("/bin/sh", "-c", "head -c 3000000 /dev/zero >&2; head -c 3000000 /dev/zero")
+		if err := cmd.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if cmd.Result.StdoutBytes != 3000000 || cmd.Result.StderrBytes != 3000000 {
+			t.Fatalf("%+v", cmd.Result)
+		}
+	})
+	t.Run("pipe_read_to_the_end_other_stream_drained", func(t *testing.T) {
+		cmd := a.Command("/bin/sh", "-c", "head -c 3000000 /dev/zero; head -c 3000000 /dev/zero >&2; echo end")
+		pipe, _ := cmd.StdoutPipe()
+		if err := cmd.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, pipe)
+		if err != nil || n != 3000004 {
+			t.Fatalf("read %d, %v", n, err)
+		}
+		if err := cmd.Wait(); err != nil || cmd.Result.StderrBytes != 3000000 {
+			t.Fatalf("%v %+v", err, cmd.Result)
+		}
+		if n, err := pipe.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("a Read after Wait: %d, %v", n, err)
+		}
+	})
+	// The os/exec rule broken: Wait with a pipe unread waits until the
+	// context ends, since the unread output fills the shared window.
+	t.Run("unread_pipe_holds_wait_until_the_deadline", func(t *testing.T) {
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		cmd := a.Command("/bin/sh", "-c", "head -c 3000000 /dev/zero; echo end >&2")
+		if _, err := cmd.StdoutPipe(); err != nil {
+			t.Fatal(err)
+		}
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(short); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); !errors.Is(err, qtx.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) || errb.Len() != 0 {
+			t.Fatalf("%v, stderr %q", err, errb.String())
+		}
+	})
+	t.Run("failing_writer_is_drained", func(t *testing.T) {
+		werr := errors.New("the writer failed")
+		cmd := a.Command("/bin/sh", "-c", "head -c 3000000 /dev/zero; echo end >&2")
+		cmd.Stdout = failingWriter{werr}
+		pipe, _ := cmd.StderrPipe()
+		if err := cmd.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(pipe)
+		if err != nil || string(got) != "end\n" {
+			t.Fatalf("%q %v", got, err)
+		}
+		if err := cmd.Wait(); err != werr || cmd.Result.StdoutBytes != 3000000 || *cmd.Result.ExitCode != 0 {
+			t.Fatalf("%v %+v", err, cmd.Result)
+		}
+	})
+	// A Stdin error other than io.EOF is not an end of input: the command
+	// is killed and Wait returns the error. The reader fails only once the
+	// program echoed "abc", so what came out is exact.
+	t.Run("stdin_error_kills_the_command", func(t *testing.T) {
+		echoed := make(chan struct{})
+		cmd := a.Command("/bin/cat")
+		cmd.Stdin = &gatedReader{data: "abc", wait: echoed, err: io.ErrUnexpectedEOF}
+		var out bytes.Buffer
+		cmd.Stdout = &notifyWriter{w: &out, after: 3, done: echoed}
+		err := cmd.Run(ctx)
+		if err != io.ErrUnexpectedEOF || out.String() != "abc" || cmd.Result != nil {
+			t.Fatalf("%v, out %q, result %+v", err, out.String(), cmd.Result)
+		}
+	})
 	t.Run("deadline_kills_the_command", func(t *testing.T) {
 		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
@@ -116,4 +192,104 @@ func TestExecDenied(t *testing.T) {
 	if !errors.Is(err, qtx.ErrDenied) {
 		t.Fatalf("%v", err)
 	}
+}
+
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// Agent.Close that begins while Cmd.Start is between starting the exec and
+// registering its handle: Start fails with KindClosed and frees the handle
+// itself, so Close, which did not see the handle, does not wait for ever.
+func TestCloseDuringStart(t *testing.T) {
+	p := startAgent(t, testConfig)
+	_, a := connect(t, p, qtx.AgentOptions{})
+	closed := make(chan error, 1)
+	qtx.SetTestHookExecStarted(func() {
+		go func() { closed <- a.Close() }()
+		<-qtx.AgentClosing(a)
+	})
+	defer qtx.SetTestHookExecStarted(nil)
+	cmd := a.Command("/bin/sleep", "30")
+	err := cmd.Start(ctxFor(t, 30*time.Second))
+	qtx.SetTestHookExecStarted(nil)
+	if err == nil {
+		t.Error("Start succeeded on a closing agent")
+		_ = cmd.Wait() // releases the handle, so that Close can end
+	} else if !errors.Is(err, qtx.ErrClosed) {
+		t.Errorf("Start: %v", err)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second): // bounds a failing test only
+		t.Fatal("Close did not return")
+	}
+	if err := cmd.Wait(); !errors.Is(err, qtx.ErrInvalidArgument) {
+		t.Fatalf("Wait after a failed Start: %v", err)
+	}
+}
+
+// Agent.Close releases a started Cmd never waited for: its exec handle and
+// its cancel token.
+func TestCloseReleasesAnUnwaitedCmd(t *testing.T) {
+	p := startAgent(t, testConfig)
+	_, a := connect(t, p, qtx.AgentOptions{})
+	before := qtx.LiveTokens()
+	cmd := a.Command("/bin/sleep", "30")
+	if err := cmd.Start(ctxFor(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := qtx.LiveTokens(); n != before+1 {
+		t.Fatalf("%d tokens live after Start, want %d", n, before+1)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := qtx.LiveTokens(); n != before {
+		t.Fatalf("%d tokens live after Close, want %d", n, before)
+	}
+	if err := cmd.Wait(); !errors.Is(err, qtx.ErrClosed) {
+		t.Fatalf("Wait after Close: %v", err)
+	}
+	if n := qtx.LiveTokens(); n != before {
+		t.Fatalf("%d tokens live after Wait, want %d", n, before)
+	}
+}
+
+// gatedReader gives data, then (once wait is closed) err.
+type gatedReader struct {
+	data string
+	wait chan struct{}
+	err  error
+}
+
+func (r *gatedReader) Read(b []byte) (int, error) {
+	if r.data != "" {
+		n := copy(b, r.data)
+		r.data = r.data[n:]
+		return n, nil
+	}
+	<-r.wait
+	return 0, r.err
+}
+
+// notifyWriter closes done once `after` bytes were written to w.
+type notifyWriter struct {
+	w     io.Writer
+	after int
+	done  chan struct{}
+}
+
+func (w *notifyWriter) Write(b []byte) (int, error) {
+	n, err := w.w.Write(b)
+	if w.after > 0 {
+		w.after -= n
+		if w.after <= 0 {
+			close(w.done)
+		}
+	}
+	return n, err
 }

@@ -99,7 +99,10 @@ type transferCall struct {
 	tok   *token
 	prog  *progressRelay
 	progH cgo.Handle
-	opts  C.qtx_transfer_options
+	// On the C heap: its `user` is a cgo.Handle, an integer in a void*,
+	// which must not sit in Go memory where the garbage collector would
+	// take it for a pointer. Freed by end.
+	opts *C.qtx_transfer_options
 }
 
 func (a *Agent) beginTransfer(ctx context.Context, o *TransferOptions) (*transferCall, error) {
@@ -126,13 +129,15 @@ func (a *Agent) beginTransfer(ctx context.Context, o *TransferOptions) (*transfe
 	if size < 0 {
 		size = 0
 	}
-	C.qtxgo_transfer_options(&t.opts, C.uint32_t(timeout), t.tok.c, C.uint32_t(o.Mode.Perm()), skip,
+	t.opts = (*C.qtx_transfer_options)(C.malloc(C.sizeof_qtx_transfer_options))
+	C.qtxgo_transfer_options(t.opts, C.uint32_t(timeout), t.tok.c, C.uint32_t(o.Mode.Perm()), skip,
 		C.uint64_t(size), C.uintptr_t(t.progH))
 	return t, nil
 }
 
 // end runs once no library call of the transfer can still run.
 func (t *transferCall) end() {
+	C.free(unsafe.Pointer(t.opts))
 	t.tok.release()
 	t.prog.finish(t.progH)
 	t.a.leave()
@@ -167,9 +172,9 @@ func (a *Agent) fileTransfer(ctx context.Context, up bool, localPath, guestPath 
 	var cerr C.qtx_error
 	var rc C.int
 	if up {
-		rc = C.qtx_agent_upload_file(a.c, cl, cg, &t.opts, &n, &sha[0], &cerr)
+		rc = C.qtx_agent_upload_file(a.c, cl, cg, t.opts, &n, &sha[0], &cerr)
 	} else {
-		rc = C.qtx_agent_download_file(a.c, cg, cl, &t.opts, &n, &sha[0], &cerr)
+		rc = C.qtx_agent_download_file(a.c, cg, cl, t.opts, &n, &sha[0], &cerr)
 	}
 	if rc != 0 {
 		return TransferResult{}, t.fail(&cerr)
@@ -225,12 +230,15 @@ func (a *Agent) Upload(ctx context.Context, r io.Reader, guestPath string, o *Tr
 	cg := C.CString(guestPath)
 	defer C.free(unsafe.Pointer(cg))
 	var cerr C.qtx_error
-	c := C.qtx_agent_upload_start(a.c, cg, &t.opts, &cerr)
+	c := C.qtx_agent_upload_start(a.c, cg, t.opts, &cerr)
 	if c == nil {
 		return TransferResult{}, t.fail(&cerr)
 	}
 	h := &transferHandle{a: a, c: c}
-	a.track(h)
+	if err := a.track(h); err != nil { // Close began meanwhile
+		h.free()
+		return TransferResult{}, err
+	}
 	defer h.free()
 	buf := make([]byte, chunkSize)
 	for {
@@ -294,12 +302,15 @@ func (a *Agent) Download(ctx context.Context, guestPath string, w io.Writer, o *
 	cg := C.CString(guestPath)
 	defer C.free(unsafe.Pointer(cg))
 	var cerr C.qtx_error
-	c := C.qtx_agent_download_start(a.c, cg, &t.opts, &cerr)
+	c := C.qtx_agent_download_start(a.c, cg, t.opts, &cerr)
 	if c == nil {
 		return TransferResult{}, t.fail(&cerr)
 	}
 	h := &transferHandle{a: a, c: c}
-	a.track(h)
+	if err := a.track(h); err != nil { // Close began meanwhile
+		h.free()
+		return TransferResult{}, err
+	}
 	defer h.free()
 	buf := make([]byte, chunkSize)
 	for {

@@ -42,6 +42,14 @@ CallId refuse(Link& link, Callback<T> done, Error error) {
   return 0;
 }
 
+// A paced download grants credit through its CallId, which the blocking
+// forms do not give out: it would stop after its first window.
+Error paced_needs_async() {
+  return Error(ErrorKind::kInvalidArgument,
+               "download: TransferOptions::paced needs the asynchronous form (its CallId, "
+               "to grant)");
+}
+
 Error local_errno(const std::string& what, int err) {
   return Error(ErrorKind::kLocal, what + ": " + std::strerror(err), 0, err);
 }
@@ -142,10 +150,18 @@ CallId Agent::exec(const v1::ExecRequest& request, ExecStreams streams, CallOpti
   if (request.argv_size() == 0 || request.argv(0).empty()) {
     return refuse(*link_, std::move(done), Error(ErrorKind::kInvalidArgument, "exec: no program given"));
   }
+  if (streams.paced_output && (!streams.on_stdout || !streams.on_stderr)) {
+    return refuse(*link_, std::move(done),
+                  Error(ErrorKind::kInvalidArgument,
+                        "exec: paced_output needs both stream callbacks (collected output is never granted)"));
+  }
   return link_->submit(std::make_unique<detail::ExecCall>(request, std::move(streams), std::move(done)), options);
 }
 
 Result<ExecOutcome> Agent::exec(const v1::ExecRequest& request, ExecStreams streams, CallOptions options) {
+  if (streams.paced_output) {
+    return Error(ErrorKind::kInvalidArgument, "exec: paced_output needs the asynchronous form (its CallId, to grant)");
+  }
   return block<ExecOutcome>(*link_, [&](Callback<ExecOutcome> cb) {
     exec(request, std::move(streams), options, std::move(cb));
   });
@@ -214,6 +230,7 @@ CallId Agent::download(const v1::FileReadRequest& request, DownloadSink sink, Tr
 
 Result<TransferResult> Agent::download_file(const v1::FileReadRequest& request, const std::string& local_path,
                                             TransferOptions transfer, CallOptions options) {
+  if (transfer.paced) return paced_needs_async();
   // Into a temporary beside the target, renamed over it on success.
   std::string tmp = local_path + ".qtx-partial-XXXXXX";
   auto fd = std::make_shared<UniqueFd>(::mkostemp(tmp.data(), O_CLOEXEC));
@@ -241,6 +258,7 @@ Result<TransferResult> Agent::download_file(const v1::FileReadRequest& request, 
 
 Result<TransferResult> Agent::download_bytes(const v1::FileReadRequest& request, std::string* out,
                                              TransferOptions transfer, CallOptions options) {
+  if (transfer.paced) return paced_needs_async();
   DownloadSink sink = [out](std::string_view data) -> Result<void> {
     out->append(data);
     return {};

@@ -119,27 +119,27 @@ qtx_agent* qtx_agent_add(qtx_manager* manager, const qtx_agent_options* caller_o
     void* user = options->user;
     if (auto cb = options->on_state) {
       o.callbacks.on_state = [cb, user](qtx::host::State s, const Error* cause) {
-        if (cause == nullptr) return cb(user, static_cast<qtx_state>(s), nullptr);
+        if (cause == nullptr) return call_back(cb, user, static_cast<qtx_state>(s), nullptr);
         qtx_error e;
         fill(&e, *cause);
-        cb(user, static_cast<qtx_state>(s), &e);
+        call_back(cb, user, static_cast<qtx_state>(s), &e);
       };
     }
     if (auto cb = options->on_restarted) {
       o.callbacks.on_agent_restarted = [cb, user](const v1::AgentIdentity& now, const v1::AgentIdentity& before) {
-        cb(user, now.instance_id().c_str(), before.instance_id().c_str());
+        call_back(cb, user, now.instance_id().c_str(), before.instance_id().c_str());
       };
     }
     // A message that cannot be converted (out of memory) is dropped: the
     // callbacks run on the I/O thread, where nothing may throw.
     if (auto cb = options->on_telemetry_json) {
       o.callbacks.on_telemetry = [cb, user](const v1::TelemetrySample& s) {
-        if (auto json = to_json_or_nothing(s)) cb(user, json->c_str());
+        if (auto json = to_json_or_nothing(s)) call_back(cb, user, json->c_str());
       };
     }
     if (auto cb = options->on_event_json) {
       o.callbacks.on_event = [cb, user](const v1::Event& e) {
-        if (auto json = to_json_or_nothing(e)) cb(user, json->c_str());
+        if (auto json = to_json_or_nothing(e)) call_back(cb, user, json->c_str());
       };
     }
     auto added = manager->manager.add(std::move(o));
@@ -244,8 +244,8 @@ qtx::host::Result<qtx::host::ExecOutcome> run_exec(qtx_agent* agent, const v1::E
                                                    void* user) {
   qtx::host::ExecStreams streams;
   if (on_output != nullptr) {
-    streams.on_stdout = [on_output, user](std::string_view d) { on_output(user, 1, d.data(), d.size()); };
-    streams.on_stderr = [on_output, user](std::string_view d) { on_output(user, 2, d.data(), d.size()); };
+    streams.on_stdout = [on_output, user](std::string_view d) { call_back(on_output, user, 1, d.data(), d.size()); };
+    streams.on_stderr = [on_output, user](std::string_view d) { call_back(on_output, user, 2, d.data(), d.size()); };
   }
   return agent->agent->exec(req, streams, {.timeout = ms(timeout_ms)});
 }
@@ -317,7 +317,7 @@ int qtx_agent_upload(qtx_agent* agent, const char* local_path, const char* guest
     qtx::host::TransferOptions t;
     if (on_progress != nullptr) {
       t.on_progress = [on_progress, user](const qtx::host::TransferProgress& p) {
-        on_progress(user, p.bytes, p.total);
+        call_back(on_progress, user, p.bytes, p.total);
       };
     }
     auto r = agent->agent->upload_file(local_path, w, t);
@@ -340,7 +340,7 @@ int qtx_agent_download(qtx_agent* agent, const char* guest_path, const char* loc
     qtx::host::TransferOptions t;
     if (on_progress != nullptr) {
       t.on_progress = [on_progress, user](const qtx::host::TransferProgress& p) {
-        on_progress(user, p.bytes, p.total);
+        call_back(on_progress, user, p.bytes, p.total);
       };
     }
     auto r = agent->agent->download_file(rd, local_path, t);
@@ -529,6 +529,10 @@ int qtx_agent_request_json_async(qtx_agent* agent, const char* request_json, con
     if (int rc = read_call_options(options, &call, err); rc != QTX_OK) return rc;
     v1::Request req;
     if (int rc = request_from_json("qtx_agent_request_json_async", request_json, &req, err); rc != QTX_OK) return rc;
+    if (req.has_exec() || req.has_file_read() || req.has_file_write()) {
+      return fail(err, Error(ErrorKind::kInvalidArgument,
+                             "qtx_agent_request_json_async: exec and file transfers are streamed: use their handles"));
+    }
     // The callback converts on the I/O thread; a conversion that runs out
     // of memory still ends the call, as a local error.
     const qtx::host::CallId id =
@@ -536,11 +540,11 @@ int qtx_agent_request_json_async(qtx_agent* agent, const char* request_json, con
           qtx_error e;
           if (!r) {
             fill(&e, r.error());
-            return done(user, nullptr, &e);
+            return call_back(done, user, nullptr, &e);
           }
-          if (auto json = to_json_or_nothing(*r)) return done(user, json->c_str(), nullptr);
+          if (auto json = to_json_or_nothing(*r)) return call_back(done, user, json->c_str(), nullptr);
           fail_raw(&e, QTX_ERR_LOCAL, "out of memory", "");
-          done(user, nullptr, &e);
+          call_back(done, user, nullptr, &e);
         });
     if (call_id != nullptr) *call_id = id;
     return succeed(err);

@@ -83,7 +83,8 @@ struct StreamState {
 
   // Output (exec stdout [0] and stderr [1], download data [0]).
   ByteQueue out[2];
-  bool discard = false;  // wait() was called: output is granted back unread
+  bool discard = false;    // wait() was called: output is granted back unread
+  bool discarded = false;  // ... and some was
 
   // Outcome.
   v1::ExecResult exec_result;
@@ -111,6 +112,7 @@ void put_output(StreamState& s, int index, std::string_view data) {
     std::lock_guard<std::mutex> lock(s.mu);
     if (s.discard) {
       grant_to = s.id;
+      s.discarded = true;
     } else {
       s.out[index].append(data.data(), data.size());
       s.cv.notify_all();
@@ -170,6 +172,7 @@ int close_input(StreamState& s, const char* what, qtx_error* err) {
     s.in_closed = true;
     wake = std::exchange(s.source_waiting, false);
     id = s.id;
+    s.cv.notify_all();  // writers blocked on a full buffer
   }
   if (wake) s.agent->resume(id);
   return succeed(err);
@@ -181,9 +184,13 @@ int drain(StreamState& s, int index, void* buf, std::size_t cap, std::size_t* n,
   {
     std::unique_lock<std::mutex> lock(s.mu);
     s.cv.wait(lock, [&] { return !s.out[index].empty() || s.ended; });
-    if (s.out[index].empty()) {  // ended, everything read
+    if (s.out[index].empty()) {  // ended
       *n = 0;
-      return s.error ? fail(err, *s.error) : succeed(err);
+      if (s.error) return fail(err, *s.error);
+      if (s.discarded) {
+        return fail(err, Error(ErrorKind::kClosed, "the rest of the output was discarded by a wait for the end"));
+      }
+      return succeed(err);  // everything read
     }
     k = s.out[index].take(static_cast<char*>(buf), cap);
     id = s.id;
@@ -202,7 +209,9 @@ void discard_and_wait(StreamState& s) {
     std::lock_guard<std::mutex> lock(s.mu);
     s.discard = true;
     unread = s.out[0].clear() + s.out[1].clear();
+    if (unread > 0) s.discarded = true;
     id = s.id;
+    s.cv.notify_all();  // readers blocked on an empty stream
   }
   if (unread > 0) s.agent->grant(id, unread);
   std::unique_lock<std::mutex> lock(s.mu);
@@ -229,6 +238,13 @@ void set_id(StreamState& s, CallId id) {
 
 Error no_handle(const char* fn) { return Error(ErrorKind::kInvalidArgument, std::string(fn) + ": handle is NULL"); }
 
+// A handle function that blocks, called from a callback: it would wait for
+// the I/O thread it is blocking.
+Error from_callback(const char* fn) {
+  return Error(ErrorKind::kInvalidArgument,
+               std::string(fn) + ": called from a callback, where it would block the I/O thread for good");
+}
+
 }  // namespace
 
 int qtx::host::c_api::read_transfer_options(const qtx_transfer_options* in, TransferSetup* out, qtx_error* err) {
@@ -243,7 +259,9 @@ int qtx::host::c_api::read_transfer_options(const qtx_transfer_options* in, Tran
   out->transfer.expected_total = o.expected_total;
   if (auto cb = o.on_progress) {
     void* user = o.user;
-    out->transfer.on_progress = [cb, user](const qtx::host::TransferProgress& p) { cb(user, p.bytes, p.total); };
+    out->transfer.on_progress = [cb, user](const qtx::host::TransferProgress& p) {
+      call_back(cb, user, p.bytes, p.total);
+    };
   }
   out->mode = o.mode;
   return QTX_OK;
@@ -282,14 +300,20 @@ qtx_exec* qtx_agent_exec_start(qtx_agent* agent, const char* request_json, const
     if (req.argv().empty() || req.argv(0).empty()) {
       return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_agent_exec_start: argv is empty"));
     }
+    if (req.stdin_stream() && !o.stdin_stream) {
+      return fail(err,
+                  Error(ErrorKind::kInvalidArgument,
+                        "qtx_agent_exec_start: the request asks for stdin_stream: set qtx_exec_options.stdin_stream "
+                        "to 1 to feed it"));
+    }
     auto st = std::make_shared<StreamState>();
     st->agent = agent->agent;
     st->in_cap = kStdinBuffer;
     qtx::host::ExecStreams streams;
     if (auto cb = o.on_output) {
       void* user = o.user;
-      streams.on_stdout = [cb, user](std::string_view d) { cb(user, 1, d.data(), d.size()); };
-      streams.on_stderr = [cb, user](std::string_view d) { cb(user, 2, d.data(), d.size()); };
+      streams.on_stdout = [cb, user](std::string_view d) { call_back(cb, user, 1, d.data(), d.size()); };
+      streams.on_stderr = [cb, user](std::string_view d) { call_back(cb, user, 2, d.data(), d.size()); };
     } else {
       streams.paced_output = true;
       streams.on_stdout = [st](std::string_view d) { put_output(*st, 0, d); };
@@ -319,14 +343,17 @@ int qtx_exec_write_stdin(qtx_exec* exec, const void* data, size_t n, qtx_error* 
     if (data == nullptr && n > 0) {
       return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_exec_write_stdin: data is NULL"));
     }
-    return feed(*exec->state, data, n, "exec stdin", err);
+    if (in_callback()) return fail(err, from_callback("qtx_exec_write_stdin"));
+    const std::shared_ptr<StreamState> st = exec->state;  // alive while this blocks
+    return feed(*st, data, n, "exec stdin", err);
   });
 }
 
 int qtx_exec_close_stdin(qtx_exec* exec, qtx_error* err) noexcept {
   return guarded(err, [&] {
     if (exec == nullptr) return fail(err, no_handle("qtx_exec_close_stdin"));
-    return close_input(*exec->state, "exec stdin", err);
+    const std::shared_ptr<StreamState> st = exec->state;
+    return close_input(*st, "exec stdin", err);
   });
 }
 
@@ -341,14 +368,18 @@ int qtx_exec_read(qtx_exec* exec, int stream, void* buf, size_t cap, size_t* n, 
       return fail(err, Error(ErrorKind::kInvalidArgument,
                              "qtx_exec_read: this exec gives its output to on_output; there is nothing to read"));
     }
-    return drain(*exec->state, stream - 1, buf, cap, n, err);
+    if (in_callback()) return fail(err, from_callback("qtx_exec_read"));
+    const std::shared_ptr<StreamState> st = exec->state;  // alive while this blocks
+    return drain(*st, stream - 1, buf, cap, n, err);
   });
 }
 
 int qtx_exec_wait(qtx_exec* exec, char** result_json, qtx_error* err) noexcept {
   return guarded(err, [&] {
     if (exec == nullptr) return fail(err, no_handle("qtx_exec_wait"));
-    StreamState& s = *exec->state;
+    if (in_callback()) return fail(err, from_callback("qtx_exec_wait"));
+    const std::shared_ptr<StreamState> st = exec->state;  // alive while this blocks
+    StreamState& s = *st;
     discard_and_wait(s);
     std::lock_guard<std::mutex> lock(s.mu);
     if (s.error) return fail(err, *s.error);
@@ -375,10 +406,16 @@ void qtx_exec_cancel(qtx_exec* exec) noexcept {
   });
 }
 
+// From a callback the command is cancelled but not waited for (that would
+// block the I/O thread): its callbacks may still run once after.
 void qtx_exec_free(qtx_exec* exec) noexcept {
   if (exec == nullptr) return;
   guarded(nullptr, [&] {
-    cancel_and_wait(*exec->state);
+    if (in_callback()) {
+      qtx_exec_cancel(exec);
+    } else {
+      cancel_and_wait(*exec->state);
+    }
     return QTX_OK;
   });
   delete exec;
@@ -460,7 +497,9 @@ int qtx_transfer_write(qtx_transfer* transfer, const void* data, size_t n, qtx_e
       return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_transfer_write: this transfer is a download"));
     }
     if (data == nullptr && n > 0) return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_transfer_write: no data"));
-    return feed(*transfer->state, data, n, "upload", err);
+    if (in_callback()) return fail(err, from_callback("qtx_transfer_write"));
+    const std::shared_ptr<StreamState> st = transfer->state;  // alive while this blocks
+    return feed(*st, data, n, "upload", err);
   });
 }
 
@@ -470,7 +509,8 @@ int qtx_transfer_close_write(qtx_transfer* transfer, qtx_error* err) noexcept {
     if (!transfer->upload) {
       return fail(err, Error(ErrorKind::kInvalidArgument, "qtx_transfer_close_write: this transfer is a download"));
     }
-    return close_input(*transfer->state, "upload", err);
+    const std::shared_ptr<StreamState> st = transfer->state;
+    return close_input(*st, "upload", err);
   });
 }
 
@@ -484,14 +524,18 @@ int qtx_transfer_read(qtx_transfer* transfer, void* buf, size_t cap, size_t* n, 
       return fail(err,
                   Error(ErrorKind::kInvalidArgument, "qtx_transfer_read: a buffer, its capacity and n are required"));
     }
-    return drain(*transfer->state, 0, buf, cap, n, err);
+    if (in_callback()) return fail(err, from_callback("qtx_transfer_read"));
+    const std::shared_ptr<StreamState> st = transfer->state;  // alive while this blocks
+    return drain(*st, 0, buf, cap, n, err);
   });
 }
 
 int qtx_transfer_wait(qtx_transfer* transfer, uint64_t* bytes, char* sha256_hex, qtx_error* err) noexcept {
   return guarded(err, [&] {
     if (transfer == nullptr) return fail(err, no_handle("qtx_transfer_wait"));
-    StreamState& s = *transfer->state;
+    if (in_callback()) return fail(err, from_callback("qtx_transfer_wait"));
+    const std::shared_ptr<StreamState> st = transfer->state;  // alive while this blocks
+    StreamState& s = *st;
     discard_and_wait(s);
     std::lock_guard<std::mutex> lock(s.mu);
     if (s.error) return fail(err, *s.error);
@@ -514,10 +558,15 @@ void qtx_transfer_cancel(qtx_transfer* transfer) noexcept {
   });
 }
 
+// As qtx_exec_free, from a callback too.
 void qtx_transfer_free(qtx_transfer* transfer) noexcept {
   if (transfer == nullptr) return;
   guarded(nullptr, [&] {
-    cancel_and_wait(*transfer->state);
+    if (in_callback()) {
+      qtx_transfer_cancel(transfer);
+    } else {
+      cancel_and_wait(*transfer->state);
+    }
     return QTX_OK;
   });
   delete transfer;

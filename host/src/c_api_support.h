@@ -103,6 +103,21 @@ inline int fail_raw(qtx_error* err, int kind, const char* prefix, const char* wh
   return kind;
 }
 
+// Every callback of the caller's runs through call_back, which marks the
+// thread as inside one for as long as it runs. They all run on an I/O
+// thread, so the handles' blocking functions refuse to run there
+// (in_callback()): they would wait for the very thread they block.
+inline thread_local int callback_depth = 0;
+inline bool in_callback() { return callback_depth > 0; }
+template <class Fn, class... Args>
+void call_back(Fn fn, Args... args) {
+  struct Depth {
+    Depth() { ++callback_depth; }
+    ~Depth() { --callback_depth; }
+  } depth;
+  fn(args...);
+}
+
 // Runs `fn` (returning a code); an exception becomes QTX_ERR_LOCAL in *err,
 // "out of memory" for std::bad_alloc, "internal error: ..." for anything
 // else. Every entry point that can throw runs inside one of these guards,

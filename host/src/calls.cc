@@ -73,6 +73,9 @@ ExecCall::ExecCall(v1::ExecRequest request, ExecStreams streams, Callback<ExecOu
   if (streams_.stdin_source) {
     request_.set_stdin_stream(true);
   } else {
+    // Nothing could feed a stream: the program's stdin is the request's
+    // bytes, then closed, rather than an agent waiting for more forever.
+    request_.set_stdin_stream(false);
     stdin_done_ = true;
   }
 }
@@ -157,7 +160,7 @@ std::optional<Error> ExecCall::on_grant(Link& link, std::uint64_t id, std::uint6
 void ExecCall::give_credit(Link& link, std::uint64_t id, std::uint64_t bytes) {
   consumed_ += bytes;
   unacked_ += bytes;
-  if (unacked_ >= window_ / 2) {
+  if (unacked_ > 0 && unacked_ >= window_ / 2) {
     send_credit(link, id, unacked_);
     granted_ += unacked_;
     unacked_ = 0;
@@ -298,7 +301,7 @@ std::optional<Error> DownloadCall::on_grant(Link& link, std::uint64_t id, std::u
 void DownloadCall::give_credit(Link& link, std::uint64_t id, std::uint64_t bytes) {
   consumed_ += bytes;
   unacked_ += bytes;
-  if (unacked_ >= request_.window() / 4) {
+  if (unacked_ > 0 && unacked_ >= request_.window() / 4) {
     send_credit(link, id, unacked_);
     granted_ += unacked_;
     unacked_ = 0;

@@ -651,19 +651,20 @@ void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::millisecond
     note_call_end(entry, static_cast<int>(error.kind()), false);
     notify("a completion callback", [&] { call->fail(std::move(error)); });
   };
-  if (closed_) return refuse(Error(ErrorKind::kClosed, name_ + " was closed"));
-  State s = state();
-  if (s != State::kReady) {
-    std::string why = "the agent on " + name_ + " is not ready (" + state_name(s) + ")";
-    if (auto last = last_error()) why += ": " + last->message();
-    return refuse(Error(ErrorKind::kDisconnected, why));
-  }
+  // A fired token refuses the call before anything else is said of it.
   if (token != nullptr) {
     // Firing posts the cancel to this thread, after the call is in the table.
     entry.cancel = token->add([weak = weak_from_this(), id] {
       if (auto self = weak.lock()) self->cancel(id);
     });
     if (!entry.cancel) return refuse(Error(ErrorKind::kCancelled, "cancelled before it started"));
+  }
+  if (closed_) return refuse(Error(ErrorKind::kClosed, name_ + " was closed"));
+  State s = state();
+  if (s != State::kReady) {
+    std::string why = "the agent on " + name_ + " is not ready (" + state_name(s) + ")";
+    if (auto last = last_error()) why += ": " + last->message();
+    return refuse(Error(ErrorKind::kDisconnected, why));
   }
   v1::Envelope env;
   env.set_id(id);

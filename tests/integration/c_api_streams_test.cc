@@ -362,6 +362,97 @@ TEST_F(CApiStreams, HandlesRefuseWhatTheyCannotDo) {
   qtx_transfer_free(t);
 }
 
+TEST_F(CApiStreams, ClosingStdinWakesAWriterBlockedOnAFullBuffer) {
+  start_agent();
+  auto* a = ready();
+  ASSERT_TRUE(a);
+  qtx_exec_options eo;
+  qtx_exec_options_init(&eo);
+  eo.stdin_stream = 1;
+  qtx_error err;
+  // sleep never reads: 8 MiB cannot all be taken, so the writer blocks.
+  qtx_exec* e = qtx_agent_exec_start(a, "{\"argv\":[\"/bin/sleep\",\"30\"]}", &eo, &err);
+  ASSERT_NE(e, nullptr) << err.message;
+  const std::string data(8 << 20, 'x');
+  int rc = -1;
+  qtx_error werr;
+  std::thread writer([&] { rc = qtx_exec_write_stdin(e, data.data(), data.size(), &werr); });
+  ASSERT_EQ(qtx_exec_close_stdin(e, &err), QTX_OK);
+  writer.join();  // without the wake-up, only when sleep ends
+  EXPECT_EQ(rc, QTX_ERR_CLOSED);
+  EXPECT_STREQ(werr.message, "exec stdin: the input was closed");
+  qtx_exec_free(e);
+}
+
+TEST_F(CApiStreams, WhatCannotWorkIsRefusedAtOnce) {
+  start_agent();
+  auto* a = ready();
+  ASSERT_TRUE(a);
+  qtx_error err;
+  // A streamed stdin nobody could feed.
+  EXPECT_EQ(qtx_agent_exec_start(a, "{\"argv\":[\"/bin/cat\"],\"stdin_stream\":true}", nullptr, &err), nullptr);
+  EXPECT_EQ(err.kind, QTX_ERR_INVALID_ARGUMENT);
+  // Streamed kinds have handles, not asynchronous requests.
+  EXPECT_EQ(qtx_agent_request_json_async(
+                a, "{\"exec\":{\"argv\":[\"/bin/true\"]}}", nullptr,
+                [](void*, const char*, const qtx_error*) { ADD_FAILURE() << "called"; }, nullptr, nullptr, &err),
+            QTX_ERR_INVALID_ARGUMENT);
+
+  // A blocking handle function inside a callback would block the I/O
+  // thread for good: refused there.
+  qtx_exec* e = qtx_agent_exec_start(a, "{\"argv\":[\"/bin/true\"]}", nullptr, &err);
+  ASSERT_NE(e, nullptr) << err.message;
+  struct Ctx {
+    qtx_exec* exec;
+    Mailbox<int> rc;
+  } ctx{e, {}};
+  ASSERT_EQ(qtx_agent_request_json_async(
+                a, "{\"ping\":{}}", nullptr,
+                [](void* user, const char*, const qtx_error*) {
+                  auto* c = static_cast<Ctx*>(user);
+                  qtx_error inner;
+                  c->rc.post(qtx_exec_wait(c->exec, nullptr, &inner));
+                },
+                &ctx, nullptr, &err),
+            QTX_OK);
+  auto rc = ctx.rc.take();
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, QTX_ERR_INVALID_ARGUMENT);
+
+  // Output discarded by a wait is not mistaken for its end.
+  ASSERT_EQ(qtx_exec_wait(e, nullptr, &err), QTX_OK);
+  qtx_exec_free(e);
+  e = qtx_agent_exec_start(a, "{\"argv\":[\"/bin/echo\",\"unread\"]}", nullptr, &err);
+  ASSERT_NE(e, nullptr) << err.message;
+  ASSERT_EQ(qtx_exec_wait(e, nullptr, &err), QTX_OK);
+  char buf[16];
+  size_t n = 1;
+  EXPECT_EQ(qtx_exec_read(e, 1, buf, sizeof(buf), &n, &err), QTX_ERR_CLOSED);
+  EXPECT_EQ(n, 0u);
+  qtx_exec_free(e);
+}
+
+TEST_F(CApiStreams, AFiredTokenSaysCancelledEvenWhenTheAgentIsAway) {
+  // No agent runs: every call would fail with QTX_ERR_DISCONNECTED.
+  manager_c_ = qtx_manager_new();
+  const std::string path = socket_path();
+  qtx_agent_options o;
+  qtx_agent_options_init(&o);
+  o.socket_path = path.c_str();
+  qtx_error err;
+  agent_c_ = qtx_agent_add(manager_c_, &o, &err);
+  ASSERT_NE(agent_c_, nullptr) << err.message;
+  char* json = nullptr;
+  EXPECT_EQ(qtx_agent_request_json(agent_c_, "{\"ping\":{}}", nullptr, &json, &err), QTX_ERR_DISCONNECTED);
+  qtx_cancel* token = qtx_cancel_new();
+  qtx_cancel_fire(token);
+  qtx_call_options co;
+  qtx_call_options_init(&co);
+  co.cancel = token;
+  EXPECT_EQ(qtx_agent_request_json(agent_c_, "{\"ping\":{}}", &co, &json, &err), QTX_ERR_CANCELLED);
+  qtx_cancel_free(token);
+}
+
 TEST_F(CApiStreams, FreeingARunningExecCancelsItAndWaitsForItsEnd) {
   start_agent();
   auto* a = ready();
@@ -484,6 +575,41 @@ TEST_F(CApiStreams, EventsArriveAsJson) {
   ASSERT_TRUE(a);
   auto e = events.take([](const std::string& j) { return j.rfind("{\"telemetry\":{", 0) == 0; });
   ASSERT_TRUE(e);
+}
+
+}  // namespace
+}  // namespace qtx::testing
+
+namespace qtx::testing {
+namespace {
+
+// Paced calls grant through their CallId: the forms that give none, or
+// collect the output themselves, would stop after one window. Refused.
+TEST_F(HostFixture, PacedCallsWithoutAWayToGrantAreRefused) {
+  start_agent();
+  auto agent = connect();
+  v1::ExecRequest req;
+  req.add_argv("/bin/true");
+  host::ExecStreams streams;
+  streams.paced_output = true;
+  auto blocking = agent->exec(req, streams);
+  ASSERT_FALSE(blocking);
+  EXPECT_EQ(blocking.error().kind(), host::ErrorKind::kInvalidArgument);
+  Mailbox<host::Result<host::ExecOutcome>> done;
+  agent->exec(req, streams, {}, [&](host::Result<host::ExecOutcome> r) { done.post(std::move(r)); });
+  auto collected = done.take();
+  ASSERT_TRUE(collected);
+  ASSERT_FALSE(*collected);
+  EXPECT_EQ(collected->error().kind(), host::ErrorKind::kInvalidArgument);
+
+  host::TransferOptions paced;
+  paced.paced = true;
+  v1::FileReadRequest rd;
+  rd.set_path(dir() + "/agent.conf");
+  std::string out;
+  auto bytes = agent->download_bytes(rd, &out, paced);
+  ASSERT_FALSE(bytes);
+  EXPECT_EQ(bytes.error().kind(), host::ErrorKind::kInvalidArgument);
 }
 
 }  // namespace

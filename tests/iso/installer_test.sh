@@ -2,11 +2,14 @@
 # The agent ISO and its installer, on the host: the ISO is reproducible and
 # carries what it should; install.sh --root into a tree is idempotent, keeps
 # an administrator's configuration, uninstalls back to the tree it found,
-# and refuses a tampered file before touching anything.
+# and refuses a tampered file before touching anything. With the arm64 agent
+# and package, the ISO carries both architectures and the installer picks
+# by uname -m (a uname stub on PATH stands in for an arm64 machine and for
+# one qtx does not support).
 #
-#   installer_test.sh ISO AGENT DEB CONFIG
+#   installer_test.sh ISO AGENT DEB CONFIG [AGENT_ARM64 DEB_ARM64]
 set -uo pipefail
-iso=$1 agent=$2 deb=$3 config=$4
+iso=$1 agent=$2 deb=$3 config=$4 agent_arm=${5:-} deb_arm=${6:-}
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 t=$(mktemp -d /tmp/qtx-installer-test.XXXXXX)
@@ -28,8 +31,23 @@ snapshot() {
 xorriso -osirrox on -indev "$iso" -extract / "$t/iso" >/dev/null 2>&1
 chmod -R u+w "$t/iso"
 expect_eq "volume id" "$(xorriso -indev "$iso" -pvd_info 2>/dev/null | sed -n 's/^Volume Id *: //p')" "QTX_AGENT_TOOLS"
-expect_eq "files on the ISO" "$(cd "$t/iso" && find . -type f | LC_ALL=C sort | tr '\n' ' ')" \
-  "./README.txt ./SHA256SUMS ./bin/x86_64/qtx-agent ./cloud-init/user-data.yaml ./config/agent.conf ./deb/$(basename "$deb") ./install.sh ./openrc/qtx-agent ./systemd/qtx-agent.service ./udev/90-qtx-agent.rules "
+if [ -n "$agent_arm" ]; then
+  expect_eq "files on the ISO" "$(cd "$t/iso" && find . -type f | LC_ALL=C sort | tr '\n' ' ')" \
+    "./README.txt ./SHA256SUMS ./bin/aarch64/qtx-agent ./bin/x86_64/qtx-agent ./cloud-init/user-data.yaml ./config/agent.conf ./deb/$(basename "$deb") ./deb/$(basename "$deb_arm") ./install.sh ./openrc/qtx-agent ./systemd/qtx-agent.service ./udev/90-qtx-agent.rules "
+  expect_eq "the ISO's agents' architectures" \
+    "$(for a in x86_64 aarch64; do readelf -h "$t/iso/bin/$a/qtx-agent" | sed -n 's/^ *Machine: *//p'; done | tr '\n' ';')" \
+    "Advanced Micro Devices X86-64;AArch64;"
+  expect_eq "the ISO's arm64 agent is static" "$(readelf -l "$t/iso/bin/aarch64/qtx-agent" | grep -c 'Requesting program interpreter')" "0"
+  expect_eq "the packages' architectures" \
+    "$(dpkg-deb -f "$t/iso/deb/$(basename "$deb")" Architecture) $(dpkg-deb -f "$t/iso/deb/$(basename "$deb_arm")" Architecture)" \
+    "amd64 arm64"
+  expect_eq "the arm64 .deb holds the same files" \
+    "$(dpkg-deb -c "$t/iso/deb/$(basename "$deb_arm")" | awk '{print $6}' | LC_ALL=C sort | tr '\n' ' ')" \
+    "$(dpkg-deb -c "$t/iso/deb/$(basename "$deb")" | awk '{print $6}' | LC_ALL=C sort | tr '\n' ' ')"
+else
+  expect_eq "files on the ISO" "$(cd "$t/iso" && find . -type f | LC_ALL=C sort | tr '\n' ' ')" \
+    "./README.txt ./SHA256SUMS ./bin/x86_64/qtx-agent ./cloud-init/user-data.yaml ./config/agent.conf ./deb/$(basename "$deb") ./install.sh ./openrc/qtx-agent ./systemd/qtx-agent.service ./udev/90-qtx-agent.rules "
+fi
 expect_eq "SHA256SUMS verifies" "$(cd "$t/iso" && sha256sum -c --quiet SHA256SUMS 2>&1; echo $?)" "0"
 file_out=$("$t/iso/bin/x86_64/qtx-agent" --version 2>&1)
 expect_eq "the ISO's agent runs" "${file_out%% *}" "qtx-agent"
@@ -39,13 +57,18 @@ expect_eq "the .deb holds the agent" \
 expect_eq "the .deb's conffiles" "$(dpkg-deb -I "$t/iso/deb/$(basename "$deb")" conffiles)" "/etc/qtx/agent.conf"
 
 # Reproducible: the same inputs, with every mtime changed, give the same bytes.
-mkdir -p "$t/in"
+mkdir -p "$t/in" "$t/in/arm64"
 cp "$agent" "$deb" "$config" "$t/in/"
+arm_args=()
+if [ -n "$agent_arm" ]; then
+  cp "$agent_arm" "$deb_arm" "$t/in/arm64/"
+  arm_args=("$t/in/arm64/$(basename "$agent_arm")" "$t/in/arm64/$(basename "$deb_arm")")
+fi
 SOURCE_DATE_EPOCH=1700000000 sh "$top/iso/build-iso.sh" "$t/a.iso" 9.9.9 "$t/in/$(basename "$agent")" \
-  "$t/in/$(basename "$config")" "$t/in/$(basename "$deb")" >/dev/null
-touch -d '2001-01-01' "$t/in"/*
+  "$t/in/$(basename "$config")" "$t/in/$(basename "$deb")" "${arm_args[@]}" >/dev/null
+touch -d '2001-01-01' "$t/in"/* "$t/in/arm64"/*
 SOURCE_DATE_EPOCH=1700000000 sh "$top/iso/build-iso.sh" "$t/b.iso" 9.9.9 "$t/in/$(basename "$agent")" \
-  "$t/in/$(basename "$config")" "$t/in/$(basename "$deb")" >/dev/null
+  "$t/in/$(basename "$config")" "$t/in/$(basename "$deb")" "${arm_args[@]}" >/dev/null
 expect_eq "two builds are byte-identical" "$(cmp "$t/a.iso" "$t/b.iso" 2>&1; echo $?)" "0"
 
 # --- the installer ---------------------------------------------------------------
@@ -122,6 +145,29 @@ run --root "$t/root4"
 expect_eq "no init in the tree: output's last line" "${out##*$'\n'}" "qtx-agent installed for none into $t/root4"
 expect_eq "no init: binary, config, doc and manifest only" "$(cd "$t/root4" && find . -type f | LC_ALL=C sort | tr '\n' ' ')" \
   "./etc/qtx/agent.conf ./usr/sbin/qtx-agent ./usr/share/doc/qtx-agent/README.txt ./var/lib/qtx/install-manifest "
+
+# The agent for the machine's architecture, by uname -m; an architecture qtx
+# has no agent for is refused before anything is written.
+stub() {  # stub NAME MACHINE: a directory whose uname says MACHINE for -m
+  mkdir -p "$t/$1"
+  printf '#!/bin/sh\nif [ "$1" = -m ]; then echo %s; else exec /bin/uname "$@"; fi\n' "$2" >"$t/$1/uname"
+  chmod 0755 "$t/$1/uname"
+}
+if [ -n "$agent_arm" ]; then
+  stub arm aarch64
+  mkdir "$t/root5"
+  PATH="$t/arm:$PATH" run --root "$t/root5" --init none
+  expect_eq "aarch64: exit code" "$code" "0"
+  expect_eq "aarch64: the arm64 agent is installed" "$(cmp "$t/root5/usr/sbin/qtx-agent" "$t/iso/bin/aarch64/qtx-agent"; echo $?)" "0"
+  PATH="$t/arm:$PATH" run --root "$t/root5" --init none
+  expect_eq "aarch64: second install" "$out" "qtx-agent is already installed and up to date (none): nothing to do"
+fi
+stub riscv riscv64
+mkdir "$t/root6"
+PATH="$t/riscv:$PATH" run --root "$t/root6"
+expect_eq "unknown architecture: exit code and message" "$code $err" \
+  "1 install.sh: this machine is riscv64: qtx-agent is built for x86_64 and aarch64 only"
+expect_eq "unknown architecture: nothing written" "$(snapshot "$t/root6")" ""
 
 # Usage.
 run --frobnicate

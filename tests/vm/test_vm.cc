@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <future>
@@ -33,19 +34,38 @@ host::Error local_error(const std::string& what) {
 
 }  // namespace
 
-std::string find_qemu() {
+GuestArch test_guest_arch(std::string* error) {
+  if (error) error->clear();
+  const char* v = std::getenv("QTX_VM_ARCH");
+  if (!v || !*v || std::strcmp(v, "x86_64") == 0) return GuestArch::kX86_64;
+  if (std::strcmp(v, "aarch64") == 0) return GuestArch::kAarch64;
+  if (error) *error = std::string("QTX_VM_ARCH is '") + v + "': x86_64 or aarch64";
+  return GuestArch::kX86_64;
+}
+
+const char* arch_name(GuestArch arch) { return arch == GuestArch::kAarch64 ? "aarch64" : "x86_64"; }
+
+std::string find_qemu(GuestArch arch) {
   for (const char* dir : {"/usr/bin", "/usr/local/bin"}) {
-    std::string p = std::string(dir) + "/qemu-system-x86_64";
+    std::string p = std::string(dir) + "/qemu-system-" + arch_name(arch);
     if (::access(p.c_str(), X_OK) == 0) return p;
   }
   return "";
 }
 
-GuestImage GuestImage::busybox() {
+GuestImage GuestImage::busybox(GuestArch arch) {
+#ifdef QTX_VM_ARM64_DIR
+  const std::string arm64_dir = QTX_VM_ARM64_DIR;
+#else
+  const std::string arm64_dir = "(no arm64 guest in this build)";
+#endif
+  const std::string dir = arch == GuestArch::kAarch64 ? arm64_dir : std::string(QTX_VM_DIR);
   GuestImage g;
-  g.kernel = std::string(QTX_VM_DIR) + "/vmlinuz";
-  g.initrd = std::string(QTX_VM_DIR) + "/initramfs.cpio.gz";
-  g.append = "console=ttyS0 quiet panic=-1";
+  g.arch = arch;
+  g.kernel = dir + "/vmlinuz";
+  g.initrd = dir + "/initramfs.cpio.gz";
+  // The virt machine's first serial port is a PL011.
+  g.append = std::string(arch == GuestArch::kAarch64 ? "console=ttyAMA0" : "console=ttyS0") + " quiet panic=-1";
   return g;
 }
 
@@ -54,7 +74,7 @@ TestVm::TestVm(const std::string& qemu, const std::string& dir, const GuestImage
       socket_(dir + "/qtx.sock"),
       raw_socket_(dir + "/raw.sock"),
       monitor_(dir + "/monitor.sock") {
-  std::vector<std::string> args = {"qemu-system-x86_64",
+  std::vector<std::string> args = {std::string("qemu-system-") + arch_name(image.arch),
                                    "-m",
                                    std::to_string(image.memory_mib),
                                    "-nographic",
@@ -72,6 +92,11 @@ TestVm::TestVm(const std::string& qemu, const std::string& dir, const GuestImage
                                    "socket,id=raw0,path=" + raw_socket_ + ",server=on,wait=off",
                                    "-device",
                                    "virtserialport,bus=vser0.0,chardev=raw0,name=org.quantix.raw.0"};
+  if (image.arch == GuestArch::kAarch64) {
+    // pauth-impdef: QEMU's cheap pointer-authentication algorithm; the
+    // architected one costs TCG a third of its speed.
+    args.insert(args.end(), {"-M", "virt", "-cpu", "max,pauth-impdef=on"});
+  }
   if (image.agent_port) {
     args.insert(args.end(), {"-chardev", "socket,id=qtx0,path=" + socket_ + ",server=on,wait=off", "-device",
                              "virtserialport,bus=vser0.0,chardev=qtx0,name=org.quantix.agent.0"});

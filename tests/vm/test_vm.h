@@ -16,20 +16,32 @@
 
 namespace qtx::testing {
 
-// The installed qemu-system-x86_64, or "" when there is none.
-std::string find_qemu();
+// The guest's architecture: x86-64 on qemu-system-x86_64 (a PC), arm64 on
+// qemu-system-aarch64 -M virt -cpu max; both under TCG.
+enum class GuestArch { kX86_64, kAarch64 };
+// The architecture the busybox guest of the real-VM suite runs: $QTX_VM_ARCH
+// (x86_64 or aarch64), x86-64 when unset. Anything else is reported through
+// `error` (empty when the value is good) and taken as x86-64.
+GuestArch test_guest_arch(std::string* error = nullptr);
+const char* arch_name(GuestArch arch);
+
+// The installed qemu-system-x86_64 or qemu-system-aarch64, or "" when there
+// is none.
+std::string find_qemu(GuestArch arch = GuestArch::kX86_64);
 
 // What to boot: a kernel and initrd from the host's files, and the rest of
 // the machine.
 struct GuestImage {
+  GuestArch arch = GuestArch::kX86_64;
   std::string kernel, initrd, append;
   int memory_mib = 256;
   bool reboot_exits = true;          // -no-reboot: a guest reboot ends QEMU
   bool agent_port = true;            // false: plug it later with hotplug_agent_port()
   std::vector<std::string> devices;  // further QEMU arguments (disks, a CD-ROM)
 
-  // The busybox test guest built into QTX_VM_DIR (tests/vm/guest).
-  static GuestImage busybox();
+  // The busybox test guest (tests/vm/guest) of `arch`: built into
+  // QTX_VM_DIR (x86-64) or QTX_VM_ARM64_DIR (arm64).
+  static GuestImage busybox(GuestArch arch = test_guest_arch());
 };
 
 class TestVm {

@@ -1,6 +1,8 @@
 // End-to-end over a real virtio-serial port: a QEMU VM (TCG) booting the
 // project's test guest (tests/vm/guest), driven through libqtx-host.
-// Skips only where qemu-system-x86_64 is not installed.
+// The guest's architecture is $QTX_VM_ARCH (x86_64, the default, or aarch64:
+// CTest runs the suite once for each, labels vm and vm-arm64). Skips only
+// where that architecture's qemu-system is not installed.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -44,8 +46,13 @@ class RealVm : public HostFixture {
  protected:
   void SetUp() override {
     HostFixture::SetUp();
-    qemu_ = find_qemu();
-    if (qemu_.empty()) GTEST_SKIP() << "qemu-system-x86_64 is not installed: the real-VM tests need it";
+    std::string bad_arch;
+    arch_ = test_guest_arch(&bad_arch);
+    ASSERT_EQ(bad_arch, "");
+    qemu_ = find_qemu(arch_);
+    if (qemu_.empty()) {
+      GTEST_SKIP() << "qemu-system-" << arch_name(arch_) << " is not installed: the real-VM tests need it";
+    }
   }
   // Boots the VM and connects at once (the host waits before the guest
   // boots); returns the agent once ready, and the boot-to-ready time.
@@ -69,6 +76,7 @@ class RealVm : public HostFixture {
     if (seconds_to_ready) *seconds_to_ready = std::chrono::duration<double>(Clock::now() - t0).count();
     return added.value();
   }
+  GuestArch arch_ = GuestArch::kX86_64;
   std::string qemu_;
   std::unique_ptr<TestVm> vm_;
 };

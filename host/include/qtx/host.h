@@ -201,7 +201,13 @@ QTX_C_API void qtx_metrics_server_free(qtx_metrics_server* server) QTX_NOEXCEPT;
  * caller feeds (stdin, upload data) and drains (output, download data)
  * from threads of its own, with bounded buffers and the agent's flow
  * control between them: a slow reader slows the guest down, it never makes
- * the library buffer without bound. */
+ * the library buffer without bound.
+ *
+ * Handles: the functions that block (write, read, wait) fail with
+ * QTX_ERR_INVALID_ARGUMENT inside a callback, where they would block the
+ * I/O thread for good; free there cancels without waiting. A handle may be
+ * used from several threads at once (one writing, others reading), but
+ * must not be freed while another thread is inside one of its functions. */
 
 /* A cancellation token: firing it ends every call that was given it (and
  * every later one) with QTX_ERR_CANCELLED, and the agent is told to stop
@@ -275,7 +281,8 @@ static inline void qtx_exec_options_init(qtx_exec_options* options) {
 }
 
 /* Starts the command of request_json (the fields of qtx.agent.v1.ExecRequest,
- * as for qtx_agent_exec_json); NULL on error. The handle is the caller's
+ * as for qtx_agent_exec_json; its stdin_stream only with the option's);
+ * NULL on error. The handle is the caller's
  * until qtx_exec_free, which must come before qtx_agent_free. */
 QTX_C_API qtx_exec* qtx_agent_exec_start(qtx_agent* agent, const char* request_json, const qtx_exec_options* options,
                                          qtx_error* err) QTX_NOEXCEPT;
@@ -293,7 +300,9 @@ QTX_C_API int qtx_exec_close_stdin(qtx_exec* exec, qtx_error* err) QTX_NOEXCEPT;
 QTX_C_API int qtx_exec_read(qtx_exec* exec, int stream, void* buf, size_t cap, size_t* n, qtx_error* err) QTX_NOEXCEPT;
 /* Blocks until the command ends; *result_json (may be NULL) receives the
  * ExecResult's JSON (release with qtx_free). Output not read is discarded
- * (and its credit given back, so the command is never held up by it). */
+ * (and its credit given back, so the command is never held up by it); a
+ * read after that gives QTX_ERR_CLOSED rather than a clean end, when
+ * something was discarded. */
 QTX_C_API int qtx_exec_wait(qtx_exec* exec, char** result_json, qtx_error* err) QTX_NOEXCEPT;
 /* Ends the command with QTX_ERR_CANCELLED (killed in the guest). */
 QTX_C_API void qtx_exec_cancel(qtx_exec* exec) QTX_NOEXCEPT;

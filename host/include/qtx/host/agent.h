@@ -212,7 +212,8 @@ inline constexpr std::size_t kSourcePending = static_cast<std::size_t>(-1);
 // its consumer has taken. The agent then has at most one output window
 // (ExecRequest::output_window) beyond what was granted in flight, so a
 // consumer that stops reading holds the program back instead of making the
-// host buffer.
+// host buffer. It needs the asynchronous form (for the CallId) and both
+// stream callbacks; anything else is refused with kInvalidArgument.
 struct ExecStreams {
   std::function<void(std::string_view data)> on_stdout;
   std::function<void(std::string_view data)> on_stderr;
@@ -251,7 +252,8 @@ struct TransferOptions {
   bool verify_sha256 = true;  // false: sets the request's skip_sha256
   // download: credit goes back to the agent only through Agent::grant(id,
   // bytes), as with ExecStreams::paced_output; at most `window` bytes are
-  // then in flight beyond what was granted.
+  // then in flight beyond what was granted. Asynchronous download() only;
+  // download_file and download_bytes refuse it with kInvalidArgument.
   bool paced = false;
 };
 struct TransferResult {
