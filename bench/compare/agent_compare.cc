@@ -3,7 +3,7 @@
 // as JSON, with a plot (docs/benchmarks.md).
 //
 //   agent_compare [--transport unix|vm|vm-arm64|all] [--quick] [--mib N] [--reps N]
-//                 [--idle-seconds S] [--scale 1,10,100,1000]
+//                 [--idle-seconds S] [--scale 10,1000,10000] [--scale-only]
 //                 [--json FILE] [--plot FILE.png] [--markdown FILE]
 //
 // Transports: "unix" runs both agents on this host, each listening on a
@@ -13,6 +13,7 @@
 // the cross-built agent beside Debian's arm64 qemu-ga). "all" runs every
 // one, vm-arm64 only where its guest was built (QTX_BUILD_ARM64_AGENT).
 // Speed goals are reported, never asserted: --quick is the CI smoke run.
+#include <malloc.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -22,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -39,6 +41,7 @@
 #include "proc_stats.h"
 #include "report.h"
 #include "support/agent_process.h"
+#include "support/agent_swarm.h"
 #include "vm_transport.h"
 
 extern char** environ;
@@ -113,29 +116,67 @@ std::string find_qga() {
   return "";
 }
 
-// --- host scale: one host process, N agents ---------------------------------
+// --- host scale: one host process, N simulated agents ---------------------
+//
+// The agents are an AgentSwarm: one server process answering hello and ping
+// on N socketpairs whose other ends this process adopts, so the host
+// library keeps its full per-connection state (socket, timers, decoder,
+// call table) while the machine need not run N agent processes. The figures
+// are this process's: RSS and heap (mallinfo2) growth per connection once
+// all are ready, requests/s with 64 pings in flight spread over them, and,
+// at the largest N, the CPU this process spends on keepalive while idle.
+
+// Bytes in use on the heap (all arenas).
+double heap_bytes() { return static_cast<double>(::mallinfo2().uordblks); }
+
+// Keepalive pings sent so far, over every agent.
+std::uint64_t keepalive_pings(const std::vector<std::shared_ptr<host::Agent>>& agents) {
+  std::uint64_t n = 0;
+  for (const auto& a : agents) n += a->stats().keepalive_pings;
+  return n;
+}
+
+// What a real qtx-agent says of itself in its hello (capabilities and all):
+// the identity the simulated agents answer with.
+agent::v1::AgentIdentity real_identity(const std::string& dir) {
+  AgentProcess agent("unix-listen:" + dir + "/identity.sock", "[telemetry]\ninterval_ms = 3600000\n", "warn");
+  host::Manager manager;
+  host::AgentOptions o;
+  o.endpoint = host::Endpoint::connect(dir + "/identity.sock");
+  o.reconnect_min = 10ms;
+  auto a = manager.add(o);
+  if (!a) die(a.error().to_string());
+  auto ready = a.value()->wait_ready(30s);
+  if (!ready) die(ready.error().to_string());
+  return ready.value();
+}
 
 void measure_scale(const Plan& plan, const std::string& dir, std::vector<Metric>* out) {
   rlimit nofile{};
   ::getrlimit(RLIMIT_NOFILE, &nofile);
   nofile.rlim_cur = nofile.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &nofile);
+  const int largest = *std::max_element(plan.scale.begin(), plan.scale.end());
+  const agent::v1::AgentIdentity identity = real_identity(dir);
   for (int n : plan.scale) {
-    std::vector<std::unique_ptr<AgentProcess>> procs;
-    for (int i = 0; i < n; ++i) {
-      procs.push_back(std::make_unique<AgentProcess>("unix-listen:" + dir + "/s" + std::to_string(i) + ".sock",
-                                                     "[telemetry]\ninterval_ms = 3600000\n", "warn"));
-    }
-    const long before = status_kib(::getpid(), "VmRSS");
-    Metric rate = make_metric("unix", "host scale: " + std::to_string(n) + " agents, requests/s", "req/s", true);
-    Metric mem = make_metric("unix", "host scale: " + std::to_string(n) + " agents, RSS per connection", "KiB", false);
+    const std::string label = "host scale: " + std::to_string(n) + " agents";
+    Metric rate = make_metric("unix", label + ", requests/s", "req/s", true);
+    Metric mem = make_metric("unix", label + ", RSS per connection", "KiB", false);
+    Metric heap = make_metric("unix", label + ", heap per connection", "KiB", false);
+    Metric idle = make_metric("unix", label + ", idle host CPU (keepalive)", "ms/s", false);
+    Metric per_ping = make_metric("unix", label + ", host CPU per keepalive ping", "us", false);
+    testing::AgentSwarm swarm(identity);  // forked before the Manager starts its thread
     {
       host::Manager manager;
+      ::malloc_trim(0);
+      const long rss0 = status_kib(::getpid(), "VmRSS");
+      const double heap0 = heap_bytes();
       std::vector<std::shared_ptr<host::Agent>> agents;
-      for (int i = 0; i < n; ++i) {
+      agents.reserve(static_cast<std::size_t>(n));
+      const double vector_bytes = static_cast<double>(agents.capacity() * sizeof(agents[0]));
+      for (int fd : swarm.connect(static_cast<std::size_t>(n))) {
         host::AgentOptions o;
-        o.endpoint = host::Endpoint::connect(dir + "/s" + std::to_string(i) + ".sock");
-        o.reconnect_min = 10ms;
+        o.endpoint = host::Endpoint::adopt(fd);
         auto a = manager.add(o);
         if (!a) die(a.error().to_string());
         agents.push_back(a.value());
@@ -143,7 +184,11 @@ void measure_scale(const Plan& plan, const std::string& dir, std::vector<Metric>
       for (auto& a : agents) {
         if (auto r = a->wait_ready(120s); !r) die(r.error().to_string());
       }
-      const long after = status_kib(::getpid(), "VmRSS");
+      // The benchmark's own vector of handles is not the library's.
+      const double heap1 = heap_bytes() - vector_bytes;
+      const long rss1 = status_kib(::getpid(), "VmRSS") - static_cast<long>(vector_bytes / 1024);
+      mem.qtx.add(static_cast<double>(rss1 - rss0) / n);
+      heap.qtx.add((heap1 - heap0) / 1024 / n);
       for (int rep = 0; rep < plan.reps; ++rep) {
         // 64 pings in flight in all, spread over the agents round-robin.
         std::mutex mu;
@@ -168,13 +213,37 @@ void measure_scale(const Plan& plan, const std::string& dir, std::vector<Metric>
         cv.wait(lock, [&] { return done == total; });
         rate.qtx.add(total / seconds_since(t));
       }
-      mem.qtx.add(static_cast<double>(after - before) / n);
+      if (n == largest && n >= 100) {
+        // Idle: every agent answers its keepalive ping (one per agent per
+        // keepalive_interval, 5 s by default); this process's CPU over two
+        // intervals, divided by the pings it sent meanwhile.
+        const auto k0 = keepalive_pings(agents);
+        const double cpu0 = cpu_seconds(::getpid());
+        const auto t0 = Clock::now();
+        std::this_thread::sleep_for(2 * host::AgentOptions().keepalive_interval);
+        const double cpu = cpu_seconds(::getpid()) - cpu0;
+        const double wall = seconds_since(t0);
+        const auto pings = keepalive_pings(agents) - k0;
+        idle.qtx.add(cpu * 1e3 / wall);
+        if (pings > 0) per_ping.qtx.add(cpu * 1e6 / static_cast<double>(pings));
+        idle.note = std::to_string(pings) + " keepalive pings in " + std::to_string(wall).substr(0, 4) +
+                    " s; CPU of the host process from /proc in clock ticks";
+      }
     }
-    rate.note = n == plan.scale.front() ? "one host process, 64 pings in flight over all agents; qemu-ga has no host "
-                                          "library to compare"
+    rate.note = n == plan.scale.front() ? "one host process, 64 pings in flight over all agents, each a socket "
+                                          "served by one simulated-agent process; qemu-ga has no host library"
                                         : "";
+    if (n >= 10000) {
+      mem.goal = "<= 4 KiB";
+      mem.met = mem.qtx.median() <= 4.0 ? 1 : 0;
+    }
     out->push_back(rate);
     out->push_back(mem);
+    out->push_back(heap);
+    if (!idle.qtx.empty()) {
+      out->push_back(idle);
+      out->push_back(per_ping);
+    }
   }
 }
 
@@ -301,6 +370,7 @@ int main(int argc, char** argv) {
   Plan plan;
   std::string transport = "unix", json = "agent_compare.json", png = "agent_compare.png", markdown;
   bool reps_given = false;
+  bool scale_only = false;  // only the host-scale rows (no agents, no qemu-ga)
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -335,6 +405,8 @@ int main(int argc, char** argv) {
         const auto comma = list.find(',', at);
         at = comma == std::string::npos ? list.size() : comma + 1;
       }
+    } else if (a == "--scale-only") {
+      scale_only = true;
     } else if (a == "--json") {
       json = next();
     } else if (a == "--plot") {
@@ -344,7 +416,8 @@ int main(int argc, char** argv) {
     } else if (a == "-h" || a == "--help") {
       std::printf(
           "usage: agent_compare [--transport unix|vm|vm-arm64|all] [--quick] [--mib N] [--reps N] [--idle-seconds S]\n"
-          "                     [--scale 1,10,100,1000] [--json FILE] [--plot FILE.png] [--markdown FILE]\n");
+          "                     [--scale 10,1000,10000] [--scale-only] [--json FILE] [--plot FILE.png]\n"
+          "                     [--markdown FILE]\n");
       return 0;
     } else {
       die("unknown argument " + a + " (--help)");
@@ -363,6 +436,10 @@ int main(int argc, char** argv) {
   std::vector<Metric> metrics;
   std::vector<Series> chunk_plot, window_plot;
   std::string accel = "none (unix sockets on the host)";
+  if (scale_only) {
+    measure_scale(plan, dir, &metrics);
+    transport = "";
+  }
   if (transport == "unix" || transport == "all") run_unix(plan, dir, &metrics, &chunk_plot, &window_plot);
   if (transport == "vm" || transport == "all") {
     if (!run_vm(qtx::testing::GuestArch::kX86_64, plan, dir, &metrics, &chunk_plot, &window_plot, &accel)) {

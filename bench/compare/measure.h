@@ -22,7 +22,7 @@ struct Plan {
   int execs = 20;
   double idle_seconds = 30;
   double telemetry_seconds = 10;
-  std::vector<int> scale = {1, 10, 100, 1000};
+  std::vector<int> scale = {10, 1000, 10000};
   std::vector<std::size_t> qga_chunks = {64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20};
   std::vector<int> windows = {1, 2, 4, 8, 16, 32, 64};
 };

@@ -51,6 +51,11 @@ void IoThread::shutdown() {
   {
     std::lock_guard<std::mutex> lock(post_mu_);
     stopped_.store(true);
+    // Every link is closed and its calls ended; a deadline timer may still
+    // wait for a head that is gone. Its wait would keep run() from ending.
+    asio::post(io_, [this] {
+      for (auto& item : deadlines_) item.second->timer.cancel();
+    });
   }
   // A closed link has cancelled its socket and timers; once their aborted
   // handlers ran (releasing the references they hold) and the work guard
@@ -59,17 +64,86 @@ void IoThread::shutdown() {
   thread_.join();
   std::lock_guard<std::mutex> lock(mu_);
   links_.clear();
+  by_path_.clear();
+}
+
+void Deadline::clear() {
+  if (list_ == nullptr) return;
+  (prev_ ? prev_->next_ : list_->head) = next_;
+  (next_ ? next_->prev_ : list_->tail) = prev_;
+  prev_ = next_ = nullptr;
+  list_ = nullptr;
+}
+
+void IoThread::set_deadline(Deadline& d, std::chrono::milliseconds timeout, Link* link, std::uint64_t call) {
+  auto& slot = deadlines_[timeout];
+  if (!slot) slot = std::make_unique<DeadlineList>(io_, timeout);
+  DeadlineList& list = *slot;
+  d.clear();
+  d.list_ = &list;
+  d.at_ = std::chrono::steady_clock::now() + timeout;
+  d.link_ = link;
+  d.call_ = call;
+  d.prev_ = list.tail;
+  (list.tail ? list.tail->next_ : list.head) = &d;
+  list.tail = &d;
+  // An armed timer waits for a deadline no later than the head's (heads
+  // only move later); it re-arms when it fires early.
+  if (!list.armed) arm(list);
+}
+
+void IoThread::arm(DeadlineList& list) {
+  list.armed = true;
+  const std::uint64_t gen = ++list.gen;
+  list.timer.expires_at(list.head->at_);
+  list.timer.async_wait([this, &list, gen](const asio::error_code& ec) {
+    if (gen != list.gen) return;  // a later wait replaced this one
+    list.armed = false;
+    if (!ec) expire(list);
+  });
+}
+
+void IoThread::expire(DeadlineList& list) {
+  const auto now = std::chrono::steady_clock::now();
+  while (list.head != nullptr && list.head->at_ <= now) {
+    Deadline& d = *list.head;
+    const std::uint64_t call = d.call_;
+    // The call's entry owns `d`; its link is alive while `d` is set. Kept
+    // alive through on_deadline, which runs user code.
+    auto link = d.link_->shared_from_this();
+    d.clear();
+    link->on_deadline(call, list.timeout);
+  }
+  if (list.head != nullptr && !list.armed) arm(list);
 }
 
 void IoThread::add(const std::shared_ptr<Link>& link) {
   std::lock_guard<std::mutex> lock(mu_);
   links_.push_back(link);
+  if (link->endpoint().kind != Endpoint::Kind::kAdopt) by_path_[link->endpoint().path] = link.get();
 }
 
 void IoThread::remove(const Link* link) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (link->endpoint().kind != Endpoint::Kind::kAdopt) {
+    // A new link may hold the path already (its owner lock was released
+    // before this link left the registry): remove only this one's entry.
+    auto it = by_path_.find(link->endpoint().path);
+    if (it != by_path_.end() && it->second == link) by_path_.erase(it);
+  }
   links_.erase(std::remove_if(links_.begin(), links_.end(), [link](const auto& l) { return l.get() == link; }),
                links_.end());
+}
+
+std::shared_ptr<Link> IoThread::find(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_path_.find(path);
+  return it == by_path_.end() ? nullptr : it->second->shared_from_this();
+}
+
+std::size_t IoThread::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return links_.size();
 }
 
 std::vector<std::shared_ptr<Link>> IoThread::links() const {

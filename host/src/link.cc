@@ -1,14 +1,17 @@
 #include "link.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <asio/write.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <exception>
 #include <future>
+#include <iterator>
 
 #include "calls.h"
 #include "qtx/quote.h"
@@ -59,10 +62,7 @@ Link::Link(std::shared_ptr<IoThread> io, AgentOptions options, OwnerLock lock)
       name_(options_.name.empty() ? default_name(options_.endpoint) : options_.name),
       owner_lock_(std::move(lock)),
       socket_(io_->io()),
-      acceptor_(io_->io()),
-      reopen_timer_(io_->io()),
-      handshake_timer_(io_->io()),
-      keepalive_timer_(io_->io()),
+      phase_timer_(io_->io()),
       stall_timer_(io_->io()),
       write_timer_(io_->io()),
       decoder_(this, wire::DecoderOptions{options_.max_message}),
@@ -128,7 +128,8 @@ void Link::open() {
   switch (e.kind) {
     case Endpoint::Kind::kConnect: socket_.async_connect(stream_protocol::endpoint(e.path), handler); return;
     case Endpoint::Kind::kListen: {
-      if (!acceptor_.is_open()) {
+      if (!acceptor_) acceptor_ = std::make_unique<stream_protocol::acceptor>(io_->io());
+      if (!acceptor_->is_open()) {
         asio::error_code ec;
         struct stat st;
         if (::lstat(e.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
@@ -142,16 +143,16 @@ void Link::open() {
           }
           ::unlink(e.path.c_str());
         }
-        acceptor_.open(stream_protocol(), ec);
-        if (!ec) acceptor_.bind(stream_protocol::endpoint(e.path), ec);
-        if (!ec) acceptor_.listen(1, ec);
+        acceptor_->open(stream_protocol(), ec);
+        if (!ec) acceptor_->bind(stream_protocol::endpoint(e.path), ec);
+        if (!ec) acceptor_->listen(1, ec);
         if (ec) {
           asio::error_code ignored;
-          acceptor_.close(ignored);
+          acceptor_->close(ignored);
           return drop(open_error(e, ec));
         }
       }
-      acceptor_.async_accept(socket_, handler);
+      acceptor_->async_accept(socket_, handler);
       return;
     }
     case Endpoint::Kind::kAdopt: {
@@ -197,8 +198,8 @@ void Link::begin_handshake() {
   hello->set_client(options_.client_name);
   send(env);
 
-  handshake_timer_.expires_after(options_.handshake_timeout);
-  handshake_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& tec) {
+  phase_timer_.expires_after(options_.handshake_timeout);
+  phase_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& tec) {
     if (tec || self->closed_ || epoch != self->epoch_) return;
     self->drop(Error(ErrorKind::kTimeout, "the agent on " + self->name_ + " did not answer the handshake within " +
                                               seconds(self->options_.handshake_timeout)));
@@ -206,21 +207,25 @@ void Link::begin_handshake() {
 }
 
 void Link::become_ready(const v1::HelloResponse& hello) {
-  handshake_timer_.cancel();
+  phase_timer_.cancel();  // the handshake deadline; arm_keepalive() may reuse the timer
   backoff_ = options_.reconnect_min;
   const v1::AgentIdentity& now = hello.agent();
   const bool restarted = !last_instance_.empty() && last_instance_ != now.instance_id();
+  auto serialized = std::make_shared<const std::string>(now.SerializeAsString());
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.handshakes;
     if (restarted) ++stats_.restarts_seen;
-    identity_ = now;
+    identity_ = serialized;
   }
   record_state(State::kReady, nullptr);
   std::optional<v1::AgentIdentity> before;
-  if (restarted) before = std::move(last_identity_);
+  if (restarted && last_identity_) {
+    before.emplace();
+    before->ParseFromString(*last_identity_);
+  }
   last_instance_ = now.instance_id();
-  last_identity_ = now;
+  last_identity_ = std::move(serialized);
   arm_keepalive();
   // The Link is ready in every respect before user code hears of it.
   announce_state(State::kReady, nullptr);
@@ -237,8 +242,7 @@ void Link::drop(const Error& cause) {
     if (state_ == State::kHandshaking || state_ == State::kReady) ++stats_.disconnects;
   }
   asio::error_code ignored;
-  handshake_timer_.cancel();
-  keepalive_timer_.cancel();
+  phase_timer_.cancel();
   stall_timer_.cancel();
   write_timer_.cancel();
   stall_armed_ = false;
@@ -272,9 +276,9 @@ void Link::drop(const Error& cause) {
 }
 
 void Link::schedule_reopen() {
-  reopen_timer_.expires_after(backoff_);
+  phase_timer_.expires_after(backoff_);
   backoff_ = std::min(backoff_ * 2, options_.reconnect_max);
-  reopen_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& ec) {
+  phase_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& ec) {
     if (ec || self->closed_ || epoch != self->epoch_) return;
     self->open();
   });
@@ -301,14 +305,12 @@ void Link::close() {
       self->closed_ = true;
       ++self->epoch_;
       asio::error_code ignored;
-      self->reopen_timer_.cancel();
-      self->handshake_timer_.cancel();
-      self->keepalive_timer_.cancel();
+      self->phase_timer_.cancel();
       self->stall_timer_.cancel();
       self->write_timer_.cancel();
       self->socket_.close(ignored);
-      if (self->acceptor_.is_open()) {
-        self->acceptor_.close(ignored);
+      if (self->acceptor_ && self->acceptor_->is_open()) {
+        self->acceptor_->close(ignored);
         ::unlink(self->options_.endpoint.path.c_str());
       }
       self->outbox_.clear();
@@ -460,7 +462,7 @@ void Link::dispatch(v1::Envelope& env) {
     case v1::Envelope::kResponse: {
       Entry entry = std::move(it->second);
       calls_.erase(it);
-      if (entry.deadline) entry.deadline->cancel();
+      entry.deadline.reset();
       const v1::Response& r = env.response();
       note_call_end(entry, r.has_error() ? static_cast<int>(guest_error(r.error()).kind()) : 0, true);
       notify("a completion callback", [&] { entry.call->on_response(*env.mutable_response()); });
@@ -496,15 +498,23 @@ bool Link::stream_room(CallId id) {
 
 void Link::write_some() {
   if (writing_frames_ != 0 || outbox_.empty()) return;
+  // First straight to the socket, without waiting: a small frame (a
+  // request, a ping) is usually taken whole, with no asynchronous write,
+  // write deadline or batch to make (no timer-queue work per frame). What
+  // the socket does not take is written asynchronously, under the deadline.
+  write_now();
+  if (outbox_.empty()) return;
   // The frames being written move into the handler: nothing it points at
   // can go away before the write completes or is aborted.
   auto batch = std::make_shared<std::vector<std::string>>();
-  std::size_t bytes = 0;
-  while (!outbox_.empty() && (batch->empty() || bytes + outbox_.front().size() <= kMaxWriteBatch)) {
-    bytes += outbox_.front().size();
-    batch->push_back(std::move(outbox_.front()));
-    outbox_.pop_front();
+  std::size_t bytes = 0, taken = 0;
+  while (taken < outbox_.size() && (taken == 0 || bytes + outbox_[taken].size() <= kMaxWriteBatch)) {
+    bytes += outbox_[taken].size();
+    ++taken;
   }
+  // Moved, not swapped: the outbox keeps its capacity for the next frames.
+  batch->assign(std::make_move_iterator(outbox_.begin()), std::make_move_iterator(outbox_.begin() + taken));
+  outbox_.erase(outbox_.begin(), outbox_.begin() + taken);
   std::vector<asio::const_buffer> buffers;
   buffers.reserve(batch->size());
   for (const auto& f : *batch) buffers.push_back(asio::buffer(f));
@@ -523,24 +533,63 @@ void Link::write_some() {
                       self->write_timer_.cancel();
                       if (ec)
                         return self->drop(Error(ErrorKind::kDisconnected, "writing: " + ec.message(), 0, ec.value()));
-                      {
-                        std::lock_guard<std::mutex> lock(self->mu_);
-                        self->stats_.bytes_out += bytes;
-                        self->stats_.frames_out += batch->size();
-                      }
                       self->writing_frames_ = 0;
-                      self->outbox_bytes_ -= bytes;
-                      if (self->outbox_bytes_ < kStreamHighWater / 2 && !self->room_waiters_.empty()) {
-                        std::vector<CallId> waiters;
-                        waiters.swap(self->room_waiters_);
-                        for (CallId id : waiters) {
-                          auto it = self->calls_.find(id);
-                          if (it == self->calls_.end()) continue;
-                          self->step(id, [&] { return it->second.call->on_outbox_room(*self, id); });
-                        }
-                      }
+                      self->note_written(bytes, batch->size());
+                      if (self->outbox_bytes_ < kStreamHighWater / 2) self->wake_room_waiters();
                       self->write_some();
                     });
+}
+
+void Link::write_now() {
+  constexpr std::size_t kMaxFrames = 16;
+  iovec iov[kMaxFrames];
+  std::size_t frames = 0;
+  for (; frames < outbox_.size() && frames < kMaxFrames; ++frames) {
+    iov[frames].iov_base = outbox_[frames].data();
+    iov[frames].iov_len = outbox_[frames].size();
+  }
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = frames;
+  ssize_t n;
+  do {
+    n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return;  // nothing taken; an error is the asynchronous write's to report
+  auto left = static_cast<std::size_t>(n);
+  std::size_t whole = 0;
+  while (whole < frames && left >= outbox_[whole].size()) left -= outbox_[whole++].size();
+  outbox_.erase(outbox_.begin(), outbox_.begin() + static_cast<std::ptrdiff_t>(whole));
+  if (left > 0) outbox_.front().erase(0, left);  // the rest of a frame the socket took in part
+  note_written(static_cast<std::size_t>(n), whole);
+  if (outbox_bytes_ < kStreamHighWater / 2 && !room_waiters_.empty()) {
+    // Not from here: write_some() runs inside a call's own steps (send()).
+    asio::post(io_->io(), [self = shared_from_this(), epoch = epoch_] {
+      if (!self->closed_ && epoch == self->epoch_ && self->outbox_bytes_ < kStreamHighWater / 2) {
+        self->wake_room_waiters();
+      }
+    });
+  }
+}
+
+void Link::note_written(std::size_t bytes, std::size_t frames) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.bytes_out += bytes;
+    stats_.frames_out += frames;
+  }
+  outbox_bytes_ -= bytes;
+}
+
+void Link::wake_room_waiters() {
+  if (room_waiters_.empty()) return;
+  std::vector<CallId> waiters;
+  waiters.swap(room_waiters_);
+  for (CallId id : waiters) {
+    auto it = calls_.find(id);
+    if (it == calls_.end()) continue;
+    step(id, [&] { return it->second.call->on_outbox_room(*this, id); });
+  }
 }
 
 // --- keepalive ------------------------------------------------------------------
@@ -548,8 +597,8 @@ void Link::write_some() {
 void Link::arm_keepalive() {
   if (options_.keepalive_interval.count() == 0) return;
   auto wake = last_rx_ + (ping_outstanding_ ? options_.keepalive_timeout : options_.keepalive_interval);
-  keepalive_timer_.expires_at(wake);
-  keepalive_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& ec) {
+  phase_timer_.expires_at(wake);
+  phase_timer_.async_wait([self = shared_from_this(), epoch = epoch_](const asio::error_code& ec) {
     if (ec || self->closed_ || epoch != self->epoch_) return;
     self->on_keepalive(epoch);
   });
@@ -629,11 +678,8 @@ void Link::admit(CallId id, std::unique_ptr<Call> call, std::chrono::millisecond
   outbox_.push_back(std::move(frame));
   entry.call = std::move(call);
   if (timeout.count() > 0) {
-    entry.deadline = std::make_unique<asio::steady_timer>(io_->io(), timeout);
-    entry.deadline->async_wait([self = shared_from_this(), id, timeout](const asio::error_code& ec) {
-      if (ec || self->closed_) return;
-      self->end_call(id, Error(ErrorKind::kTimeout, "no answer within " + seconds(timeout)), true);
-    });
+    entry.deadline = std::make_unique<Deadline>();
+    io_->set_deadline(*entry.deadline, timeout, this, id);
   }
   if (!keepalive) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -650,7 +696,7 @@ void Link::end_call(CallId id, Error error, bool tell_agent) {
   if (it == calls_.end()) return;
   Entry entry = std::move(it->second);
   calls_.erase(it);
-  if (entry.deadline) entry.deadline->cancel();
+  entry.deadline.reset();
   note_call_end(entry, static_cast<int>(error.kind()), false);
   if (tell_agent && state() == State::kReady) {
     v1::Envelope env;
@@ -659,6 +705,11 @@ void Link::end_call(CallId id, Error error, bool tell_agent) {
     send(env);
   }
   notify("a completion callback", [&] { entry.call->fail(std::move(error)); });
+}
+
+void Link::on_deadline(CallId id, std::chrono::milliseconds timeout) {
+  if (closed_) return;
+  end_call(id, Error(ErrorKind::kTimeout, "no answer within " + seconds(timeout)), true);
 }
 
 void Link::check(CallId id, std::optional<Error> outcome) {
@@ -689,7 +740,7 @@ std::unordered_map<CallId, Link::Entry> Link::take_calls() {
   auto calls = std::move(calls_);
   calls_.clear();
   for (auto& [id, entry] : calls) {
-    if (entry.deadline) entry.deadline->cancel();
+    entry.deadline.reset();
   }
   return calls;
 }
@@ -725,8 +776,15 @@ State Link::state() const {
 }
 
 std::optional<v1::AgentIdentity> Link::identity() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return identity_;
+  std::shared_ptr<const std::string> serialized;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    serialized = identity_;
+  }
+  if (!serialized) return std::nullopt;
+  std::optional<v1::AgentIdentity> out(std::in_place);
+  out->ParseFromString(*serialized);
+  return out;
 }
 
 std::optional<v1::TelemetrySample> Link::latest_telemetry() const {
@@ -755,7 +813,13 @@ Result<v1::AgentIdentity> Link::wait_ready(std::chrono::milliseconds timeout) {
   }
   std::unique_lock<std::mutex> lock(mu_);
   ready_cv_.wait_for(lock, timeout, [this] { return state_ == State::kReady || state_ == State::kClosed; });
-  if (state_ == State::kReady && identity_) return *identity_;
+  if (state_ == State::kReady && identity_) {
+    auto serialized = identity_;
+    lock.unlock();
+    v1::AgentIdentity out;
+    out.ParseFromString(*serialized);
+    return out;
+  }
   if (state_ == State::kClosed) {
     return Error(ErrorKind::kClosed, name_ + " was closed" + (last_error_ ? ": " + last_error_->message() : ""));
   }

@@ -41,7 +41,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -111,10 +110,13 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   // accepts: max_message less wire::kMaxPieceOverhead.
   std::size_t max_piece() const;
 
+  // For IoThread: call `id`'s deadline (`timeout` after it started) passed.
+  void on_deadline(CallId id, std::chrono::milliseconds timeout);
+
  private:
   struct Entry {
     std::unique_ptr<Call> call;
-    std::unique_ptr<asio::steady_timer> deadline;
+    std::unique_ptr<Deadline> deadline;  // set while in flight with a timeout
     std::chrono::steady_clock::time_point started;
     bool keepalive = false;                             // the link's own ping: not counted as a call
     std::unique_ptr<CancelToken::Registration> cancel;  // while in flight
@@ -149,6 +151,12 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
 
   // Writer.
   void write_some();
+  // Hands the socket what it takes at once from the front of the outbox.
+  void write_now();
+  // Counts `bytes` (`frames` whole frames) as written and out of the outbox.
+  void note_written(std::size_t bytes, std::size_t frames);
+  // Tells the calls waiting for outbox room (stream_room()) that there is some.
+  void wake_room_waiters();
 
   // Keepalive.
   void arm_keepalive();
@@ -183,10 +191,14 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   OwnerLock owner_lock_;
   std::weak_ptr<Agent> handle_;
 
-  // I/O-thread state.
+  // I/O-thread state. Per connection, so kept small (docs/benchmarks.md,
+  // "host scale"): the acceptor exists only for Endpoint::listen; one
+  // timer serves the reopen backoff, the handshake deadline and the
+  // keepalive, which are never armed at the same time (disconnected,
+  // handshaking, ready); each handler checks its epoch and ignores an abort.
   asio::local::stream_protocol::socket socket_;
-  asio::local::stream_protocol::acceptor acceptor_;
-  asio::steady_timer reopen_timer_, handshake_timer_, keepalive_timer_, stall_timer_, write_timer_;
+  std::unique_ptr<asio::local::stream_protocol::acceptor> acceptor_;
+  asio::steady_timer phase_timer_, stall_timer_, write_timer_;
   wire::FrameDecoder decoder_;
   std::uint64_t epoch_ = 0;
   bool closed_ = false;
@@ -195,13 +207,18 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   std::uint64_t nonce_ = 0;
   std::uint64_t hello_id_ = 0;
   std::string last_instance_;
-  v1::AgentIdentity last_identity_;
+  // The identity of the last handshake, serialized: a few hundred bytes
+  // where the parsed message with its capabilities takes kilobytes. Shared
+  // with identity_ below (immutable once made).
+  std::shared_ptr<const std::string> last_identity_;
   std::chrono::steady_clock::time_point last_rx_;
   bool ping_outstanding_ = false;
   std::chrono::steady_clock::time_point ping_sent_at_;
   bool stall_armed_ = false;
   std::uint64_t stall_mark_ = 0;  // bytes_in when the stall timer was armed
-  std::deque<std::string> outbox_;
+  // Whole frames waiting for the socket, oldest first. A vector, not a
+  // deque: an empty deque still holds a 512-byte block per connection.
+  std::vector<std::string> outbox_;
   std::size_t outbox_bytes_ = 0;
   std::size_t writing_frames_ = 0;
   std::vector<CallId> room_waiters_;
@@ -212,7 +229,7 @@ class Link : public std::enable_shared_from_this<Link>, private wire::FrameDecod
   mutable std::mutex mu_;
   std::condition_variable ready_cv_;
   State state_ = State::kDisconnected;
-  std::optional<v1::AgentIdentity> identity_;
+  std::shared_ptr<const std::string> identity_;  // serialized AgentIdentity; null until a handshake
   std::optional<v1::TelemetrySample> telemetry_;
   std::chrono::steady_clock::time_point telemetry_at_;
   std::optional<Error> last_error_;

@@ -92,10 +92,8 @@ std::vector<std::shared_ptr<Agent>> Manager::agents() const {
 }
 
 std::shared_ptr<Agent> Manager::find(const std::string& socket_path) const {
-  for (const auto& link : io_->links()) {
-    if (link->endpoint().kind != Endpoint::Kind::kAdopt && link->endpoint().path == socket_path) return link->handle();
-  }
-  return nullptr;
+  auto link = io_->find(socket_path);
+  return link ? link->handle() : nullptr;
 }
 
 bool Manager::remove(const std::string& socket_path) {
@@ -105,7 +103,7 @@ bool Manager::remove(const std::string& socket_path) {
   return true;
 }
 
-std::size_t Manager::size() const { return io_->links().size(); }
+std::size_t Manager::size() const { return io_->size(); }
 
 bool Manager::on_io_thread() const { return io_->on_thread(); }
 

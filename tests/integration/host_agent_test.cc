@@ -525,6 +525,36 @@ TEST_F(HostAgent, CancelKillsTheExecAndDeadlinesFailWithTimeout) {
   EXPECT_TRUE(slow.error().retryable());
 }
 
+// Deadlines of one duration share a list (IoThread::set_deadline): one
+// answered from the middle of it leaves the others in force, and another
+// duration keeps its own.
+TEST_F(HostAgent, DeadlinesOfOneDurationEndOnlyTheCallsLeftUnanswered) {
+  start_agent();
+  auto agent = connect();
+  ASSERT_TRUE(agent);
+  using Outcome = host::Result<host::ExecOutcome>;
+  std::promise<Outcome> first, last, shorter;
+  std::promise<host::Result<v1::PingResponse>> answered;
+  const auto sleep60 = argv({"/bin/sleep", "60"});
+  agent->exec(sleep60, {}, {.timeout = 300ms}, [&first](Outcome r) { first.set_value(std::move(r)); });
+  agent->ping({}, {.timeout = 300ms},
+              [&answered](host::Result<v1::PingResponse> r) { answered.set_value(std::move(r)); });
+  agent->exec(sleep60, {}, {.timeout = 300ms}, [&last](Outcome r) { last.set_value(std::move(r)); });
+  agent->exec(sleep60, {}, {.timeout = 100ms}, [&shorter](Outcome r) { shorter.set_value(std::move(r)); });
+  auto ping = answered.get_future().get();
+  EXPECT_TRUE(ping.ok()) << ping.error().to_string();
+  for (auto* p : {&first, &last}) {
+    auto r = p->get_future().get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind(), ErrorKind::kTimeout);
+    EXPECT_NE(r.error().message().find("no answer within 300 ms"), std::string::npos) << r.error().to_string();
+  }
+  auto r = shorter.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("no answer within 100 ms"), std::string::npos) << r.error().to_string();
+  EXPECT_TRUE(agent->ping({}, {.timeout = 300ms}).ok());  // the link is still ready
+}
+
 TEST_F(HostAgent, BlockingCallInsideACallbackFailsInsteadOfDeadlocking) {
   start_agent();
   auto agent = connect();

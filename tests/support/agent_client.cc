@@ -141,6 +141,24 @@ std::optional<v1::Response> AgentConnection::hello(std::uint64_t nonce, std::uin
   return call(id, req);
 }
 
+std::optional<v1::Envelope> session_answer(const v1::Envelope& req, const v1::AgentIdentity& agent) {
+  if (!req.has_request()) return std::nullopt;
+  v1::Envelope reply;
+  reply.set_id(req.id());
+  if (req.request().has_hello()) {
+    auto* h = reply.mutable_response()->mutable_hello();
+    h->set_nonce(req.request().hello().nonce());
+    h->set_protocol_version(v1::PROTOCOL_VERSION_1);
+    *h->mutable_agent() = agent;
+    return reply;
+  }
+  if (req.request().has_ping()) {
+    reply.mutable_response()->mutable_ping()->set_payload(req.request().ping().payload());
+    return reply;
+  }
+  return std::nullopt;
+}
+
 std::string describe(const std::optional<v1::Response>& r) {
   if (!r) return "no answer";
   if (r->has_error()) {

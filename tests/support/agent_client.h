@@ -76,6 +76,12 @@ class AgentConnection : private wire::FrameDecoder::Handler {
   std::deque<v1::Envelope> inbox_;
 };
 
+// What qtx-agent answers to a hello or a ping request `req` (the session
+// layer's handle_hello / handle_ping): the hello's nonce and protocol
+// version 1 with `agent` as the identity; the ping's payload echoed. Any
+// other envelope: nullopt (a simulated agent that only keeps connections).
+std::optional<v1::Envelope> session_answer(const v1::Envelope& req, const v1::AgentIdentity& agent);
+
 // A response for failure messages (the lite runtime has no DebugString):
 // "error CODE: message", or the kind of result.
 std::string describe(const std::optional<v1::Response>& r);

@@ -9,13 +9,9 @@ namespace qtx::testing {
 void answer_hello(AgentConnection& peer, const std::string& instance) {
   auto hello = peer.recv_until([](const v1::Envelope& e) { return e.has_request() && e.request().has_hello(); });
   ASSERT_TRUE(hello) << "no hello from the host";
-  v1::Envelope reply;
-  reply.set_id(hello->id());
-  auto* h = reply.mutable_response()->mutable_hello();
-  h->set_nonce(hello->request().hello().nonce());
-  h->set_protocol_version(1);
-  h->mutable_agent()->set_instance_id(instance);
-  peer.send(reply);
+  v1::AgentIdentity agent;
+  agent.set_instance_id(instance);
+  peer.send(*session_answer(*hello, agent));
 }
 
 void HostFixture::SetUp() {
