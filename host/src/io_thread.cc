@@ -54,6 +54,7 @@ void IoThread::shutdown() {
     // Every link is closed and its calls ended; a deadline timer may still
     // wait for a head that is gone. Its wait would keep run() from ending.
     asio::post(io_, [this] {
+      draining_ = true;
       for (auto& item : deadlines_) item.second->timer.cancel();
     });
   }
@@ -69,15 +70,25 @@ void IoThread::shutdown() {
 
 void Deadline::clear() {
   if (list_ == nullptr) return;
-  (prev_ ? prev_->next_ : list_->head) = next_;
-  (next_ ? next_->prev_ : list_->tail) = prev_;
+  DeadlineList* list = list_;
+  (prev_ ? prev_->next_ : list->head) = next_;
+  (next_ ? next_->prev_ : list->tail) = prev_;
   prev_ = next_ = nullptr;
   list_ = nullptr;
+  // The last deadline of its duration gone. A few such lists stay, their
+  // timer armed for a head that left (it fires early, finds nothing and the
+  // handler removes the list): the durations a program uses over and over
+  // cost no timer operation per call. Beyond those the timer is cancelled
+  // at once, so that durations used once (a caller whose every call has its
+  // own remaining time) do not pile up.
+  if (list->head == nullptr && list->armed && list->owner->deadlines_.size() > IoThread::kIdleDeadlineLists) {
+    list->timer.cancel();
+  }
 }
 
 void IoThread::set_deadline(Deadline& d, std::chrono::milliseconds timeout, Link* link, std::uint64_t call) {
   auto& slot = deadlines_[timeout];
-  if (!slot) slot = std::make_unique<DeadlineList>(io_, timeout);
+  if (!slot) slot = std::make_unique<DeadlineList>(io_, timeout, this);
   DeadlineList& list = *slot;
   d.clear();
   d.list_ = &list;
@@ -99,7 +110,12 @@ void IoThread::arm(DeadlineList& list) {
   list.timer.async_wait([this, &list, gen](const asio::error_code& ec) {
     if (gen != list.gen) return;  // a later wait replaced this one
     list.armed = false;
-    if (!ec) expire(list);
+    if (!ec) {
+      expire(list);
+    } else if (list.head != nullptr && !draining_) {
+      arm(list);  // cancelled when it emptied; set again since
+    }
+    if (list.head == nullptr && !list.armed) deadlines_.erase(list.timeout);  // destroys `list`: last use
   });
 }
 

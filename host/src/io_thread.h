@@ -28,6 +28,7 @@ namespace qtx::host::detail {
 
 class Link;
 struct DeadlineList;
+class IoThread;
 
 // A call's deadline, owned by the call's entry in its Link (I/O thread
 // only). While set, it sits in its IoThread's list for its duration;
@@ -53,9 +54,10 @@ class Deadline {
 // The deadlines of one duration, in the order they expire (the order they
 // were set: the clock only moves forward), under one Asio timer.
 struct DeadlineList {
-  DeadlineList(asio::io_context& io, std::chrono::milliseconds t) : timer(io), timeout(t) {}
+  DeadlineList(asio::io_context& io, std::chrono::milliseconds t, IoThread* o) : timer(io), timeout(t), owner(o) {}
   asio::steady_timer timer;
   const std::chrono::milliseconds timeout;
+  IoThread* const owner;
   Deadline* head = nullptr;
   Deadline* tail = nullptr;
   bool armed = false;     // a wait of `timer` is pending, for generation `gen`
@@ -108,8 +110,12 @@ class IoThread {
   // one timer armed at its head (not one timer per call in Asio's heap,
   // whose cost grows with the number of timers).
   void set_deadline(Deadline& d, std::chrono::milliseconds timeout, Link* link, std::uint64_t call);
+  // Lists of durations with no deadline left that may wait for their timer
+  // before they go (see Deadline::clear).
+  static constexpr std::size_t kIdleDeadlineLists = 8;
 
  private:
+  friend class Deadline;
   void run();
   void arm(DeadlineList& list);
   void expire(DeadlineList& list);
@@ -117,7 +123,11 @@ class IoThread {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   // By duration; few (the timeouts callers use). After io_: timers go first.
+  // A list is removed once empty and its timer's handler has run (at once
+  // when more than kIdleDeadlineLists lists exist: Deadline::clear cancels
+  // the timer), so the map holds the durations in use and a few more.
   std::map<std::chrono::milliseconds, std::unique_ptr<DeadlineList>> deadlines_;
+  bool draining_ = false;  // shutting down: cancelled lists are not re-armed
   std::unique_ptr<char[]> read_buffer_;
   std::mt19937_64 rng_;
   std::atomic<bool> stopped_{false};
