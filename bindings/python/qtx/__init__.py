@@ -8,7 +8,8 @@
         r = agent.exec(["/bin/uname", "-r"], timeout=10)
 
 The library is loaded from $QTX_HOST_LIBRARY, else "libqtx-host.so.0"
-through the dynamic loader. See docs/python.md.
+through the dynamic loader. qtx.vm provisions a VM for the agent. See
+docs/python.md.
 """
 
 from . import _lib
@@ -16,6 +17,7 @@ from ._agent import PIPE, Agent, Manager
 from ._core import Cancel, Subscription
 from ._exec import STDERR, STDOUT, ExecResult, Process
 from ._transfer import Transfer, TransferResult
+from . import vm  # provisioning helpers: overlay, cloud-init seed, channel wiring, wait for the agent
 from .errors import (AlreadyExistsError, BusyError, CancelledError, ClosedError, DeadlineError, DeniedError,
                      DisconnectedError, FailedPreconditionError, GuestFailedError, InvalidArgumentError, LocalError,
                      NotFoundError, ProtocolError, QtxError, UnsupportedError)
@@ -46,5 +48,5 @@ __all__ = [
     "STDOUT", "STDERR", "QtxError", "DisconnectedError", "DeadlineError", "CancelledError", "DeniedError",
     "UnsupportedError", "InvalidArgumentError", "NotFoundError", "AlreadyExistsError", "BusyError",
     "FailedPreconditionError", "GuestFailedError", "ProtocolError", "LocalError", "ClosedError", "library_version",
-    "library_path", "set_interruptible",
+    "library_path", "set_interruptible", "vm",
 ]

@@ -77,6 +77,39 @@ class TransferOptions(Structure):
     ]
 
 
+# qtx/host_vm.h: the provisioning helpers.
+class VmUser(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("name", c_char_p),
+        ("ssh_authorized_keys", POINTER(c_char_p)),
+        ("password_hash", c_char_p),
+        ("sudo", c_int),
+    ]
+
+
+class VmSeed(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("hostname", c_char_p),
+        ("instance_id", c_char_p),
+        ("users", POINTER(VmUser)),
+        ("n_users", c_size_t),
+        ("packages", POINTER(c_char_p)),
+        ("skip_agent_install", c_int),
+        ("agent_iso_label", c_char_p),
+        ("no_grow_root", c_int),
+        ("network_mode", c_int),
+        ("mac", c_char_p),
+        ("interface", c_char_p),
+        ("addresses", POINTER(c_char_p)),
+        ("gateway4", c_char_p),
+        ("gateway6", c_char_p),
+        ("dns", POINTER(c_char_p)),
+        ("search", POINTER(c_char_p)),
+    ]
+
+
 def init(struct: Any) -> Any:
     """What the header's *_options_init functions do: zeroes, struct_size."""
     ctypes.memset(ctypes.addressof(struct), 0, ctypes.sizeof(struct))
@@ -139,6 +172,13 @@ _SIG = {
     "qtx_transfer_wait": (c_int, [_VP, POINTER(c_uint64), c_void_p, _P_ERR]),
     "qtx_transfer_cancel": (None, [_VP]),
     "qtx_transfer_free": (None, [_VP]),
+    # qtx/host_vm.h.
+    "qtx_vm_parse_size": (c_int, [c_char_p, POINTER(c_uint64), _P_ERR]),
+    "qtx_vm_create_overlay": (c_int, [c_char_p, c_char_p, c_uint64, c_int, _PP, POINTER(c_int), _P_ERR]),
+    "qtx_vm_render_seed": (c_int, [POINTER(VmSeed), _PP, _PP, _PP, _P_ERR]),
+    "qtx_vm_write_seed_iso": (c_int, [POINTER(VmSeed), c_char_p, c_int, _PP, POINTER(c_int), _P_ERR]),
+    "qtx_vm_channel_wiring": (c_int, [c_char_p, c_char_p, c_int, c_int, _PP, _P_ERR]),
+    "qtx_vm_wait_ready": (c_int, [c_char_p, c_uint32, POINTER(c_int), _P_ERR]),
 }
 
 
