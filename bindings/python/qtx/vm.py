@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, List, NamedTuple, Optional, Sequence
 
 from . import _lib
