@@ -360,3 +360,34 @@ func TestWaitReadyAgainstAnAgent(t *testing.T) {
 		t.Fatalf("WaitReady: %v, %v", seen, err)
 	}
 }
+
+// The seed's C copy and the returned strings are freed, also when the
+// library refuses the seed.
+func TestProvisioningHelpersFreeTheirCMemory(t *testing.T) {
+	bad := fullSeed()
+	bad.Gateway4 = "198.51.100.1"
+	round := func() {
+		if _, err := qtx.RenderSeed(fullSeed()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := qtx.RenderSeed(bad); err == nil {
+			t.Fatal("a bad seed was rendered")
+		}
+		if _, err := qtx.ChannelWiring("/run/vm1.sock", "org.example.1", false, qtx.WiringLibvirt); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := qtx.ParseSize("20Q"); err == nil {
+			t.Fatal("20Q parsed")
+		}
+	}
+	round() // the library's one-time allocations
+	heap := qtx.CHeapInUse()
+	for i := 0; i < 2000; i++ {
+		round()
+	}
+	grown := int64(qtx.CHeapInUse()) - int64(heap)
+	t.Logf("C heap in use: %d bytes before, %+d after 2,000 rounds", heap, grown)
+	if grown > 64<<10 { // a leak of one seed's copy per round would be megabytes
+		t.Fatalf("the C heap grew by %d bytes over 2,000 rounds", grown)
+	}
+}
