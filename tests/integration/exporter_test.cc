@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -165,6 +166,13 @@ TEST_F(Exporter, NamesFromAPattern) {
 
 TEST_F(Exporter, RefusesASecondSocketUnderANameInUse) {
   start_agents(2);
+  // Both sockets there before the first scan, which takes them in path
+  // order: vm-1 first, so vm-2 is the one refused. (An agent that starts
+  // late would have its socket found a scan later, whatever its name.)
+  ASSERT_TRUE(eventually([&] {
+    struct stat st;
+    return ::stat(sock(1).c_str(), &st) == 0 && ::stat(sock(2).c_str(), &st) == 0;
+  }));
   // Both sockets match as "vm": their series could not be told apart.
   start_exporter({"--name-pattern", "/(vm)-[0-9]+\\.sock$"});
   ASSERT_GT(exporter_->port(), 0) << exporter_->log();
