@@ -25,6 +25,16 @@ void send_credit(Link& link, std::uint64_t id, std::uint64_t bytes) {
 
 }  // namespace
 
+void CreditReturn::give(Link& link, std::uint64_t id, std::uint64_t bytes, std::uint64_t batch) {
+  consumed += bytes;
+  unacked += bytes;
+  if (unacked > 0 && unacked >= batch) {
+    send_credit(link, id, unacked);
+    granted += unacked;
+    unacked = 0;
+  }
+}
+
 std::optional<Error> Call::on_progress(Link&, std::uint64_t, const v1::Progress&) {
   return Error(ErrorKind::kProtocol, "the agent streamed data for a call that takes none");
 }
@@ -69,7 +79,7 @@ ExecCall::ExecCall(v1::ExecRequest request, ExecStreams streams, Callback<ExecOu
     : request_(std::move(request)), streams_(std::move(streams)), done_(std::move(done)) {
   if (request_.output_window() == 0) request_.set_output_window(kDefaultWindow);
   window_ = request_.output_window();
-  granted_ = window_;
+  credit_.granted = window_;
   if (streams_.stdin_source) {
     request_.set_stdin_stream(true);
   } else {
@@ -128,9 +138,10 @@ std::optional<Error> ExecCall::on_progress(Link& link, std::uint64_t id, const v
   if (!progress.has_exec_output()) return Error(ErrorKind::kProtocol, "exec: unexpected stream data");
   const v1::ExecOutput& out = progress.exec_output();
   received_ += out.data().size();
-  if (received_ > granted_) {  // a guest that ignores flow control is not buffered without bound
+  if (received_ > credit_.granted) {  // a guest that ignores flow control is not buffered without bound
     return Error(ErrorKind::kProtocol, "exec: the agent sent " + std::to_string(received_) +
-                                           " bytes of output against " + std::to_string(granted_) + " of credit");
+                                           " bytes of output against " + std::to_string(credit_.granted) +
+                                           " of credit");
   }
   const bool is_err = out.stream() == v1::ExecOutput::STREAM_STDERR;
   auto& cb = is_err ? streams_.on_stderr : streams_.on_stdout;
@@ -146,25 +157,15 @@ std::optional<Error> ExecCall::on_progress(Link& link, std::uint64_t id, const v
     }
     sink.append(out.data());
   }
-  if (!streams_.paced_output) give_credit(link, id, out.data().size());
+  // Half a window at a time: the agent always has at least half a window
+  // to send into while the consumer keeps up.
+  if (!streams_.paced_output) credit_.give(link, id, out.data().size(), window_ / 2);
   return std::nullopt;
 }
 
 std::optional<Error> ExecCall::on_grant(Link& link, std::uint64_t id, std::uint64_t bytes) {
-  if (streams_.paced_output) give_credit(link, id, std::min(bytes, received_ - consumed_));
+  if (streams_.paced_output) credit_.give(link, id, std::min(bytes, received_ - credit_.consumed), window_ / 2);
   return std::nullopt;
-}
-
-// Credit goes back in batches of half a window: the agent always has at
-// least half a window to send into while the consumer keeps up.
-void ExecCall::give_credit(Link& link, std::uint64_t id, std::uint64_t bytes) {
-  consumed_ += bytes;
-  unacked_ += bytes;
-  if (unacked_ > 0 && unacked_ >= window_ / 2) {
-    send_credit(link, id, unacked_);
-    granted_ += unacked_;
-    unacked_ = 0;
-  }
 }
 
 void ExecCall::on_response(v1::Response& response) {
@@ -257,7 +258,7 @@ DownloadCall::DownloadCall(v1::FileReadRequest request, DownloadSink sink, Trans
   if (request_.chunk_size() == 0) request_.set_chunk_size(transfer_.chunk_size);
   if (request_.window() == 0) request_.set_window(transfer_.window ? transfer_.window : TransferOptions().window);
   if (!transfer_.verify_sha256) request_.set_skip_sha256(true);
-  granted_ = request_.window();
+  credit_.granted = request_.window();
 }
 
 void DownloadCall::fill_request(v1::Request* request) { *request->mutable_file_read() = request_; }
@@ -270,9 +271,9 @@ std::optional<Error> DownloadCall::on_progress(Link& link, std::uint64_t id, con
                                            std::to_string(request_.offset() + received_));
   }
   if (c.data().empty()) return std::nullopt;
-  if (received_ + c.data().size() > granted_) {
+  if (received_ + c.data().size() > credit_.granted) {
     return Error(ErrorKind::kProtocol, "download: the agent sent " + std::to_string(received_ + c.data().size()) +
-                                           " bytes against " + std::to_string(granted_) + " of credit");
+                                           " bytes against " + std::to_string(credit_.granted) + " of credit");
   }
   if (request_.length() != 0 && received_ + c.data().size() > request_.length()) {
     return Error(ErrorKind::kProtocol,
@@ -288,24 +289,13 @@ std::optional<Error> DownloadCall::on_progress(Link& link, std::uint64_t id, con
   if (transfer_.on_progress)
     transfer_.on_progress(
         TransferProgress{received_, transfer_.expected_total ? transfer_.expected_total : request_.length()});
-  if (!transfer_.paced) give_credit(link, id, c.data().size());
+  if (!transfer_.paced) credit_.give(link, id, c.data().size(), request_.window() / 4);
   return std::nullopt;
 }
 
 std::optional<Error> DownloadCall::on_grant(Link& link, std::uint64_t id, std::uint64_t bytes) {
-  if (transfer_.paced) give_credit(link, id, std::min(bytes, received_ - consumed_));
+  if (transfer_.paced) credit_.give(link, id, std::min(bytes, received_ - credit_.consumed), request_.window() / 4);
   return std::nullopt;
-}
-
-// Credit goes back in batches of a quarter window.
-void DownloadCall::give_credit(Link& link, std::uint64_t id, std::uint64_t bytes) {
-  consumed_ += bytes;
-  unacked_ += bytes;
-  if (unacked_ > 0 && unacked_ >= request_.window() / 4) {
-    send_credit(link, id, unacked_);
-    granted_ += unacked_;
-    unacked_ = 0;
-  }
 }
 
 void DownloadCall::on_response(v1::Response& response) {

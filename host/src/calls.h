@@ -12,6 +12,17 @@
 
 namespace qtx::host::detail {
 
+// Output credit an exec or a download gives back to the agent: the bytes
+// its consumer has taken (all that arrived, unless the call is paced), in
+// batches of at least `batch` bytes so that a credit frame is not sent per
+// piece. The agent may send up to `granted` bytes in all.
+struct CreditReturn {
+  std::uint64_t granted = 0;  // the window included
+  std::uint64_t consumed = 0;
+  std::uint64_t unacked = 0;  // consumed, not yet sent back
+  void give(Link& link, std::uint64_t id, std::uint64_t bytes, std::uint64_t batch);
+};
+
 // Any request whose answer is a single Response. `done` may be empty.
 class UnaryCall final : public Call {
  public:
@@ -53,12 +64,8 @@ class ExecCall final : public Call {
   Callback<ExecOutcome> done_;
   ExecOutcome outcome_;
   std::uint64_t window_ = kDefaultWindow;
-  std::uint64_t unacked_ = 0;
-  std::uint64_t granted_ = 0;  // output credit given to the agent, window included
+  CreditReturn credit_;
   std::uint64_t received_ = 0;
-  std::uint64_t consumed_ = 0;  // output taken by the consumer (all of it unless paced)
-
-  void give_credit(Link& link, std::uint64_t id, std::uint64_t bytes);
   std::optional<Error> pump_stdin(Link& link, std::uint64_t id);
   std::uint64_t stdin_credit_ = wire::kStdinWindow;
   bool stdin_done_ = false;  // the end was sent (or there is no stdin source)
@@ -106,16 +113,12 @@ class DownloadCall final : public Call {
   void fail(Error error) override;
 
  private:
-  void give_credit(Link& link, std::uint64_t id, std::uint64_t bytes);
-
   agent::v1::FileReadRequest request_;
   DownloadSink sink_;
   TransferOptions transfer_;
   Callback<TransferResult> done_;
   std::uint64_t received_ = 0;
-  std::uint64_t consumed_ = 0;  // taken by the consumer (all of it unless paced)
-  std::uint64_t unacked_ = 0;
-  std::uint64_t granted_ = 0;  // credit given to the agent, window included
+  CreditReturn credit_;
   wire::Sha256 sha_;
 };
 
