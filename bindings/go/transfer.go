@@ -216,30 +216,50 @@ func (h *transferHandle) free() {
 	h.a.untrack(h)
 }
 
+// startTransfer begins an upload or download handle of guestPath, tracked
+// by the agent so that Close frees it. On success the caller ends t and
+// frees h; on failure neither needs it.
+func (a *Agent) startTransfer(ctx context.Context, o *TransferOptions, guestPath string, upload bool) (*transferCall, *transferHandle, error) {
+	t, err := a.beginTransfer(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	cg := C.CString(guestPath)
+	defer C.free(unsafe.Pointer(cg))
+	var cerr C.qtx_error
+	var c *C.qtx_transfer
+	if upload {
+		c = C.qtx_agent_upload_start(a.c, cg, t.opts, &cerr)
+	} else {
+		c = C.qtx_agent_download_start(a.c, cg, t.opts, &cerr)
+	}
+	if c == nil {
+		err := t.fail(&cerr)
+		t.end()
+		return nil, nil, err
+	}
+	h := &transferHandle{a: a, c: c}
+	if err := a.track(h); err != nil { // Close began meanwhile
+		h.free()
+		t.end()
+		return nil, nil, err
+	}
+	return t, h, nil
+}
+
 const chunkSize = 256 << 10
 
 // Upload writes everything r gives to guestPath; the guest file is
 // replaced atomically once the upload completes and nothing is left when
 // it fails. A read error of r abandons the upload and is returned.
 func (a *Agent) Upload(ctx context.Context, r io.Reader, guestPath string, o *TransferOptions) (TransferResult, error) {
-	t, err := a.beginTransfer(ctx, o)
+	t, h, err := a.startTransfer(ctx, o, guestPath, true)
 	if err != nil {
 		return TransferResult{}, err
 	}
 	defer t.end()
-	cg := C.CString(guestPath)
-	defer C.free(unsafe.Pointer(cg))
-	var cerr C.qtx_error
-	c := C.qtx_agent_upload_start(a.c, cg, t.opts, &cerr)
-	if c == nil {
-		return TransferResult{}, t.fail(&cerr)
-	}
-	h := &transferHandle{a: a, c: c}
-	if err := a.track(h); err != nil { // Close began meanwhile
-		h.free()
-		return TransferResult{}, err
-	}
 	defer h.free()
+	var cerr C.qtx_error
 	buf := make([]byte, chunkSize)
 	for {
 		n, rerr := r.Read(buf)
@@ -294,24 +314,13 @@ func (h *transferHandle) finish(t *transferCall, closeWrite bool) (TransferResul
 // already here. The data written before a failure may be partial: the
 // sha256 is checked at the end.
 func (a *Agent) Download(ctx context.Context, guestPath string, w io.Writer, o *TransferOptions) (TransferResult, error) {
-	t, err := a.beginTransfer(ctx, o)
+	t, h, err := a.startTransfer(ctx, o, guestPath, false)
 	if err != nil {
 		return TransferResult{}, err
 	}
 	defer t.end()
-	cg := C.CString(guestPath)
-	defer C.free(unsafe.Pointer(cg))
-	var cerr C.qtx_error
-	c := C.qtx_agent_download_start(a.c, cg, t.opts, &cerr)
-	if c == nil {
-		return TransferResult{}, t.fail(&cerr)
-	}
-	h := &transferHandle{a: a, c: c}
-	if err := a.track(h); err != nil { // Close began meanwhile
-		h.free()
-		return TransferResult{}, err
-	}
 	defer h.free()
+	var cerr C.qtx_error
 	buf := make([]byte, chunkSize)
 	for {
 		var n C.size_t
