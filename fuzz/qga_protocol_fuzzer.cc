@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "agent_config.h"
+#include "agent_context.h"
 #include "qga/qga_protocol.h"
+#include "qga/qga_state.h"
 
 namespace {
 
@@ -53,16 +55,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t piece = 1 + data[0];  // how the bytes arrive
   ++data;
   --size;
-  qtx::agent::AgentConfig config;
-  config.deny = {"network"};  // keeps every run cheap; policy refusals are exercised too
+  // Only commands that read: a fuzzer must not run what acts on the machine
+  // (exec, files, power, time, passwords). "network" is left out too, which
+  // keeps every run cheap; policy refusals are exercised by all the others.
+  static asio::io_context io;
+  static qtx::agent::AgentContext agent(
+      io,
+      [] {
+        qtx::agent::AgentConfig config;
+        config.allow = {"info", "hostname_get", "time_get"};
+        return config;
+      }(),
+      qtx::agent::AgentIdentity{});
+  static qtx::agent::qga::CommandEnv env{agent, std::make_shared<qtx::agent::qga::QgaState>()};
   std::vector<std::string> answers;
   // Small limits, so that inputs of a few KiB reach them.
-  qtx::agent::qga::QgaProtocol protocol([&]() -> const qtx::agent::AgentConfig& { return config; },
-                                        [&](std::string a) { answers.push_back(std::move(a)); },
-                                        qtx::agent::qga::JsonFramer::Limits{4096, 16});
+  qtx::agent::qga::QgaProtocol protocol(
+      [&](const std::string& name, const qtx::agent::qga::Json& args, qtx::agent::qga::Reply reply) {
+        qtx::agent::qga::run_command(env, name, args, std::move(reply));
+      },
+      [&](std::string a) { answers.push_back(std::move(a)); }, qtx::agent::qga::JsonFramer::Limits{4096, 16});
   for (std::size_t off = 0; off < size; off += piece) {
     protocol.feed(reinterpret_cast<const char*>(data) + off, std::min(piece, size - off));
   }
+  if (protocol.busy()) fail("a command still running after the input ended", "");
   for (const auto& a : answers) check(a);
   if (protocol.framer().bytes_scanned() != size) fail("bytes scanned != bytes fed", "");
   if (protocol.stats().bytes_parsed > size) fail("a byte parsed twice", "");

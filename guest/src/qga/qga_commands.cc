@@ -1,32 +1,16 @@
 #include "qga/qga_commands.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/utsname.h>
-#include <utmpx.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <ctime>
-#include <fstream>
-#include <map>
-#include <optional>
-#include <sstream>
+#include <cstdint>
 
 #include "agent_config.h"
-#include "telemetry/collector.h"
+#include "agent_context.h"
+#include "qga/qga_command_table.h"
 
 namespace qtx::agent::qga {
 namespace {
-
-// --- arguments -----------------------------------------------------------------
-
-enum class Type { kInt, kString, kBool, kArray, kObject };
-
-struct Param {
-  const char* name;
-  Type type;
-  bool required;
-};
 
 const char* type_name(Type t) {
   switch (t) {
@@ -35,6 +19,7 @@ const char* type_name(Type t) {
     case Type::kBool: return "boolean";
     case Type::kArray: return "array";
     case Type::kObject: return "object";
+    case Type::kNumber: return "number";
   }
   return "value";
 }
@@ -48,12 +33,62 @@ bool has_type(const Json& v, Type t) {
     case Type::kBool: return v.is_boolean();
     case Type::kArray: return v.is_array();
     case Type::kObject: return v.is_object();
+    case Type::kNumber: return v.is_number();
   }
   return false;
 }
 
-// qemu's input visitor: the members in schema order (missing, then wrong
-// type), then the first member the schema does not have.
+// --- the protocol's own commands ---------------------------------------------
+
+Outcome sync(const Json& args, bool delimited) {
+  if (auto bad = check_params(args, {{"id", Type::kInt, true}})) return *bad;
+  Outcome o = ok(args.at("id"));
+  o.delimit = delimited;
+  return o;
+}
+
+Outcome ping(CommandEnv&, const Json& args) {
+  if (auto bad = check_params(args, {})) return *bad;
+  return ok(Json::object());
+}
+
+Outcome info(CommandEnv& env, const Json& args) {
+  if (auto bad = check_params(args, {})) return *bad;
+  Json list = Json::array();
+  for (const auto& c : command_list(env.agent.config)) {
+    list.push_back({{"enabled", c.enabled}, {"name", c.name}, {"success-response", c.success_response}});
+  }
+  return ok({{"version", QTX_VERSION}, {"supported_commands", std::move(list)}});
+}
+
+// --- the table -----------------------------------------------------------------
+
+// Every command, sorted by name; built once.
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = [] {
+    std::vector<Command> t;
+    add_protocol_commands(&t);
+    add_system_info_commands(&t);
+    std::sort(t.begin(), t.end(), [](const Command& a, const Command& b) { return std::string_view(a.name) < b.name; });
+    return t;
+  }();
+  return table;
+}
+
+// Commands qemu-ga registers on Linux but disables (Windows only).
+const char* const kDisabledOnLinux[] = {"guest-get-devices"};
+
+const Command* find(std::string_view name) {
+  for (const auto& c : commands()) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+bool enabled(const Command& c, const AgentConfig& config) { return c.kind[0] == '\0' || config.allows(c.kind); }
+
+}  // namespace
+
 std::optional<Outcome> check_params(const Json& args, std::initializer_list<Param> params) {
   for (const Param& p : params) {
     auto it = args.find(p.name);
@@ -74,203 +109,14 @@ std::optional<Outcome> check_params(const Json& args, std::initializer_list<Para
   return std::nullopt;
 }
 
-Outcome ok(Json v) { return {std::move(v), "", "", false}; }
-
-// --- commands --------------------------------------------------------------------
-
-Outcome sync(const AgentConfig&, const Json& args, bool delimited) {
-  if (auto bad = check_params(args, {{"id", Type::kInt, true}})) return *bad;
-  Outcome o = ok(args.at("id"));
-  o.delimit = delimited;
-  return o;
+void add_protocol_commands(std::vector<Command>* out) {
+  out->insert(out->end(), {
+                              {"guest-info", "", info},
+                              {"guest-ping", "", ping},
+                              {"guest-sync", "", [](CommandEnv&, const Json& a) { return sync(a, false); }},
+                              {"guest-sync-delimited", "", [](CommandEnv&, const Json& a) { return sync(a, true); }},
+                          });
 }
-
-Outcome ping(const AgentConfig&, const Json& args) {
-  if (auto bad = check_params(args, {})) return *bad;
-  return ok(Json::object());
-}
-
-Outcome info(const AgentConfig& config, const Json& args) {
-  if (auto bad = check_params(args, {})) return *bad;
-  Json list = Json::array();
-  for (const auto& c : command_list(config)) {
-    list.push_back({{"enabled", c.enabled}, {"name", c.name}, {"success-response", c.success_response}});
-  }
-  return ok({{"version", QTX_VERSION}, {"supported_commands", std::move(list)}});
-}
-
-Outcome host_name(const AgentConfig&, const Json& args) {
-  if (auto bad = check_params(args, {})) return *bad;
-  struct utsname u {};
-  ::uname(&u);
-  return ok({{"host-name", u.nodename}});
-}
-
-Outcome get_time(const AgentConfig&, const Json& args) {
-  if (auto bad = check_params(args, {})) return *bad;
-  timespec ts{};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return ok(static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec);
-}
-
-// As qemu-ga (GLib's local time zone): the abbreviation in force now and its
-// offset from UTC in seconds; TZ is honoured as GLib honours it.
-Outcome timezone(const AgentConfig&, const Json& args) {
-  if (auto bad = check_params(args, {})) return *bad;
-  ::tzset();
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  ::localtime_r(&now, &tm);
-  Json r = Json::object();
-  if (tm.tm_zone != nullptr && tm.tm_zone[0] != '\0') r["zone"] = tm.tm_zone;
-  r["offset"] = static_cast<std::int64_t>(tm.tm_gmtoff);
-  return ok(std::move(r));
-}
-
-// os-release's KEY=value lines; values may be quoted ("..." or '...') with
-// backslash escapes inside double quotes. At most 64 KiB is read.
-std::map<std::string, std::string> read_os_release() {
-  std::map<std::string, std::string> out;
-  for (const char* path : {"/etc/os-release", "/usr/lib/os-release"}) {
-    std::ifstream f(path);
-    if (!f) continue;
-    std::string line;
-    std::size_t total = 0;
-    while (std::getline(f, line) && (total += line.size()) < 65536) {
-      const auto eq = line.find('=');
-      if (eq == std::string::npos || line[0] == '#') continue;
-      std::string key = line.substr(0, eq), raw = line.substr(eq + 1), value;
-      if (!raw.empty() && (raw[0] == '"' || raw[0] == '\'')) {
-        const char q = raw[0];
-        for (std::size_t i = 1; i < raw.size() && raw[i] != q; ++i) {
-          if (q == '"' && raw[i] == '\\' && i + 1 < raw.size()) ++i;
-          value += raw[i];
-        }
-      } else {
-        value = raw;
-      }
-      out[key] = value;
-    }
-    break;
-  }
-  return out;
-}
-
-Outcome osinfo(const AgentConfig&, const Json& args) {
-  if (auto bad = check_params(args, {})) return *bad;
-  Json r = Json::object();
-  struct utsname u {};
-  if (::uname(&u) == 0) {
-    r["kernel-release"] = u.release;
-    r["kernel-version"] = u.version;
-    r["machine"] = u.machine;
-  }
-  const auto rel = read_os_release();
-  static const std::pair<const char*, const char*> kKeys[] = {{"ID", "id"},
-                                                              {"NAME", "name"},
-                                                              {"PRETTY_NAME", "pretty-name"},
-                                                              {"VERSION", "version"},
-                                                              {"VERSION_ID", "version-id"},
-                                                              {"VARIANT", "variant"},
-                                                              {"VARIANT_ID", "variant-id"}};
-  for (const auto& [key, field] : kKeys) {
-    auto it = rel.find(key);
-    if (it != rel.end()) r[field] = it->second;
-  }
-  return ok(std::move(r));
-}
-
-// Logged-in users from utmp, each once with its earliest login (seconds,
-// fractional), as qemu-ga reports them.
-Outcome users(const AgentConfig&, const Json& args) {
-  if (auto bad = check_params(args, {})) return *bad;
-  std::vector<std::pair<std::string, double>> seen;
-  ::setutxent();
-  while (const utmpx* e = ::getutxent()) {
-    if (e->ut_type != USER_PROCESS) continue;
-    const std::string user(e->ut_user, ::strnlen(e->ut_user, sizeof(e->ut_user)));
-    const double when = static_cast<double>(e->ut_tv.tv_sec) + static_cast<double>(e->ut_tv.tv_usec) / 1e6;
-    auto it = std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == user; });
-    if (it == seen.end()) {
-      seen.emplace_back(user, when);
-    } else {
-      it->second = std::min(it->second, when);
-    }
-    if (seen.size() >= 4096) break;  // bounds the answer and the quadratic search
-  }
-  ::endutxent();
-  Json r = Json::array();
-  for (const auto& [user, when] : seen) r.push_back({{"user", user}, {"login-time", when}});
-  return ok(std::move(r));
-}
-
-void add_address(Json* list, const char* type, const std::string& addr_prefix) {
-  const auto slash = addr_prefix.rfind('/');
-  if (slash == std::string::npos) return;
-  list->push_back({{"ip-address-type", type},
-                   {"ip-address", addr_prefix.substr(0, slash)},
-                   {"prefix", std::atoi(addr_prefix.c_str() + slash + 1)}});
-}
-
-// Every interface in /sys/class/net; addresses and statistics only for those
-// with an address, as qemu-ga (which walks getifaddrs) reports them.
-Outcome network_interfaces(const AgentConfig&, const Json& args) {
-  if (auto bad = check_params(args, {})) return *bad;
-  google::protobuf::RepeatedPtrField<v1::NetworkInterface> ifs;
-  collect_interfaces("/sys", &ifs);
-  Json r = Json::array();
-  for (const auto& i : ifs) {
-    Json e = Json::object();
-    e["name"] = i.name();
-    if (!i.mac().empty()) e["hardware-address"] = i.mac();
-    Json addrs = Json::array();
-    for (const auto& a : i.ipv4()) add_address(&addrs, "ipv4", a);
-    for (const auto& a : i.ipv6()) add_address(&addrs, "ipv6", a);
-    if (!addrs.empty()) {
-      e["ip-addresses"] = std::move(addrs);
-      e["statistics"] = {{"rx-bytes", i.rx_bytes()},     {"rx-packets", i.rx_packets()}, {"rx-errs", i.rx_errors()},
-                         {"rx-dropped", i.rx_dropped()}, {"tx-bytes", i.tx_bytes()},     {"tx-packets", i.tx_packets()},
-                         {"tx-errs", i.tx_errors()},     {"tx-dropped", i.tx_dropped()}};
-    }
-    r.push_back(std::move(e));
-  }
-  return ok(std::move(r));
-}
-
-// --- the table ---------------------------------------------------------------------
-
-struct Command {
-  const char* name;
-  const char* kind;  // native request kind governing it; "" = always allowed
-  Outcome (*run)(const AgentConfig&, const Json&);
-};
-
-const Command kCommands[] = {
-    {"guest-get-host-name", "hostname_get", host_name},
-    {"guest-get-osinfo", "info", osinfo},
-    {"guest-get-time", "time_get", get_time},
-    {"guest-get-timezone", "info", timezone},
-    {"guest-get-users", "info", users},
-    {"guest-info", "", info},
-    {"guest-network-get-interfaces", "network", network_interfaces},
-    {"guest-ping", "", ping},
-    {"guest-sync", "", [](const AgentConfig& c, const Json& a) { return sync(c, a, false); }},
-    {"guest-sync-delimited", "", [](const AgentConfig& c, const Json& a) { return sync(c, a, true); }},
-};
-
-// Commands qemu-ga registers on Linux but disables (Windows only).
-const char* const kDisabledOnLinux[] = {"guest-get-devices"};
-
-const Command* find(std::string_view name) {
-  for (const auto& c : kCommands) {
-    if (name == c.name) return &c;
-  }
-  return nullptr;
-}
-
-bool enabled(const Command& c, const AgentConfig& config) { return c.kind[0] == '\0' || config.allows(c.kind); }
-
-}  // namespace
 
 const char* policy_kind(std::string_view name) {
   const Command* c = find(name);
@@ -279,25 +125,43 @@ const char* policy_kind(std::string_view name) {
 
 std::vector<CommandInfo> command_list(const AgentConfig& config) {
   std::vector<CommandInfo> out;
-  for (const auto& c : kCommands) out.push_back({c.name, enabled(c, config), true});
+  for (const auto& c : commands()) out.push_back({c.name, enabled(c, config), c.success_response});
   for (const char* name : kDisabledOnLinux) out.push_back({name, false, true});
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
 }
 
-Outcome run_command(const AgentConfig& config, const std::string& name, const Json& args) {
+void run_command(CommandEnv& env, const std::string& name, const Json& args, Reply reply) {
+  const AgentConfig& config = env.agent.config;
   const Command* c = find(name);
   const bool windows_only = std::find_if(std::begin(kDisabledOnLinux), std::end(kDisabledOnLinux),
                                          [&](const char* n) { return name == n; }) != std::end(kDisabledOnLinux);
   if (c != nullptr && !enabled(*c, config)) spdlog::info("audit: denied qemu-ga {} by policy ({})", name, c->kind);
   if (windows_only || (c != nullptr && !enabled(*c, config))) {
-    return Outcome::error("CommandNotFound", "Command " + name + " has been disabled");
+    return reply(Outcome::error("CommandNotFound", "Command " + name + " has been disabled"));
   }
-  if (c == nullptr) return Outcome::error("CommandNotFound", "The command " + name + " has not been found");
+  if (c == nullptr) return reply(Outcome::error("CommandNotFound", "The command " + name + " has not been found"));
+  if (c->run != nullptr) {
+    Outcome o;
+    try {
+      o = c->run(env, args);
+    } catch (const std::exception& e) {  // a bug must not take the agent down
+      o = Outcome::generic(name + " failed: " + e.what());
+    }
+    return reply(std::move(o));
+  }
+  // An asynchronous command may throw before or after it handed `reply` on;
+  // the flag keeps the answer to exactly one.
+  auto answered = std::make_shared<bool>(false);
+  Reply once = [answered, reply](Outcome o) {
+    if (*answered) return;
+    *answered = true;
+    reply(std::move(o));
+  };
   try {
-    return c->run(config, args);
-  } catch (const std::exception& e) {  // a bug must not take the agent down
-    return Outcome::generic(name + " failed: " + e.what());
+    c->start(env, args, once);
+  } catch (const std::exception& e) {
+    once(Outcome::generic(name + " failed: " + e.what()));
   }
 }
 

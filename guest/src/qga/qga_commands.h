@@ -1,10 +1,13 @@
 // The qemu-ga commands qtx-agent answers, with qemu's argument and result
 // schema (qga/qapi-schema.json), and the native request kind whose policy
-// entry governs each. Everything here runs synchronously on the io thread:
-// phase 1 has only commands that read a few small files or call uname(2),
-// getifaddrs(3) and the like.
+// entry governs each. A command either answers at once on the io thread
+// (reading a few small files, uname(2) and the like) or does its blocking
+// part on the agent's worker pool and answers later; either way through
+// one Reply, on the io thread.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,7 +16,8 @@
 
 namespace qtx::agent {
 struct AgentConfig;
-}
+struct AgentContext;
+}  // namespace qtx::agent
 
 namespace qtx::agent::qga {
 
@@ -24,13 +28,28 @@ struct Outcome {
   std::string error_class;  // "" on success
   std::string desc;
   bool delimit = false;  // guest-sync-delimited: send 0xFF before the answer
+  bool silent = false;   // a command without success-response (guest-shutdown): no answer when ok()
 
   bool ok() const { return error_class.empty(); }
-  static Outcome error(std::string cls, std::string desc) { return {Json(), std::move(cls), std::move(desc), false}; }
+  static Outcome error(std::string cls, std::string desc) { return {Json(), std::move(cls), std::move(desc)}; }
   static Outcome generic(std::string desc) { return error("GenericError", std::move(desc)); }
 };
 
-// Runs command `name` with `args` (an object) under `config`'s policy:
+struct QgaState;
+
+// What a command may use: the agent (configuration, policy, worker pool,
+// reaper, freeze manager) and the protocol's state. Both outlive every
+// command's synchronous part; an asynchronous command copies `state`.
+struct CommandEnv {
+  AgentContext& agent;
+  std::shared_ptr<QgaState> state;
+};
+
+// Takes a command's outcome. Called exactly once per command, on the io
+// thread, possibly before the command's start returns.
+using Reply = std::function<void(Outcome)>;
+
+// Runs command `name` with `args` (an object) under the agent's policy:
 //  - a command this agent does not have (every qemu-ga command outside phase
 //    1 among them): CommandNotFound "The command NAME has not been found";
 //  - qemu-ga's Windows-only commands, and commands the policy denies:
@@ -39,8 +58,9 @@ struct Outcome {
 //  - a missing, mistyped or unexpected argument: GenericError with qemu's
 //    wording ("Parameter 'id' is missing", "Invalid parameter type for 'id',
 //    expected: integer", "Parameter 'x' is unexpected").
-// Never throws.
-Outcome run_command(const AgentConfig& config, const std::string& name, const Json& args);
+// Never throws; an exception from a command's synchronous part becomes a
+// GenericError answer.
+void run_command(CommandEnv& env, const std::string& name, const Json& args, Reply reply);
 
 struct CommandInfo {
   std::string name;

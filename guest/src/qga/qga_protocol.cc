@@ -39,14 +39,35 @@ bool parse(std::string_view text, Json* out, std::string* why) {
 
 }  // namespace
 
-QgaProtocol::QgaProtocol(ConfigRef config, Output out, JsonFramer::Limits limits)
-    : config_(std::move(config)),
+QgaProtocol::QgaProtocol(Runner run, Output out, JsonFramer::Limits limits)
+    : run_(std::move(run)),
       out_(std::move(out)),
       framer_(limits, [this](JsonFramer::Event ev, std::string_view text) { on_event(ev, text); }) {}
 
 void QgaProtocol::feed(const char* data, std::size_t n) { framer_.feed(data, n); }
 
 void QgaProtocol::on_event(JsonFramer::Event ev, std::string_view text) {
+  if (busy()) {
+    backlog_bytes_ += text.size();
+    backlog_.push_back({ev, std::string(text)});
+    return;
+  }
+  handle_event(ev, text);
+}
+
+// Handles what waited, in order, until a command goes asynchronous. Called
+// from an asynchronous reply only: a synchronous one returns to the loop
+// that is already handling input.
+void QgaProtocol::drain() {
+  while (!running_ && !backlog_.empty()) {
+    Waiting w = std::move(backlog_.front());
+    backlog_.pop_front();
+    backlog_bytes_ -= w.text.size();
+    handle_event(w.event, w.text);
+  }
+}
+
+void QgaProtocol::handle_event(JsonFramer::Event ev, std::string_view text) {
   switch (ev) {
     case JsonFramer::Event::kText: return handle_text(text);
     case JsonFramer::Event::kSentinel:
@@ -84,7 +105,19 @@ void QgaProtocol::handle_text(std::string_view text) {
   }
   if (command == nullptr) return answer(Outcome::generic("QMP input lacks member 'execute'"), id);
   static const Json kNoArgs = Json::object();
-  answer(run_command(config_(), *command, args != nullptr ? *args : kNoArgs), id);
+  std::optional<Json> reply_id;
+  if (id != nullptr) reply_id = *id;
+  running_ = true;
+  dispatching_ = true;
+  run_(*command, args != nullptr ? *args : kNoArgs,
+       [this, reply_id = std::move(reply_id)](Outcome o) { on_reply(std::move(o), reply_id); });
+  dispatching_ = false;
+}
+
+void QgaProtocol::on_reply(Outcome o, const std::optional<Json>& id) {
+  running_ = false;
+  if (!(o.ok() && o.silent)) answer(o, id ? &*id : nullptr);
+  if (!dispatching_) drain();
 }
 
 void QgaProtocol::answer(const Outcome& o, const Json* id) {

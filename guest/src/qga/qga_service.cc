@@ -34,8 +34,8 @@ void QgaService::open() {
     }
     if (!s) return retry_later("qemu-ga port " + transport_->describe() + ": " + s.to_string());
     spdlog::info("qemu-ga protocol: host connected on {}", transport_->describe());
-    session_ =
-        std::make_shared<QgaSession>(agent_, fd, [this](bool host_closed, std::string d) { on_end(host_closed, d); });
+    session_ = std::make_shared<QgaSession>(agent_, state_, fd,
+                                            [this](bool host_closed, std::string d) { on_end(host_closed, d); });
     session_->start();
   });
 }

@@ -15,6 +15,7 @@
 
 #include "agent_context.h"
 #include "qga/qga_session.h"
+#include "qga/qga_state.h"
 #include "transport/transport.h"
 
 namespace qtx::agent::qga {
@@ -40,6 +41,7 @@ class QgaService {
   AgentContext& agent_;
   std::unique_ptr<Transport> transport_;
   asio::steady_timer retry_timer_;
+  std::shared_ptr<QgaState> state_ = std::make_shared<QgaState>();  // outlives sessions
   std::shared_ptr<QgaSession> session_;
   std::chrono::milliseconds retry_ = kMinRetry;
   bool stopping_ = false;

@@ -7,11 +7,13 @@
 
 namespace qtx::agent::qga {
 
-QgaSession::QgaSession(AgentContext& agent, int fd, std::function<void(bool, std::string)> on_end)
+QgaSession::QgaSession(AgentContext& agent, std::shared_ptr<QgaState> state, int fd,
+                       std::function<void(bool, std::string)> on_end)
     : agent_(agent),
+      env_{agent, std::move(state)},
       port_(agent.io, fd),
       on_end_(std::move(on_end)),
-      protocol_([&agent]() -> const AgentConfig& { return agent.config; },
+      protocol_([this](const std::string& name, const Json& args, Reply reply) { run(name, args, std::move(reply)); },
                 [this](std::string answer) { enqueue(std::move(answer)); }),
       read_buf_(new char[kReadSize]),
       write_timer_(agent.io) {}
@@ -31,8 +33,17 @@ void QgaSession::stop(bool host_closed, std::string detail) {
   asio::post(agent_.io, [cb = on_end_, host_closed, detail = std::move(detail)] { cb(host_closed, detail); });
 }
 
+void QgaSession::run(const std::string& name, const Json& args, Reply reply) {
+  run_command(env_, name, args, [weak = weak_from_this(), reply = std::move(reply)](Outcome o) {
+    auto self = weak.lock();
+    if (!self || self->stopped_) return;
+    reply(std::move(o));
+    self->do_read();  // resumes a reader paused while the command ran
+  });
+}
+
 void QgaSession::do_read() {
-  if (stopped_ || reading_ || outbox_bytes_ >= kSoftLimit) return;
+  if (stopped_ || reading_ || outbox_bytes_ >= kSoftLimit || protocol_.busy()) return;
   reading_ = true;
   port_.async_read_some(asio::buffer(read_buf_.get(), kReadSize),
                         [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {

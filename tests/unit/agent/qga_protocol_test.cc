@@ -8,10 +8,12 @@
 #include <vector>
 
 #include "agent_config.h"
+#include "agent_context.h"
 #include "qga/json_framer.h"
 #include "qga/json_writer.h"
 #include "qga/qga_protocol.h"
 #include "qga/qga_service.h"
+#include "qga/qga_state.h"
 
 namespace qtx::agent::qga {
 namespace {
@@ -23,11 +25,14 @@ std::string generic(const std::string& desc) {
   return "{\"error\": {\"class\": \"GenericError\", \"desc\": \"" + desc + "\"}}\n";
 }
 
+// The protocol with the agent's real commands (those that answer at once).
 class Harness {
  public:
   explicit Harness(AgentConfig config = {}, JsonFramer::Limits limits = {})
-      : config_(std::move(config)),
-        protocol_([this]() -> const AgentConfig& { return config_; },
+      : agent_(io_, std::move(config), AgentIdentity{}),
+        env_{agent_, std::make_shared<QgaState>()},
+        protocol_([this](const std::string& name, const Json& args,
+                         Reply reply) { run_command(env_, name, args, std::move(reply)); },
                   [this](std::string a) { answers_.push_back(std::move(a)); }, limits) {}
 
   std::vector<std::string> feed(const std::string& bytes) {
@@ -43,7 +48,9 @@ class Harness {
   const QgaProtocol& protocol() const { return protocol_; }
 
  private:
-  AgentConfig config_;
+  asio::io_context io_;
+  AgentContext agent_;
+  CommandEnv env_;
   std::vector<std::string> answers_;
   QgaProtocol protocol_;
 };
@@ -219,6 +226,39 @@ TEST(QgaRequests, GuestInfoReflectsThePolicy) {
   EXPECT_EQ(enabled.at("guest-sync-delimited"), true);
   EXPECT_EQ(enabled.at("guest-get-devices"), false);
   EXPECT_EQ(enabled.size(), 11u);
+}
+
+// One command at a time: what arrives while an asynchronous command runs
+// waits, in order, and is answered after it; a silent success gets no answer.
+TEST(QgaRequests, InputBehindARunningCommandWaitsInOrder) {
+  std::vector<Reply> pending;
+  std::vector<std::string> answers;
+  QgaProtocol p(
+      [&](const std::string& name, const Json&, Reply reply) {
+        if (name == "slow" || name == "quiet") return pending.push_back(std::move(reply));
+        reply(Outcome{Json::object(), "", ""});
+      },
+      [&](std::string a) { answers.push_back(std::move(a)); });
+  const std::string tail = kPing + "}" + R"({"execute":"quiet"})" + kPing;
+  const std::string input = R"({"execute":"slow","id":7})" + tail;
+  p.feed(input.data(), input.size());
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_TRUE(answers.empty());
+  EXPECT_TRUE(p.busy());
+  EXPECT_FALSE(p.idle());
+  EXPECT_EQ(p.backlog_bytes(), tail.size() - 1);  // the stray brace waits as an event without text
+  const Outcome slow{42, "", ""};
+  pending[0](slow);  // answers 7, then the ping and the stray brace; "quiet" runs next
+  EXPECT_EQ(answers, (Answers{"{\"return\": 42, \"id\": 7}\n", kPong, generic("JSON parse error, expecting value")}));
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(p.backlog_bytes(), kPing.size());
+  Outcome quiet{Json::object(), "", ""};
+  quiet.silent = true;
+  pending[1](quiet);
+  EXPECT_EQ(answers.size(), 4u);
+  EXPECT_EQ(answers.back(), kPong);
+  EXPECT_TRUE(p.idle());
+  EXPECT_EQ(p.backlog_bytes(), 0u);
 }
 
 TEST(QgaWriter, OutputIsAsciiWithQemuSeparators) {
