@@ -3,131 +3,23 @@
 // shape (keys, JSON types, error classes) and, where both describe the
 // same machine, in value.
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "qga/json_writer.h"
 #include "support/agent_process.h"
-
-extern char** environ;
+#include "support/qga_peers.h"
 
 namespace qtx::testing {
 namespace {
 
-using Json = agent::qga::Json;
-
-// A client of one qemu-ga socket: sends bytes, reads answers line by line.
-class QgaClient {
- public:
-  // Connects, retrying while the server has not created the socket yet
-  // (a condition polled, with a 20 s bound, not a guessed delay).
-  explicit QgaClient(const std::string& path) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    for (;;) {
-      fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_un sa{};
-      sa.sun_family = AF_UNIX;
-      std::snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path.c_str());
-      if (::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) == 0) return;
-      ::close(fd_);
-      fd_ = -1;
-      if (std::chrono::steady_clock::now() > deadline) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  ~QgaClient() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool connected() const { return fd_ >= 0; }
-
-  void send(const std::string& bytes) {
-    std::size_t off = 0;
-    while (off < bytes.size()) {
-      const ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return;
-      off += static_cast<std::size_t>(n);
-    }
-  }
-  // The next answer line (without "\n"; a leading 0xFF kept), or "" after
-  // 20 s without one.
-  std::string line() {
-    for (;;) {
-      const auto nl = buf_.find('\n');
-      if (nl != std::string::npos) {
-        std::string l = buf_.substr(0, nl);
-        buf_.erase(0, nl + 1);
-        return l;
-      }
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 20000) <= 0) return "";
-      char b[65536];
-      const ssize_t n = ::read(fd_, b, sizeof(b));
-      if (n <= 0) return "";
-      buf_.append(b, static_cast<std::size_t>(n));
-    }
-  }
-  Json call(const std::string& request) {
-    send(request);
-    std::string l = line();
-    if (!l.empty() && static_cast<unsigned char>(l[0]) == 0xFF) l.erase(0, 1);
-    return Json::parse(l, nullptr, false);
-  }
-
- private:
-  int fd_ = -1;
-  std::string buf_;
-};
-
-class QemuGa {
- public:
-  QemuGa(const std::string& socket, const std::string& state_dir) {
-    std::vector<std::string> args = {"/usr/sbin/qemu-ga", "-m", "unix-listen", "-p", socket, "-t", state_dir};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (::posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
-  }
-  ~QemuGa() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    ::waitpid(pid_, nullptr, 0);
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
-// The JSON type skeleton of a value: objects keep their keys, arrays the
-// shape of their first element.
-Json shape(const Json& v) {
-  if (v.is_object()) {
-    Json s = Json::object();
-    for (const auto& [k, m] : v.items()) s[k] = shape(m);
-    return s;
-  }
-  if (v.is_array()) return v.empty() ? Json::array() : Json::array({shape(v[0])});
-  if (v.is_number_integer()) return "integer";
-  if (v.is_number()) return "number";
-  if (v.is_string()) return "string";
-  if (v.is_boolean()) return "boolean";
-  return "null";
-}
-
-// Keys sorted, so that member order (qemu's is a hash's) does not count.
-std::string canonical(const Json& v) { return nlohmann::json(v).dump(); }
+using Json = QgaJson;
 
 class QgaAgentTest : public ::testing::Test {
  protected:
@@ -193,7 +85,7 @@ struct Step {
 };
 
 TEST_F(QgaAgentTest, MatchesQemuGa) {
-  if (::access("/usr/sbin/qemu-ga", X_OK) != 0) GTEST_SKIP() << "qemu-ga is not installed";
+  if (!QemuGa::installed()) GTEST_SKIP() << "qemu-ga is not installed";
   QemuGa qemu(dir_ + "/qemu.sock", dir_);
   QgaClient ref(dir_ + "/qemu.sock");
   ASSERT_TRUE(ref.connected());
@@ -237,8 +129,8 @@ TEST_F(QgaAgentTest, MatchesQemuGa) {
     ASSERT_FALSE(a.is_discarded()) << "qtx-agent gave no JSON answer";
     ASSERT_FALSE(b.is_discarded()) << "qemu-ga gave no JSON answer";
     switch (step.compare) {
-      case Step::kValue: EXPECT_EQ(canonical(a), canonical(b)); break;
-      case Step::kShape: EXPECT_EQ(canonical(shape(a)), canonical(shape(b))); break;
+      case Step::kValue: EXPECT_EQ(qga_canonical(a), qga_canonical(b)); break;
+      case Step::kShape: EXPECT_EQ(qga_canonical(qga_shape(a)), qga_canonical(qga_shape(b))); break;
       case Step::kErrorClass:
         ASSERT_TRUE(a.contains("error") && b.contains("error")) << a << " / " << b;
         EXPECT_EQ(a["error"]["class"], b["error"]["class"]);
@@ -246,22 +138,22 @@ TEST_F(QgaAgentTest, MatchesQemuGa) {
         break;
       case Step::kInterfaces: {
         std::map<std::string, std::string> mine, theirs;
-        for (const auto& i : a.at("return")) mine[i.at("name")] = canonical(shape(i));
-        for (const auto& i : b.at("return")) theirs[i.at("name")] = canonical(shape(i));
+        for (const auto& i : a.at("return")) mine[i.at("name")] = qga_canonical(qga_shape(i));
+        for (const auto& i : b.at("return")) theirs[i.at("name")] = qga_canonical(qga_shape(i));
         EXPECT_EQ(mine, theirs);
         // Addresses too (statistics move between the two reads).
         std::map<std::string, std::set<std::string>> addrs_a, addrs_b;
         for (const auto& i : a.at("return")) {
-          for (const auto& ad : i.value("ip-addresses", Json::array())) addrs_a[i.at("name")].insert(canonical(ad));
+          for (const auto& ad : i.value("ip-addresses", Json::array())) addrs_a[i.at("name")].insert(qga_canonical(ad));
         }
         for (const auto& i : b.at("return")) {
-          for (const auto& ad : i.value("ip-addresses", Json::array())) addrs_b[i.at("name")].insert(canonical(ad));
+          for (const auto& ad : i.value("ip-addresses", Json::array())) addrs_b[i.at("name")].insert(qga_canonical(ad));
         }
         EXPECT_EQ(addrs_a, addrs_b);
         break;
       }
       case Step::kCommandList: {
-        EXPECT_EQ(canonical(shape(a)), canonical(shape(b)));
+        EXPECT_EQ(qga_canonical(qga_shape(a)), qga_canonical(qga_shape(b)));
         std::set<std::string> theirs;
         for (const auto& c : b.at("return").at("supported_commands")) theirs.insert(c.at("name"));
         for (const auto& c : a.at("return").at("supported_commands")) EXPECT_TRUE(theirs.count(c.at("name"))) << c;
