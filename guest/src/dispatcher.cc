@@ -141,10 +141,16 @@ std::vector<v1::Capability> capabilities(const AgentConfig& config) {
   return out;
 }
 
+// Policy kinds of commands the qemu-ga port has before the native protocol
+// has a request for them; that request will take the same name, so a policy
+// written today keeps its meaning.
+const char* const kQgaOnlyKinds[] = {"fstrim", "suspend", "vcpus_set", "memory_blocks_set"};
+
 const std::vector<std::string_view>& request_kind_names() {
   static const std::vector<std::string_view> names = [] {
     std::vector<std::string_view> v;
     for (const auto& k : kKinds) v.emplace_back(k.name);
+    for (const char* k : kQgaOnlyKinds) v.emplace_back(k);
     return v;
   }();
   return names;

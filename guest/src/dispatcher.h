@@ -22,8 +22,10 @@ void dispatch_request(Session& session, std::uint64_t id, const v1::Request& req
 // Every implemented request kind, with whether `config` allows it.
 std::vector<v1::Capability> capabilities(const AgentConfig& config);
 
-// The names of the implemented request kinds (the Request oneof field names),
-// as policy.allow and policy.deny name them; static storage.
+// The names policy.allow and policy.deny take: the implemented request kinds
+// (the Request oneof field names), then the kinds of qemu-ga commands that
+// have no native request yet (fstrim, suspend, vcpus_set,
+// memory_blocks_set; docs/qemu-ga-compat.md); static storage.
 const std::vector<std::string_view>& request_kind_names();
 
 }  // namespace qtx::agent
