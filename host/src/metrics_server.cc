@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "bounded_task_queue.h"
 #include "qtx/host/manager.h"
 #include "qtx/host/metrics.h"
 
@@ -21,6 +22,9 @@ struct MetricsServer::Impl {
 };
 
 namespace {
+
+constexpr std::size_t kServerThreads = 2;
+constexpr std::size_t kWaitingConnections = 2;
 
 // "HOST:PORT", "[V6]:PORT" or ":PORT" into host and port; false when malformed.
 bool split_address(const std::string& address, std::string* host, int* port) {
@@ -70,9 +74,12 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(Render render, const
     return Error(ErrorKind::kLocal, "metrics address \"" + address + "\" is not HOST:PORT, [V6ADDR]:PORT or :PORT");
   }
   httplib::Server& s = impl->server;
-  // Scrapes are few: two threads serve them, a third waits in the queue.
-  s.new_task_queue = [] { return new httplib::ThreadPool(2); };
-  s.set_read_timeout(std::chrono::seconds(10));
+  // Scrapes are few: two threads serve them and two more connections may
+  // wait; beyond that the accept loop waits too, and connections stay in the
+  // kernel's listen backlog (BoundedTaskQueue: at most 5 accepted sockets).
+  // A connection that sends nothing holds a thread for the read timeout.
+  s.new_task_queue = [] { return new BoundedTaskQueue(kServerThreads, kWaitingConnections); };
+  s.set_read_timeout(std::chrono::seconds(5));
   s.set_write_timeout(std::chrono::seconds(10));
   s.set_payload_max_length(64 * 1024);
   // SO_REUSEADDR only: the library's default adds SO_REUSEPORT, which lets a
